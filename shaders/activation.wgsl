@@ -1,0 +1,38 @@
+// Activation functions shared by elementwise.wgsl and ntk.wgsl (prepended by the host).
+// Codes match src/activation.rs: 0 identity, 1 ABRelu(a, b), 2 a*erf(b*x)+c,
+// 3 tanh, 4 gelu (exact), 5 sign.
+
+// erf with about 1.5e-7 absolute error: Taylor series near 0 (where the
+// rational form would lose relative accuracy), Abramowitz & Stegun 7.1.26 elsewhere.
+fn erf_f32(x: f32) -> f32 {
+    let ax = abs(x);
+    if (ax < 0.5) {
+        let x2 = x * x;
+        return 1.1283791671 * x * (1.0 + x2 * (-0.333333333 + x2 * (0.1 + x2 * (-0.0238095238 + x2 * (0.00462962963 - x2 * 0.000757575758)))));
+    }
+    let t = 1.0 / (1.0 + 0.3275911 * ax);
+    let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+    return sign(x) * (1.0 - poly * exp(-ax * ax));
+}
+
+fn act_value(code: u32, x: f32, pa: f32, pb: f32, pc: f32) -> f32 {
+    switch code {
+        case 1u: { return pa * min(x, 0.0) + pb * max(x, 0.0); }
+        case 2u: { return pa * erf_f32(pb * x) + pc; }
+        case 3u: { return tanh(clamp(x, -15.0, 15.0)); }
+        case 4u: { return x * 0.5 * (1.0 + erf_f32(x * 0.70710678118)); }
+        case 5u: { return sign(x); }
+        default: { return x; }
+    }
+}
+
+fn act_slope(code: u32, x: f32, pa: f32, pb: f32) -> f32 {
+    switch code {
+        case 1u: { return select(pa, pb, x > 0.0); }
+        case 2u: { return pa * pb * 1.1283791671 * exp(-(pb * x) * (pb * x)); }
+        case 3u: { let t = tanh(clamp(x, -15.0, 15.0)); return 1.0 - t * t; }
+        case 4u: { return 0.5 * (1.0 + erf_f32(x * 0.70710678118)) + x * 0.3989422804 * exp(-0.5 * x * x); }
+        case 5u: { return 0.0; }
+        default: { return 1.0; }
+    }
+}

@@ -1,0 +1,228 @@
+//! The one interface the engine computes through. [`CpuBackend`](crate::cpu::CpuBackend)
+//! and [`GpuBackend`](crate::gpu::GpuBackend) implement it, so a caller never
+//! branches on which one runs; tests are written once against it.
+
+use crate::activation::Activation;
+use crate::error::{Error, Result};
+
+/// A flat f32 array owned by a backend. Create it with [`Backend::upload`] or
+/// [`Backend::zeros`] and read it back with [`Backend::read`].
+#[derive(Debug)]
+pub struct Buffer {
+    pub(crate) len: usize,
+    pub(crate) inner: BufferInner,
+}
+
+#[derive(Debug)]
+pub(crate) enum BufferInner {
+    Host(Vec<f32>),
+    Gpu(wgpu::Buffer),
+}
+
+impl Buffer {
+    /// Number of f32 elements.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the buffer holds no element.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// A batched matrix product `C[e] = alpha * op(A[e]) * op(B[e]) + beta * C[e]`.
+///
+/// Every operand is row-major and the members of the batch are stored one after
+/// another. `op(A)` is `m x k`: A is stored `[m, k]`, or `[k, m]` when `trans_a`.
+/// `op(B)` is `k x n`: B is stored `[k, n]`, or `[n, k]` when `trans_b`. C is
+/// `[m, n]`. A broadcast operand holds one member, used for every `e`. With
+/// `beta == 0` the old contents of C are never read (they may be NaN).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Matmul {
+    pub batch: usize,
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub trans_a: bool,
+    pub trans_b: bool,
+    pub broadcast_a: bool,
+    pub broadcast_b: bool,
+    pub alpha: f32,
+    pub beta: f32,
+}
+
+impl Matmul {
+    /// A plain `C = A * B` for one member.
+    pub fn new(m: usize, n: usize, k: usize) -> Self {
+        Matmul {
+            batch: 1,
+            m,
+            n,
+            k,
+            trans_a: false,
+            trans_b: false,
+            broadcast_a: false,
+            broadcast_b: false,
+            alpha: 1.0,
+            beta: 0.0,
+        }
+    }
+
+    /// Sets the batch size.
+    pub fn batch(mut self, batch: usize) -> Self {
+        self.batch = batch;
+        self
+    }
+
+    /// Sets the transpose flags.
+    pub fn trans(mut self, a: bool, b: bool) -> Self {
+        self.trans_a = a;
+        self.trans_b = b;
+        self
+    }
+
+    /// Sets the broadcast flags.
+    pub fn broadcast(mut self, a: bool, b: bool) -> Self {
+        self.broadcast_a = a;
+        self.broadcast_b = b;
+        self
+    }
+
+    /// Sets `alpha` and `beta`.
+    pub fn scaled(mut self, alpha: f32, beta: f32) -> Self {
+        self.alpha = alpha;
+        self.beta = beta;
+        self
+    }
+
+    /// Elements of A as stored (all members).
+    pub fn a_len(&self) -> usize {
+        self.m * self.k * if self.broadcast_a { 1 } else { self.batch }
+    }
+
+    /// Elements of B as stored (all members).
+    pub fn b_len(&self) -> usize {
+        self.k * self.n * if self.broadcast_b { 1 } else { self.batch }
+    }
+
+    /// Elements of C.
+    pub fn c_len(&self) -> usize {
+        self.m * self.n * self.batch
+    }
+
+    /// Strides of A as (row i of op(A), column p of op(A)).
+    pub(crate) fn a_strides(&self) -> (usize, usize) {
+        if self.trans_a { (1, self.m) } else { (self.k, 1) }
+    }
+
+    /// Strides of B as (row p of op(B), column j of op(B)).
+    pub(crate) fn b_strides(&self) -> (usize, usize) {
+        if self.trans_b { (1, self.k) } else { (self.n, 1) }
+    }
+
+    /// Checks the buffers against the shapes.
+    pub fn check(&self, a: usize, b: usize, c: usize) -> Result<()> {
+        if self.batch == 0 || self.m == 0 || self.n == 0 {
+            return Err(Error::shape("matmul", format!("empty product {self:?}")));
+        }
+        for (name, have, want) in [("A", a, self.a_len()), ("B", b, self.b_len()), ("C", c, self.c_len())] {
+            if have != want {
+                return Err(Error::shape(
+                    "matmul",
+                    format!(
+                        "operand {name} has {have} elements but batch={} m={} n={} k={} needs {want}",
+                        self.batch, self.m, self.n, self.k
+                    ),
+                ));
+            }
+        }
+        if !self.alpha.is_finite() || !self.beta.is_finite() {
+            return Err(Error::invalid("matmul: alpha and beta must be finite"));
+        }
+        Ok(())
+    }
+}
+
+/// Shape of a batch of row-major matrices `[batch, rows, cols]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Batched {
+    pub batch: usize,
+    pub rows: usize,
+    pub cols: usize,
+}
+
+impl Batched {
+    /// `[batch, rows, cols]`.
+    pub fn new(batch: usize, rows: usize, cols: usize) -> Self {
+        Batched { batch, rows, cols }
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.batch * self.rows * self.cols
+    }
+
+    /// Whether it holds no element.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// What the engine needs from a device: memory in, memory out, and the kernels
+/// of training and of the infinite-width recursion. Operations are queued and
+/// may run asynchronously; [`Backend::read`] and [`Backend::sync`] wait.
+pub trait Backend: Send + Sync {
+    /// One line naming the device.
+    fn describe(&self) -> String;
+    /// Whether this runs on a wgpu adapter.
+    fn is_gpu(&self) -> bool;
+    /// A zero-filled buffer of `len` elements.
+    fn zeros(&self, len: usize) -> Result<Buffer>;
+    /// A buffer holding `data`.
+    fn upload(&self, data: &[f32]) -> Result<Buffer>;
+    /// Overwrites `buf` with `data` (same length), after all queued work.
+    fn write(&self, buf: &mut Buffer, data: &[f32]) -> Result<()>;
+    /// Waits for queued work and returns the buffer's contents.
+    fn read(&self, buf: &Buffer) -> Result<Vec<f32>>;
+    /// Waits for all queued work; reports any device error raised meanwhile.
+    fn sync(&self) -> Result<()>;
+
+    /// Batched matrix product, see [`Matmul`].
+    fn matmul(&self, spec: &Matmul, a: &Buffer, b: &Buffer, c: &mut Buffer) -> Result<()>;
+    /// `y = act(x)`, elementwise.
+    fn activation(&self, act: Activation, x: &Buffer, y: &mut Buffer) -> Result<()>;
+    /// `dx = dy * act'(x)`, elementwise.
+    fn activation_grad(&self, act: Activation, x: &Buffer, dy: &Buffer, dx: &mut Buffer) -> Result<()>;
+    /// `y[e, r, c] += bias[e, c]`; `bias` holds `[batch, cols]`.
+    fn bias_add(&self, shape: Batched, y: &mut Buffer, bias: &Buffer) -> Result<()>;
+    /// `out[e, r] = sum_c x[e, r, c]`.
+    fn sum_rows(&self, shape: Batched, x: &Buffer, out: &mut Buffer) -> Result<()>;
+    /// `out[e, c] = sum_r x[e, r, c]`.
+    fn sum_cols(&self, shape: Batched, x: &Buffer, out: &mut Buffer) -> Result<()>;
+    /// `x *= alpha`.
+    fn scale(&self, x: &mut Buffer, alpha: f32) -> Result<()>;
+    /// `y += alpha * x`.
+    fn axpy(&self, alpha: f32, x: &Buffer, y: &mut Buffer) -> Result<()>;
+    /// `z = x * y`, elementwise.
+    fn mul(&self, x: &Buffer, y: &Buffer, z: &mut Buffer) -> Result<()>;
+}
+
+/// Checks that buffers have the lengths an operation needs.
+pub(crate) fn check_len(op: &'static str, pairs: &[(&str, usize, usize)]) -> Result<()> {
+    for &(name, have, want) in pairs {
+        if have != want {
+            return Err(Error::shape(op, format!("{name} has {have} elements, expected {want}")));
+        }
+    }
+    Ok(())
+}
+
+/// Checks a scalar argument.
+pub(crate) fn check_finite(op: &'static str, name: &str, v: f32) -> Result<()> {
+    if v.is_finite() {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!("{op}: {name} must be finite, got {v}")))
+    }
+}

@@ -1,0 +1,113 @@
+//! The CPU reference backend: the fallback when no adapter exists, and (through
+//! [`ops`] in f64) the oracle for every GPU kernel.
+
+pub mod ops;
+
+use crate::activation::Activation;
+use crate::backend::{check_finite, check_len, Backend, Batched, Buffer, BufferInner, Matmul};
+use crate::error::{Error, Result};
+
+/// Runs every operation in plain Rust, in f32, on the calling thread.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CpuBackend;
+
+fn host(b: &Buffer) -> Result<&[f32]> {
+    match &b.inner {
+        BufferInner::Host(v) => Ok(v),
+        BufferInner::Gpu(_) => Err(Error::invalid("a GPU buffer was passed to the CPU backend")),
+    }
+}
+
+fn host_mut(b: &mut Buffer) -> Result<&mut Vec<f32>> {
+    match &mut b.inner {
+        BufferInner::Host(v) => Ok(v),
+        BufferInner::Gpu(_) => Err(Error::invalid("a GPU buffer was passed to the CPU backend")),
+    }
+}
+
+impl Backend for CpuBackend {
+    fn describe(&self) -> String {
+        "cpu (widenet reference backend)".to_string()
+    }
+
+    fn is_gpu(&self) -> bool {
+        false
+    }
+
+    fn zeros(&self, len: usize) -> Result<Buffer> {
+        Ok(Buffer { len, inner: BufferInner::Host(vec![0.0; len]) })
+    }
+
+    fn upload(&self, data: &[f32]) -> Result<Buffer> {
+        Ok(Buffer { len: data.len(), inner: BufferInner::Host(data.to_vec()) })
+    }
+
+    fn write(&self, buf: &mut Buffer, data: &[f32]) -> Result<()> {
+        check_len("write", &[("data", data.len(), buf.len)])?;
+        host_mut(buf)?.copy_from_slice(data);
+        Ok(())
+    }
+
+    fn read(&self, buf: &Buffer) -> Result<Vec<f32>> {
+        Ok(host(buf)?.to_vec())
+    }
+
+    fn sync(&self) -> Result<()> {
+        Ok(())
+    }
+
+    fn matmul(&self, spec: &Matmul, a: &Buffer, b: &Buffer, c: &mut Buffer) -> Result<()> {
+        spec.check(a.len, b.len, c.len)?;
+        ops::matmul(spec, host(a)?, host(b)?, host_mut(c)?);
+        Ok(())
+    }
+
+    fn activation(&self, act: Activation, x: &Buffer, y: &mut Buffer) -> Result<()> {
+        check_len("activation", &[("y", y.len, x.len)])?;
+        ops::activation(act, host(x)?, host_mut(y)?);
+        Ok(())
+    }
+
+    fn activation_grad(&self, act: Activation, x: &Buffer, dy: &Buffer, dx: &mut Buffer) -> Result<()> {
+        check_len("activation_grad", &[("dy", dy.len, x.len), ("dx", dx.len, x.len)])?;
+        ops::activation_grad(act, host(x)?, host(dy)?, host_mut(dx)?);
+        Ok(())
+    }
+
+    fn bias_add(&self, s: Batched, y: &mut Buffer, bias: &Buffer) -> Result<()> {
+        check_len("bias_add", &[("y", y.len, s.len()), ("bias", bias.len, s.batch * s.cols)])?;
+        ops::bias_add(s, host_mut(y)?, host(bias)?);
+        Ok(())
+    }
+
+    fn sum_rows(&self, s: Batched, x: &Buffer, out: &mut Buffer) -> Result<()> {
+        check_len("sum_rows", &[("x", x.len, s.len()), ("out", out.len, s.batch * s.rows)])?;
+        ops::sum_rows(s, host(x)?, host_mut(out)?);
+        Ok(())
+    }
+
+    fn sum_cols(&self, s: Batched, x: &Buffer, out: &mut Buffer) -> Result<()> {
+        check_len("sum_cols", &[("x", x.len, s.len()), ("out", out.len, s.batch * s.cols)])?;
+        ops::sum_cols(s, host(x)?, host_mut(out)?);
+        Ok(())
+    }
+
+    fn scale(&self, x: &mut Buffer, alpha: f32) -> Result<()> {
+        check_finite("scale", "alpha", alpha)?;
+        ops::scale(host_mut(x)?, alpha);
+        Ok(())
+    }
+
+    fn axpy(&self, alpha: f32, x: &Buffer, y: &mut Buffer) -> Result<()> {
+        check_finite("axpy", "alpha", alpha)?;
+        check_len("axpy", &[("y", y.len, x.len)])?;
+        ops::axpy(alpha, host(x)?, host_mut(y)?);
+        Ok(())
+    }
+
+    fn mul(&self, x: &Buffer, y: &Buffer, z: &mut Buffer) -> Result<()> {
+        check_len("mul", &[("y", y.len, x.len), ("z", z.len, x.len)])?;
+        ops::mul(host(x)?, host(y)?, host_mut(z)?);
+        Ok(())
+    }
+}

@@ -1,0 +1,70 @@
+//! Errors of the widenet library: every failure is a value that names the
+//! operation, the shapes and the limit involved.
+
+use std::path::PathBuf;
+
+/// The library's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in widenet.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The caller passed something that cannot be computed (bad shape, bad value).
+    #[error("invalid input: {0}")]
+    Invalid(String),
+
+    /// Shapes of operands do not agree.
+    #[error("shape mismatch in {op}: {detail}")]
+    Shape { op: &'static str, detail: String },
+
+    /// A problem exceeds a device limit and cannot be split.
+    #[error(
+        "{op} needs {needed} bytes in one binding but the device '{device}' allows at most {limit} bytes ({what})"
+    )]
+    DeviceLimit {
+        op: &'static str,
+        what: &'static str,
+        needed: u64,
+        limit: u64,
+        device: String,
+    },
+
+    /// No adapter matched the request.
+    #[error("no device matches '{0}'; run `widenet devices` to list them")]
+    NoDevice(String),
+
+    /// The GPU reported an error (validation, out of memory, device lost).
+    #[error("GPU error during {op}: {message}")]
+    Gpu { op: &'static str, message: String },
+
+    /// A numerical failure (for example a kernel matrix that is not positive definite).
+    #[error("{0}")]
+    Numerical(String),
+
+    /// Reading or writing a file failed.
+    #[error("{path}: {message}")]
+    File { path: PathBuf, message: String },
+}
+
+impl Error {
+    /// Shorthand for [`Error::Invalid`].
+    pub fn invalid(msg: impl Into<String>) -> Self {
+        Error::Invalid(msg.into())
+    }
+
+    /// Shorthand for [`Error::Shape`].
+    pub fn shape(op: &'static str, detail: impl Into<String>) -> Self {
+        Error::Shape {
+            op,
+            detail: detail.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::File`].
+    pub fn file(path: impl Into<PathBuf>, message: impl std::fmt::Display) -> Self {
+        Error::File {
+            path: path.into(),
+            message: message.to_string(),
+        }
+    }
+}

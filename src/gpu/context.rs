@@ -1,0 +1,459 @@
+//! The device context, built once and reused: device and queue, compiled
+//! pipelines (cached by shader, entry point and constants), a ring of uniform
+//! slots for kernel parameters, and one pending command encoder, so that a run
+//! of operations is submitted together with no host round-trip.
+
+use super::adapter::AdapterInfo;
+use crate::error::{Error, Result};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// A WGSL kernel family, one file in `shaders/`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Shader {
+    Matmul,
+    Elementwise,
+    Reduce,
+    Ntk,
+}
+
+const ACTIVATION_WGSL: &str = include_str!("../../shaders/activation.wgsl");
+
+impl Shader {
+    fn source(self) -> String {
+        match self {
+            Shader::Matmul => include_str!("../../shaders/matmul.wgsl").to_string(),
+            Shader::Elementwise => format!("{ACTIVATION_WGSL}\n{}", include_str!("../../shaders/elementwise.wgsl")),
+            Shader::Reduce => include_str!("../../shaders/reduce.wgsl").to_string(),
+            Shader::Ntk => format!("{ACTIVATION_WGSL}\n{}", include_str!("../../shaders/ntk.wgsl")),
+        }
+    }
+}
+
+/// A storage binding of a kernel: the binding number and whether the kernel writes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Slot {
+    pub binding: u32,
+    pub writable: bool,
+}
+
+pub(crate) const fn read(binding: u32) -> Slot {
+    Slot { binding, writable: false }
+}
+
+pub(crate) const fn write(binding: u32) -> Slot {
+    Slot { binding, writable: true }
+}
+
+/// Everything that changes the compiled code of a pipeline.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct PipelineKey {
+    pub shader: Shader,
+    pub entry: &'static str,
+    pub slots: Vec<Slot>,
+    pub constants: Vec<(&'static str, u64)>,
+}
+
+/// A part of a buffer bound to one slot.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct View<'a> {
+    pub buffer: &'a wgpu::Buffer,
+    pub offset: u64,
+    pub size: u64,
+}
+
+/// A window of a buffer that fits one binding: bytes `[offset, offset + size)`,
+/// with the first wanted element at index `shift` inside it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Window {
+    pub offset: u64,
+    pub size: u64,
+    pub shift: u32,
+}
+
+const SLOT_BYTES: u64 = 256;
+const RING_SLOTS: u64 = 256;
+
+struct Pending {
+    encoder: Option<wgpu::CommandEncoder>,
+    next_slot: u64,
+}
+
+/// A wgpu device ready for widenet's kernels.
+pub struct GpuContext {
+    pub(crate) device: wgpu::Device,
+    pub(crate) queue: wgpu::Queue,
+    pub(crate) info: AdapterInfo,
+    pub(crate) limits: wgpu::Limits,
+    pub(crate) features: wgpu::Features,
+    modules: Mutex<HashMap<Shader, wgpu::ShaderModule>>,
+    layouts: Mutex<HashMap<Vec<Slot>, (wgpu::BindGroupLayout, wgpu::PipelineLayout)>>,
+    pipelines: Mutex<HashMap<PipelineKey, Arc<wgpu::ComputePipeline>>>,
+    ring: wgpu::Buffer,
+    pending: Mutex<Pending>,
+    staging: Mutex<Option<wgpu::Buffer>>,
+    error: Arc<Mutex<Option<String>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl GpuContext {
+    /// Opens a device on `adapter` with the adapter's own limits and the
+    /// optional features widenet can use.
+    pub fn new(adapter: &wgpu::Adapter, info: AdapterInfo) -> Result<Self> {
+        let wanted = wgpu::Features::SHADER_F16
+            | wgpu::Features::SHADER_F64
+            | wgpu::Features::SUBGROUP
+            | wgpu::Features::TIMESTAMP_QUERY
+            | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES;
+        let features = adapter.features() & wanted;
+        let limits = adapter.limits();
+        let desc = wgpu::DeviceDescriptor {
+            label: Some("widenet"),
+            required_features: features,
+            required_limits: limits.clone(),
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        };
+        let (device, queue) = pollster::block_on(adapter.request_device(&desc)).map_err(|e| Error::Gpu {
+            op: "request_device",
+            message: e.to_string(),
+        })?;
+        let error = Arc::new(Mutex::new(None::<String>));
+        let sink = error.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            let mut slot = lock(&sink);
+            if slot.is_none() {
+                *slot = Some(e.to_string());
+            }
+        }));
+        let lost = error.clone();
+        device.set_device_lost_callback(move |reason, msg| {
+            let mut slot = lock(&lost);
+            if slot.is_none() {
+                *slot = Some(format!("device lost ({reason:?}): {msg}"));
+            }
+        });
+        let ring = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("widenet params ring"),
+            size: SLOT_BYTES * RING_SLOTS,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        Ok(GpuContext {
+            device,
+            queue,
+            info,
+            limits,
+            features,
+            modules: Mutex::new(HashMap::new()),
+            layouts: Mutex::new(HashMap::new()),
+            pipelines: Mutex::new(HashMap::new()),
+            ring,
+            pending: Mutex::new(Pending { encoder: None, next_slot: 0 }),
+            staging: Mutex::new(None),
+            error,
+        })
+    }
+
+    /// The adapter this context runs on.
+    pub fn info(&self) -> &AdapterInfo {
+        &self.info
+    }
+
+    /// Largest number of bytes one storage binding may span.
+    pub(crate) fn max_binding(&self) -> u64 {
+        self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size)
+    }
+
+    /// Returns (and clears) a device error raised since the last check.
+    pub(crate) fn take_error(&self, op: &'static str) -> Result<()> {
+        match lock(&self.error).take() {
+            Some(message) => Err(Error::Gpu { op, message }),
+            None => Ok(()),
+        }
+    }
+
+    /// A storage buffer of `len` f32, zero-filled, or an error naming the limit.
+    pub(crate) fn create_storage(&self, op: &'static str, len: usize) -> Result<wgpu::Buffer> {
+        let bytes = (len.max(1) as u64) * 4;
+        if bytes > self.limits.max_buffer_size {
+            return Err(Error::DeviceLimit {
+                op,
+                what: "max_buffer_size",
+                needed: bytes,
+                limit: self.limits.max_buffer_size,
+                device: self.info.name.clone(),
+            });
+        }
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(op),
+            size: bytes,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(Error::Gpu { op, message: format!("allocating {bytes} bytes: {e}") });
+        }
+        Ok(buffer)
+    }
+
+    /// The window of elements `[start, start + len)` of a buffer, aligned for binding.
+    pub(crate) fn window(&self, op: &'static str, start: usize, len: usize) -> Result<Window> {
+        let align = self.limits.min_storage_buffer_offset_alignment.max(4) as u64;
+        let start_b = start as u64 * 4;
+        let offset = start_b / align * align;
+        let size = (start_b + len.max(1) as u64 * 4) - offset;
+        if size > self.max_binding() {
+            return Err(Error::DeviceLimit {
+                op,
+                what: "max_storage_buffer_binding_size",
+                needed: size,
+                limit: self.max_binding(),
+                device: self.info.name.clone(),
+            });
+        }
+        Ok(Window { offset, size, shift: ((start_b - offset) / 4) as u32 })
+    }
+
+    fn module(&self, shader: Shader) -> wgpu::ShaderModule {
+        lock(&self.modules)
+            .entry(shader)
+            .or_insert_with(|| {
+                self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(&format!("{shader:?}")),
+                    source: wgpu::ShaderSource::Wgsl(shader.source().into()),
+                })
+            })
+            .clone()
+    }
+
+    fn layout(&self, slots: &[Slot]) -> (wgpu::BindGroupLayout, wgpu::PipelineLayout) {
+        lock(&self.layouts)
+            .entry(slots.to_vec())
+            .or_insert_with(|| {
+                let mut entries = vec![wgpu::BindGroupLayoutEntry {
+                    binding: 0,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: true,
+                        min_binding_size: None,
+                    },
+                    count: None,
+                }];
+                for s in slots {
+                    entries.push(wgpu::BindGroupLayoutEntry {
+                        binding: s.binding,
+                        visibility: wgpu::ShaderStages::COMPUTE,
+                        ty: wgpu::BindingType::Buffer {
+                            ty: wgpu::BufferBindingType::Storage { read_only: !s.writable },
+                            has_dynamic_offset: false,
+                            min_binding_size: None,
+                        },
+                        count: None,
+                    });
+                }
+                let bgl = self.device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                    label: None,
+                    entries: &entries,
+                });
+                let pl = self.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                    label: None,
+                    bind_group_layouts: &[Some(&bgl)],
+                    immediate_size: 0,
+                });
+                (bgl, pl)
+            })
+            .clone()
+    }
+
+    /// The compiled pipeline for a key, compiled on first use and cached.
+    pub(crate) fn pipeline(&self, key: &PipelineKey) -> Result<Arc<wgpu::ComputePipeline>> {
+        if let Some(p) = lock(&self.pipelines).get(key) {
+            return Ok(p.clone());
+        }
+        let module = self.module(key.shader);
+        let (_, layout) = self.layout(&key.slots);
+        let constants: Vec<(&str, f64)> = key.constants.iter().map(|&(n, v)| (n, f64::from_bits(v))).collect();
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(key.entry),
+            layout: Some(&layout),
+            module: &module,
+            entry_point: Some(key.entry),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants: &constants,
+                zero_initialize_workgroup_memory: false,
+            },
+            cache: None,
+        });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(Error::Gpu { op: key.entry, message: format!("compiling {:?}::{}: {e}", key.shader, key.entry) });
+        }
+        let p = Arc::new(pipeline);
+        lock(&self.pipelines).insert(key.clone(), p.clone());
+        Ok(p)
+    }
+
+    /// Queues one dispatch of `key` with `params` in its uniform slot and `views`
+    /// bound to the key's storage slots, in order.
+    pub(crate) fn dispatch<P: bytemuck::Pod>(
+        &self,
+        key: &PipelineKey,
+        params: &P,
+        views: &[View<'_>],
+        groups: [u32; 3],
+    ) -> Result<()> {
+        debug_assert_eq!(views.len(), key.slots.len());
+        let bytes = bytemuck::bytes_of(params);
+        debug_assert!(bytes.len() as u64 <= SLOT_BYTES);
+        let max = self.limits.max_compute_workgroups_per_dimension;
+        if groups.iter().any(|&g| g > max) {
+            return Err(Error::DeviceLimit {
+                op: key.entry,
+                what: "max_compute_workgroups_per_dimension",
+                needed: *groups.iter().max().unwrap_or(&0) as u64,
+                limit: max as u64,
+                device: self.info.name.clone(),
+            });
+        }
+        if groups.contains(&0) {
+            return Ok(());
+        }
+        let pipeline = self.pipeline(key)?;
+        let (bgl, _) = self.layout(&key.slots);
+        let mut pending = lock(&self.pending);
+        if pending.next_slot == RING_SLOTS {
+            self.flush_locked(&mut pending);
+        }
+        let slot = pending.next_slot;
+        pending.next_slot += 1;
+        self.queue.write_buffer(&self.ring, slot * SLOT_BYTES, bytes);
+        let mut entries = vec![wgpu::BindGroupEntry {
+            binding: 0,
+            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                buffer: &self.ring,
+                offset: 0,
+                size: wgpu::BufferSize::new(SLOT_BYTES),
+            }),
+        }];
+        for (s, v) in key.slots.iter().zip(views) {
+            entries.push(wgpu::BindGroupEntry {
+                binding: s.binding,
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: v.buffer,
+                    offset: v.offset,
+                    size: wgpu::BufferSize::new(v.size),
+                }),
+            });
+        }
+        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &bgl,
+            entries: &entries,
+        });
+        let encoder = pending
+            .encoder
+            .get_or_insert_with(|| self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None }));
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
+            pass.set_pipeline(&pipeline);
+            pass.set_bind_group(0, &bind_group, &[(slot * SLOT_BYTES) as u32]);
+            pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+        }
+        Ok(())
+    }
+
+    /// Records work directly on the pending encoder (copies, timestamp queries).
+    pub(crate) fn with_encoder<R>(&self, f: impl FnOnce(&mut wgpu::CommandEncoder) -> R) -> R {
+        let mut pending = lock(&self.pending);
+        let encoder = pending
+            .encoder
+            .get_or_insert_with(|| self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None }));
+        f(encoder)
+    }
+
+    fn flush_locked(&self, pending: &mut Pending) -> Option<wgpu::SubmissionIndex> {
+        pending.next_slot = 0;
+        pending.encoder.take().map(|enc| self.queue.submit([enc.finish()]))
+    }
+
+    /// Submits queued work without waiting for it.
+    pub(crate) fn flush(&self) -> Option<wgpu::SubmissionIndex> {
+        self.flush_locked(&mut lock(&self.pending))
+    }
+
+    /// Submits queued work and waits until the device is idle.
+    pub(crate) fn wait(&self, op: &'static str) -> Result<()> {
+        self.flush();
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu { op, message: e.to_string() })?;
+        self.take_error(op)
+    }
+
+    /// Writes host data into a buffer, after the work queued so far.
+    pub(crate) fn write(&self, buffer: &wgpu::Buffer, offset_elems: usize, data: &[f32]) {
+        self.flush();
+        if !data.is_empty() {
+            self.queue.write_buffer(buffer, offset_elems as u64 * 4, bytemuck::cast_slice(data));
+        }
+    }
+
+    /// Waits for queued work and copies elements `[start, start + len)` back to the host.
+    pub(crate) fn read(&self, buffer: &wgpu::Buffer, start: usize, len: usize) -> Result<Vec<f32>> {
+        let mut out = Vec::with_capacity(len);
+        if len == 0 {
+            self.wait("read")?;
+            return Ok(out);
+        }
+        let mut staging = lock(&self.staging);
+        let chunk_max = (64u64 << 20).min(self.limits.max_buffer_size) / 4;
+        let mut done = 0usize;
+        while done < len {
+            let n = (len - done).min(chunk_max as usize);
+            let bytes = n as u64 * 4;
+            if staging.as_ref().is_none_or(|s| s.size() < bytes) {
+                *staging = Some(self.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("widenet staging"),
+                    size: bytes.max(1 << 16).min(chunk_max * 4),
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                }));
+            }
+            let Some(st) = staging.as_ref() else {
+                return Err(Error::Gpu { op: "read", message: "no staging buffer".into() });
+            };
+            self.with_encoder(|enc| enc.copy_buffer_to_buffer(buffer, (start + done) as u64 * 4, st, 0, bytes));
+            self.flush();
+            let (tx, rx) = std::sync::mpsc::channel();
+            st.slice(..bytes).map_async(wgpu::MapMode::Read, move |r| {
+                let _ = tx.send(r);
+            });
+            self.device
+                .poll(wgpu::PollType::wait_indefinitely())
+                .map_err(|e| Error::Gpu { op: "read", message: e.to_string() })?;
+            self.take_error("read")?;
+            match rx.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(Error::Gpu { op: "read", message: e.to_string() }),
+                Err(_) => return Err(Error::Gpu { op: "read", message: "mapping never completed".into() }),
+            }
+            {
+                let view = st
+                    .slice(..bytes)
+                    .get_mapped_range()
+                    .map_err(|e| Error::Gpu { op: "read", message: e.to_string() })?;
+                out.extend_from_slice(bytemuck::cast_slice(&view));
+            }
+            st.unmap();
+            done += n;
+        }
+        Ok(out)
+    }
+}

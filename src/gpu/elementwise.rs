@@ -1,0 +1,179 @@
+//! Host wrappers of `shaders/elementwise.wgsl` and `shaders/reduce.wgsl`.
+
+use super::context::{read, write, GpuContext, PipelineKey, Shader, Slot, View};
+use crate::activation::Activation;
+use crate::backend::Batched;
+use crate::error::{Error, Result};
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct EwParams {
+    len: u32,
+    off0: u32,
+    off1: u32,
+    off_out: u32,
+    code: u32,
+    rows: u32,
+    cols: u32,
+    _pad0: u32,
+    alpha: f32,
+    pa: f32,
+    pb: f32,
+    pc: f32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct ReduceParams {
+    batch: u32,
+    rows: u32,
+    cols: u32,
+    off_x: u32,
+    off_out: u32,
+    _pad: [u32; 3],
+}
+
+/// An elementwise kernel over flat arrays.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Flat {
+    ActForward(Activation),
+    ActBackward(Activation),
+    Scale(f32),
+    Axpy(f32),
+    Mul,
+}
+
+impl Flat {
+    fn entry(&self) -> (&'static str, Vec<Slot>) {
+        match self {
+            Flat::ActForward(_) => ("act_forward", vec![read(1), write(3)]),
+            Flat::ActBackward(_) => ("act_backward", vec![read(1), read(2), write(3)]),
+            Flat::Scale(_) => ("scale", vec![write(3)]),
+            Flat::Axpy(_) => ("axpy", vec![read(1), write(3)]),
+            Flat::Mul => ("mul", vec![read(1), read(2), write(3)]),
+        }
+    }
+}
+
+fn groups_for(ctx: &GpuContext, len: usize, per_group: usize) -> u32 {
+    len.div_ceil(per_group).clamp(1, ctx.limits.max_compute_workgroups_per_dimension as usize) as u32
+}
+
+/// Runs a flat kernel over `len` elements; `bufs` follow the kernel's slots.
+/// Arrays above the binding limit are processed in windows.
+pub(crate) fn flat(ctx: &GpuContext, op: Flat, len: usize, bufs: &[&wgpu::Buffer]) -> Result<()> {
+    let (entry, slots) = op.entry();
+    debug_assert_eq!(bufs.len(), slots.len());
+    let key = PipelineKey { shader: Shader::Elementwise, entry, slots, constants: vec![] };
+    let align = (ctx.limits.min_storage_buffer_offset_alignment as usize / 4).max(1);
+    let chunk = ((ctx.max_binding() / 4) as usize).saturating_sub(align).max(1);
+    let (code, [pa, pb, pc]) = match op {
+        Flat::ActForward(a) | Flat::ActBackward(a) => a.shader_code(),
+        _ => (0, [0.0; 3]),
+    };
+    let alpha = match op {
+        Flat::Scale(a) | Flat::Axpy(a) => a,
+        _ => 0.0,
+    };
+    let mut start = 0;
+    while start < len {
+        let n = chunk.min(len - start);
+        let mut views = Vec::with_capacity(bufs.len());
+        let mut shifts = [0u32; 4];
+        for ((b, s), _) in bufs.iter().zip(&key.slots).zip(0..) {
+            let w = ctx.window(entry, start, n)?;
+            shifts[s.binding as usize] = w.shift;
+            views.push(View { buffer: b, offset: w.offset, size: w.size });
+        }
+        let params = EwParams {
+            len: n as u32,
+            off0: shifts[1],
+            off1: shifts[2],
+            off_out: shifts[3],
+            code,
+            alpha,
+            pa,
+            pb,
+            pc,
+            ..Default::default()
+        };
+        ctx.dispatch(&key, &params, &views, [groups_for(ctx, n, 256), 1, 1])?;
+        start += n;
+    }
+    Ok(())
+}
+
+/// Members of `member` elements that fit one binding window.
+fn members_per_window(ctx: &GpuContext, op: &'static str, member: usize) -> Result<usize> {
+    let align = (ctx.limits.min_storage_buffer_offset_alignment as usize / 4).max(1);
+    let per = ((ctx.max_binding() / 4) as usize).saturating_sub(align) / member.max(1);
+    if per == 0 {
+        return Err(Error::DeviceLimit {
+            op,
+            what: "max_storage_buffer_binding_size (one member)",
+            needed: member as u64 * 4,
+            limit: ctx.max_binding(),
+            device: ctx.info.name.clone(),
+        });
+    }
+    Ok(per.min(ctx.limits.max_compute_workgroups_per_dimension as usize))
+}
+
+/// `y[e, r, c] += bias[e, c]`.
+pub(crate) fn bias_add(ctx: &GpuContext, s: Batched, y: &wgpu::Buffer, bias: &wgpu::Buffer) -> Result<()> {
+    const OP: &str = "bias_add";
+    let key = PipelineKey { shader: Shader::Elementwise, entry: "bias_add", slots: vec![read(1), write(3)], constants: vec![] };
+    let member = s.rows * s.cols;
+    let chunk = members_per_window(ctx, OP, member)?;
+    let mut e0 = 0;
+    while e0 < s.batch {
+        let eb = chunk.min(s.batch - e0);
+        let wb = ctx.window(OP, e0 * s.cols, eb * s.cols)?;
+        let wy = ctx.window(OP, e0 * member, eb * member)?;
+        let params = EwParams {
+            len: (eb * member) as u32,
+            off0: wb.shift,
+            off_out: wy.shift,
+            rows: s.rows as u32,
+            cols: s.cols as u32,
+            ..Default::default()
+        };
+        let views = [
+            View { buffer: bias, offset: wb.offset, size: wb.size },
+            View { buffer: y, offset: wy.offset, size: wy.size },
+        ];
+        ctx.dispatch(&key, &params, &views, [groups_for(ctx, eb * member, 256), 1, 1])?;
+        e0 += eb;
+    }
+    Ok(())
+}
+
+/// `out[e, c] = sum_r x[e, r, c]` (`cols == true`) or `out[e, r] = sum_c x[e, r, c]`.
+pub(crate) fn sum(ctx: &GpuContext, s: Batched, x: &wgpu::Buffer, out: &wgpu::Buffer, cols: bool) -> Result<()> {
+    let entry = if cols { "sum_cols" } else { "sum_rows" };
+    let key = PipelineKey { shader: Shader::Reduce, entry, slots: vec![read(1), write(3)], constants: vec![] };
+    let member = s.rows * s.cols;
+    let out_member = if cols { s.cols } else { s.rows };
+    let chunk = members_per_window(ctx, entry, member)?;
+    let mut e0 = 0;
+    while e0 < s.batch {
+        let eb = chunk.min(s.batch - e0);
+        let wx = ctx.window(entry, e0 * member, eb * member)?;
+        let wo = ctx.window(entry, e0 * out_member, eb * out_member)?;
+        let params = ReduceParams {
+            batch: eb as u32,
+            rows: s.rows as u32,
+            cols: s.cols as u32,
+            off_x: wx.shift,
+            off_out: wo.shift,
+            ..Default::default()
+        };
+        let views = [
+            View { buffer: x, offset: wx.offset, size: wx.size },
+            View { buffer: out, offset: wo.offset, size: wo.size },
+        ];
+        ctx.dispatch(&key, &params, &views, [groups_for(ctx, out_member, 64), eb as u32, 1])?;
+        e0 += eb;
+    }
+    Ok(())
+}

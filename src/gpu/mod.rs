@@ -1,0 +1,131 @@
+//! The wgpu backend: the only module that calls wgpu. `adapter` finds and picks
+//! devices, `context` owns the device, pipelines and queued work, and one host
+//! wrapper per kernel family sits beside its WGSL file in `shaders/`.
+
+pub mod adapter;
+pub mod context;
+pub(crate) mod elementwise;
+pub(crate) mod matmul;
+
+use crate::activation::Activation;
+use crate::backend::{check_finite, check_len, Backend, Batched, Buffer, BufferInner, Matmul};
+use crate::error::{Error, Result};
+pub use adapter::{enumerate, AdapterInfo, DeviceChoice};
+pub use context::GpuContext;
+use elementwise::Flat;
+use std::sync::{Arc, Mutex};
+
+/// Runs every operation as WGSL compute shaders on one wgpu adapter.
+pub struct GpuBackend {
+    ctx: Arc<GpuContext>,
+    scratch: Mutex<Option<wgpu::Buffer>>,
+}
+
+impl GpuBackend {
+    /// Opens the adapter the choice names; `Ok(None)` when it names the CPU backend.
+    pub fn open(choice: &DeviceChoice) -> Result<Option<Self>> {
+        match adapter::select(choice)? {
+            None => Ok(None),
+            Some((a, info)) => Ok(Some(GpuBackend::from_context(GpuContext::new(&a, info)?))),
+        }
+    }
+
+    /// Wraps a context.
+    pub fn from_context(ctx: GpuContext) -> Self {
+        GpuBackend { ctx: Arc::new(ctx), scratch: Mutex::new(None) }
+    }
+
+    /// The device context (for benchmarks and the kernel recursion).
+    pub fn context(&self) -> &Arc<GpuContext> {
+        &self.ctx
+    }
+}
+
+fn gpu(b: &Buffer) -> Result<&wgpu::Buffer> {
+    match &b.inner {
+        BufferInner::Gpu(g) => Ok(g),
+        BufferInner::Host(_) => Err(Error::invalid("a host buffer was passed to the GPU backend")),
+    }
+}
+
+impl Backend for GpuBackend {
+    fn describe(&self) -> String {
+        let i = &self.ctx.info;
+        format!("{} ({}, {}, {})", i.name, i.backend, i.device_type, i.driver)
+    }
+
+    fn is_gpu(&self) -> bool {
+        true
+    }
+
+    fn zeros(&self, len: usize) -> Result<Buffer> {
+        Ok(Buffer { len, inner: BufferInner::Gpu(self.ctx.create_storage("zeros", len)?) })
+    }
+
+    fn upload(&self, data: &[f32]) -> Result<Buffer> {
+        let b = self.ctx.create_storage("upload", data.len())?;
+        self.ctx.write(&b, 0, data);
+        Ok(Buffer { len: data.len(), inner: BufferInner::Gpu(b) })
+    }
+
+    fn write(&self, buf: &mut Buffer, data: &[f32]) -> Result<()> {
+        check_len("write", &[("data", data.len(), buf.len)])?;
+        self.ctx.write(gpu(buf)?, 0, data);
+        Ok(())
+    }
+
+    fn read(&self, buf: &Buffer) -> Result<Vec<f32>> {
+        self.ctx.read(gpu(buf)?, 0, buf.len)
+    }
+
+    fn sync(&self) -> Result<()> {
+        self.ctx.wait("sync")
+    }
+
+    fn matmul(&self, spec: &Matmul, a: &Buffer, b: &Buffer, c: &mut Buffer) -> Result<()> {
+        spec.check(a.len, b.len, c.len)?;
+        let mut scratch = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
+        matmul::matmul(&self.ctx, spec, gpu(a)?, gpu(b)?, gpu(c)?, &mut scratch)
+    }
+
+    fn activation(&self, act: Activation, x: &Buffer, y: &mut Buffer) -> Result<()> {
+        check_len("activation", &[("y", y.len, x.len)])?;
+        elementwise::flat(&self.ctx, Flat::ActForward(act), x.len, &[gpu(x)?, gpu(y)?])
+    }
+
+    fn activation_grad(&self, act: Activation, x: &Buffer, dy: &Buffer, dx: &mut Buffer) -> Result<()> {
+        check_len("activation_grad", &[("dy", dy.len, x.len), ("dx", dx.len, x.len)])?;
+        elementwise::flat(&self.ctx, Flat::ActBackward(act), x.len, &[gpu(x)?, gpu(dy)?, gpu(dx)?])
+    }
+
+    fn bias_add(&self, s: Batched, y: &mut Buffer, bias: &Buffer) -> Result<()> {
+        check_len("bias_add", &[("y", y.len, s.len()), ("bias", bias.len, s.batch * s.cols)])?;
+        elementwise::bias_add(&self.ctx, s, gpu(y)?, gpu(bias)?)
+    }
+
+    fn sum_rows(&self, s: Batched, x: &Buffer, out: &mut Buffer) -> Result<()> {
+        check_len("sum_rows", &[("x", x.len, s.len()), ("out", out.len, s.batch * s.rows)])?;
+        elementwise::sum(&self.ctx, s, gpu(x)?, gpu(out)?, false)
+    }
+
+    fn sum_cols(&self, s: Batched, x: &Buffer, out: &mut Buffer) -> Result<()> {
+        check_len("sum_cols", &[("x", x.len, s.len()), ("out", out.len, s.batch * s.cols)])?;
+        elementwise::sum(&self.ctx, s, gpu(x)?, gpu(out)?, true)
+    }
+
+    fn scale(&self, x: &mut Buffer, alpha: f32) -> Result<()> {
+        check_finite("scale", "alpha", alpha)?;
+        elementwise::flat(&self.ctx, Flat::Scale(alpha), x.len, &[gpu(x)?])
+    }
+
+    fn axpy(&self, alpha: f32, x: &Buffer, y: &mut Buffer) -> Result<()> {
+        check_finite("axpy", "alpha", alpha)?;
+        check_len("axpy", &[("y", y.len, x.len)])?;
+        elementwise::flat(&self.ctx, Flat::Axpy(alpha), x.len, &[gpu(x)?, gpu(y)?])
+    }
+
+    fn mul(&self, x: &Buffer, y: &Buffer, z: &mut Buffer) -> Result<()> {
+        check_len("mul", &[("y", y.len, x.len), ("z", z.len, x.len)])?;
+        elementwise::flat(&self.ctx, Flat::Mul, x.len, &[gpu(x)?, gpu(y)?, gpu(z)?])
+    }
+}
