@@ -56,7 +56,9 @@ impl Activation {
                 .split(',')
                 .map(|t| t.trim().parse::<f64>())
                 .collect::<std::result::Result<_, _>>()
-                .map_err(|_| Error::invalid(format!("activation '{s}': parameters must be numbers")))?;
+                .map_err(|_| {
+                    Error::invalid(format!("activation '{s}': parameters must be numbers"))
+                })?;
             if v.len() != n || v.iter().any(|x| !x.is_finite()) {
                 return Err(Error::invalid(format!(
                     "activation '{s}': expected {n} finite parameter(s) after ':'"
@@ -66,7 +68,9 @@ impl Activation {
         };
         let no_args = |act: Activation| -> Result<Activation> {
             if args.is_some() {
-                return Err(Error::invalid(format!("activation '{name}' takes no parameters")));
+                return Err(Error::invalid(format!(
+                    "activation '{name}' takes no parameters"
+                )));
             }
             Ok(act)
         };
@@ -84,7 +88,11 @@ impl Activation {
             }
             "erf" => {
                 let v = nums(3, &[1.0, 1.0, 0.0])?;
-                Ok(Activation::Erf { a: v[0], b: v[1], c: v[2] })
+                Ok(Activation::Erf {
+                    a: v[0],
+                    b: v[1],
+                    c: v[2],
+                })
             }
             "tanh" => no_args(Activation::Tanh),
             "gelu" => no_args(Activation::Gelu),
@@ -171,7 +179,7 @@ impl fmt::Display for Activation {
             Activation::Identity => write!(f, "identity"),
             Activation::AbRelu { a, b } if a == 0.0 && b == 1.0 => write!(f, "relu"),
             Activation::AbRelu { a, b } if a == -1.0 && b == 1.0 => write!(f, "abs"),
-            Activation::AbRelu { a, b } if b == 1.0 => write!(f, "leaky-relu:{a}"),
+            Activation::AbRelu { a, b: 1.0 } => write!(f, "leaky-relu:{a}"),
             Activation::AbRelu { a, b } => write!(f, "abrelu:{a},{b}"),
             Activation::Erf { a, b, c } if a == 1.0 && b == 1.0 && c == 0.0 => write!(f, "erf"),
             Activation::Erf { a, b, c } => write!(f, "erf:{a},{b},{c}"),
@@ -195,7 +203,18 @@ mod tests {
 
     #[test]
     fn parse_round_trips_through_display() {
-        for s in ["identity", "relu", "abs", "leaky-relu:0.1", "abrelu:0.5,2", "erf", "erf:2,0.5,0.1", "tanh", "gelu", "sign"] {
+        for s in [
+            "identity",
+            "relu",
+            "abs",
+            "leaky-relu:0.1",
+            "abrelu:0.5,2",
+            "erf",
+            "erf:2,0.5,0.1",
+            "tanh",
+            "gelu",
+            "sign",
+        ] {
             let a = Activation::parse(s).unwrap();
             assert_eq!(Activation::parse(&a.to_string()).unwrap(), a, "{s}");
         }
@@ -210,7 +229,11 @@ mod tests {
         let acts = [
             Activation::Identity,
             Activation::AbRelu { a: 0.2, b: 1.5 },
-            Activation::Erf { a: 1.3, b: 0.7, c: 0.2 },
+            Activation::Erf {
+                a: 1.3,
+                b: 0.7,
+                c: 0.2,
+            },
             Activation::Tanh,
             Activation::Gelu,
         ];
@@ -218,7 +241,11 @@ mod tests {
             for &x in &[-2.1, -0.7, 0.3, 1.9] {
                 let h = 1e-6;
                 let fd = (act.apply(x + h) - act.apply(x - h)) / (2.0 * h);
-                assert!((fd - act.derivative(x)).abs() < 1e-7, "{act} at {x}: {fd} vs {}", act.derivative(x));
+                assert!(
+                    (fd - act.derivative(x)).abs() < 1e-7,
+                    "{act} at {x}: {fd} vs {}",
+                    act.derivative(x)
+                );
             }
         }
     }

@@ -4,6 +4,7 @@
 
 use crate::activation::Activation;
 use crate::error::{Error, Result};
+use crate::gpu::AdapterInfo;
 
 /// A flat f32 array owned by a backend. Create it with [`Backend::upload`] or
 /// [`Backend::zeros`] and read it back with [`Backend::read`].
@@ -113,12 +114,20 @@ impl Matmul {
 
     /// Strides of A as (row i of op(A), column p of op(A)).
     pub(crate) fn a_strides(&self) -> (usize, usize) {
-        if self.trans_a { (1, self.m) } else { (self.k, 1) }
+        if self.trans_a {
+            (1, self.m)
+        } else {
+            (self.k, 1)
+        }
     }
 
     /// Strides of B as (row p of op(B), column j of op(B)).
     pub(crate) fn b_strides(&self) -> (usize, usize) {
-        if self.trans_b { (1, self.k) } else { (self.n, 1) }
+        if self.trans_b {
+            (1, self.k)
+        } else {
+            (self.n, 1)
+        }
     }
 
     /// Checks the buffers against the shapes.
@@ -126,7 +135,11 @@ impl Matmul {
         if self.batch == 0 || self.m == 0 || self.n == 0 {
             return Err(Error::shape("matmul", format!("empty product {self:?}")));
         }
-        for (name, have, want) in [("A", a, self.a_len()), ("B", b, self.b_len()), ("C", c, self.c_len())] {
+        for (name, have, want) in [
+            ("A", a, self.a_len()),
+            ("B", b, self.b_len()),
+            ("C", c, self.c_len()),
+        ] {
             if have != want {
                 return Err(Error::shape(
                     "matmul",
@@ -193,7 +206,13 @@ pub trait Backend: Send + Sync {
     /// `y = act(x)`, elementwise.
     fn activation(&self, act: Activation, x: &Buffer, y: &mut Buffer) -> Result<()>;
     /// `dx = dy * act'(x)`, elementwise.
-    fn activation_grad(&self, act: Activation, x: &Buffer, dy: &Buffer, dx: &mut Buffer) -> Result<()>;
+    fn activation_grad(
+        &self,
+        act: Activation,
+        x: &Buffer,
+        dy: &Buffer,
+        dx: &mut Buffer,
+    ) -> Result<()>;
     /// `y[e, r, c] += bias[e, c]`; `bias` holds `[batch, cols]`.
     fn bias_add(&self, shape: Batched, y: &mut Buffer, bias: &Buffer) -> Result<()>;
     /// `out[e, r] = sum_c x[e, r, c]`.
@@ -206,13 +225,40 @@ pub trait Backend: Send + Sync {
     fn axpy(&self, alpha: f32, x: &Buffer, y: &mut Buffer) -> Result<()>;
     /// `z = x * y`, elementwise.
     fn mul(&self, x: &Buffer, y: &Buffer, z: &mut Buffer) -> Result<()>;
+
+    /// The device this backend runs on.
+    fn info(&self) -> AdapterInfo;
+
+    /// Time the work `enqueue` queues: on the device's clock where it has
+    /// timestamps, else the wall clock from before the first operation to the
+    /// end of the last.
+    fn time(&self, enqueue: &mut dyn FnMut() -> Result<()>) -> Result<(f64, Timing)> {
+        self.sync()?;
+        let t = std::time::Instant::now();
+        enqueue()?;
+        self.sync()?;
+        Ok((t.elapsed().as_secs_f64(), Timing::Wall))
+    }
+}
+
+/// How a duration was measured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Timing {
+    /// GPU timestamp queries.
+    GpuTimestamp,
+    /// Wall clock around submit and wait.
+    Wall,
 }
 
 /// Checks that buffers have the lengths an operation needs.
 pub(crate) fn check_len(op: &'static str, pairs: &[(&str, usize, usize)]) -> Result<()> {
     for &(name, have, want) in pairs {
         if have != want {
-            return Err(Error::shape(op, format!("{name} has {have} elements, expected {want}")));
+            return Err(Error::shape(
+                op,
+                format!("{name} has {have} elements, expected {want}"),
+            ));
         }
     }
     Ok(())
@@ -223,6 +269,8 @@ pub(crate) fn check_finite(op: &'static str, name: &str, v: f32) -> Result<()> {
     if v.is_finite() {
         Ok(())
     } else {
-        Err(Error::invalid(format!("{op}: {name} must be finite, got {v}")))
+        Err(Error::invalid(format!(
+            "{op}: {name} must be finite, got {v}"
+        )))
     }
 }

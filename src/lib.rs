@@ -6,6 +6,8 @@
 
 pub mod activation;
 pub mod backend;
+pub mod bench;
+pub mod cli;
 pub mod cpu;
 pub mod error;
 pub mod gpu;

@@ -12,13 +12,18 @@ pub struct Rng {
 impl Rng {
     /// A generator for `seed`.
     pub fn new(seed: u64) -> Self {
-        Rng { state: seed ^ 0x9e37_79b9_7f4a_7c15, spare: None }
+        Rng {
+            state: seed ^ 0x9e37_79b9_7f4a_7c15,
+            spare: None,
+        }
     }
 
     /// A generator for stream `stream` of `seed` (independent members, layers...).
     pub fn stream(seed: u64, stream: u64) -> Self {
         let mut r = Rng::new(seed);
-        r.state = r.state.wrapping_add(stream.wrapping_mul(0xd1b5_4a32_d192_ed03));
+        r.state = r
+            .state
+            .wrapping_add(stream.wrapping_mul(0xd1b5_4a32_d192_ed03));
         r.next_u64();
         r
     }

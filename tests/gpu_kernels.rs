@@ -6,10 +6,11 @@
 
 mod common;
 
-use common::{gpu, poisoned, randn, rel_err, wide};
+use common::{gpu, gpu_with_kernel, poisoned, randn, rel_err, wide};
+use widenet::Activation;
 use widenet::backend::{Backend, Batched, Matmul};
 use widenet::cpu::ops;
-use widenet::Activation;
+use widenet::gpu::MatmulKernel;
 
 const TOL: f64 = 1e-5;
 
@@ -21,7 +22,11 @@ fn check_matmul(g: &dyn Backend, spec: Matmul, seed: u64) {
     ops::matmul(&spec, &wide(&a), &wide(&b), &mut want);
     let ga = g.upload(&a).unwrap();
     let gb = g.upload(&b).unwrap();
-    let mut gc = if spec.beta == 0.0 { poisoned(g, spec.c_len()) } else { g.upload(&c0).unwrap() };
+    let mut gc = if spec.beta == 0.0 {
+        poisoned(g, spec.c_len())
+    } else {
+        g.upload(&c0).unwrap()
+    };
     g.matmul(&spec, &ga, &gb, &mut gc).unwrap();
     let got = g.read(&gc).unwrap();
     let err = rel_err(&got, &want);
@@ -38,7 +43,9 @@ fn matmul_all_forms_and_odd_shapes() {
             for &k in &[1usize, 5, 32, 37] {
                 for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
                     seed += 3;
-                    let spec = Matmul::new(m, n, k).trans(ta, tb).batch(1 + (seed as usize % 3));
+                    let spec = Matmul::new(m, n, k)
+                        .trans(ta, tb)
+                        .batch(1 + (seed as usize % 3));
                     check_matmul(g.as_ref(), spec, seed);
                 }
             }
@@ -49,9 +56,22 @@ fn matmul_all_forms_and_odd_shapes() {
 #[test]
 fn matmul_257_and_tile_boundaries() {
     let Some(g) = gpu() else { return };
-    for (i, &(m, n, k)) in [(257, 257, 257), (31, 65, 129), (96, 32, 1), (1, 257, 64), (65, 1, 33)].iter().enumerate() {
+    for (i, &(m, n, k)) in [
+        (257, 257, 257),
+        (31, 65, 129),
+        (96, 32, 1),
+        (1, 257, 64),
+        (65, 1, 33),
+    ]
+    .iter()
+    .enumerate()
+    {
         for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
-            check_matmul(g.as_ref(), Matmul::new(m, n, k).trans(ta, tb), 100 + i as u64);
+            check_matmul(
+                g.as_ref(),
+                Matmul::new(m, n, k).trans(ta, tb),
+                100 + i as u64,
+            );
         }
     }
 }
@@ -62,10 +82,64 @@ fn matmul_batched_broadcast_alpha_beta() {
     for (i, &batch) in [1usize, 2, 5, 16].iter().enumerate() {
         for (ba, bb) in [(false, false), (true, false), (false, true)] {
             for (ta, tb) in [(false, false), (false, true), (true, false)] {
-                let spec = Matmul::new(19, 40, 23).batch(batch).broadcast(ba, bb).trans(ta, tb).scaled(0.5, 1.5);
+                let spec = Matmul::new(19, 40, 23)
+                    .batch(batch)
+                    .broadcast(ba, bb)
+                    .trans(ta, tb)
+                    .scaled(0.5, 1.5);
                 check_matmul(g.as_ref(), spec, 300 + i as u64);
-                let spec = Matmul::new(19, 40, 23).batch(batch).broadcast(ba, bb).trans(ta, tb).scaled(-2.0, 0.0);
+                let spec = Matmul::new(19, 40, 23)
+                    .batch(batch)
+                    .broadcast(ba, bb)
+                    .trans(ta, tb)
+                    .scaled(-2.0, 0.0);
                 check_matmul(g.as_ref(), spec, 400 + i as u64);
+            }
+        }
+    }
+}
+
+#[test]
+fn every_matmul_kernel_on_aligned_shapes() {
+    // Shapes whose k and n are multiples of 4 reach the vec4 and subgroup kernels
+    // (directly for NN, after the transposing copy for NT, TN and TT).
+    let Some(g0) = gpu() else { return };
+    let kernels = g0.context().matmul_kernels();
+    assert!(kernels.contains(&MatmulKernel::Vec4));
+    for k in kernels {
+        let Some(g) = gpu_with_kernel(k) else {
+            panic!("kernel {k:?} listed but not usable")
+        };
+        let mut seed = 1000;
+        for &(m, n, kk) in &[
+            (1usize, 4usize, 4usize),
+            (7, 8, 32),
+            (33, 36, 36),
+            (260, 260, 260),
+            (300, 4, 8),
+            (8, 300, 12),
+        ] {
+            for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
+                seed += 1;
+                let spec = Matmul::new(m, n, kk).trans(ta, tb);
+                check_matmul(&g, spec, seed);
+            }
+        }
+        for (ba, bb) in [(false, false), (true, false), (false, true)] {
+            for (ta, tb) in [(false, false), (true, false), (false, true)] {
+                seed += 1;
+                let spec = Matmul::new(40, 24, 16)
+                    .batch(3)
+                    .broadcast(ba, bb)
+                    .trans(ta, tb)
+                    .scaled(0.5, -1.5);
+                check_matmul(&g, spec, seed);
+                let spec = Matmul::new(40, 24, 16)
+                    .batch(3)
+                    .broadcast(ba, bb)
+                    .trans(ta, tb)
+                    .scaled(2.0, 0.0);
+                check_matmul(&g, spec, seed);
             }
         }
     }
@@ -78,7 +152,10 @@ fn matmul_rejects_wrong_lengths() {
     let b = g.upload(&[1.0; 6]).unwrap();
     let mut c = g.zeros(5).unwrap();
     let err = g.matmul(&Matmul::new(2, 2, 3), &a, &b, &mut c).unwrap_err();
-    assert!(err.to_string().contains("operand C has 5 elements"), "{err}");
+    assert!(
+        err.to_string().contains("operand C has 5 elements"),
+        "{err}"
+    );
 }
 
 fn activations() -> Vec<Activation> {
@@ -87,8 +164,16 @@ fn activations() -> Vec<Activation> {
         Activation::RELU,
         Activation::AbRelu { a: 0.1, b: 1.0 },
         Activation::AbRelu { a: -0.5, b: 2.0 },
-        Activation::Erf { a: 1.0, b: 1.0, c: 0.0 },
-        Activation::Erf { a: 1.7, b: 0.6, c: -0.3 },
+        Activation::Erf {
+            a: 1.0,
+            b: 1.0,
+            c: 0.0,
+        },
+        Activation::Erf {
+            a: 1.7,
+            b: 0.6,
+            c: -0.3,
+        },
         Activation::Tanh,
         Activation::Gelu,
         Activation::Sign,
@@ -132,7 +217,11 @@ fn activations_forward_and_backward() {
 fn erf_is_accurate_pointwise() {
     let Some(g) = gpu() else { return };
     let x: Vec<f32> = (0..2001).map(|i| (i as f32 - 1000.0) / 250.0).collect();
-    let act = Activation::Erf { a: 1.0, b: 1.0, c: 0.0 };
+    let act = Activation::Erf {
+        a: 1.0,
+        b: 1.0,
+        c: 0.0,
+    };
     let gx = g.upload(&x).unwrap();
     let mut gy = poisoned(g.as_ref(), x.len());
     g.activation(act, &gx, &mut gy).unwrap();
@@ -140,14 +229,22 @@ fn erf_is_accurate_pointwise() {
     for (&xi, &yi) in x.iter().zip(&got) {
         let want = libm::erf(xi as f64);
         let tol = 3e-7 + 1e-6 * want.abs();
-        assert!((yi as f64 - want).abs() < tol, "erf({xi}) = {yi}, want {want}");
+        assert!(
+            (yi as f64 - want).abs() < tol,
+            "erf({xi}) = {yi}, want {want}"
+        );
     }
 }
 
 #[test]
 fn bias_add_and_reductions() {
     let Some(g) = gpu() else { return };
-    for &(batch, rows, cols) in &[(1usize, 1usize, 1usize), (3, 7, 33), (2, 257, 5), (5, 1, 300)] {
+    for &(batch, rows, cols) in &[
+        (1usize, 1usize, 1usize),
+        (3, 7, 33),
+        (2, 257, 5),
+        (5, 1, 300),
+    ] {
         let s = Batched::new(batch, rows, cols);
         let x = randn(batch as u64 * 31 + rows as u64, s.len());
         let bias = randn(99, batch * cols);

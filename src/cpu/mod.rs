@@ -4,8 +4,9 @@
 pub mod ops;
 
 use crate::activation::Activation;
-use crate::backend::{check_finite, check_len, Backend, Batched, Buffer, BufferInner, Matmul};
+use crate::backend::{Backend, Batched, Buffer, BufferInner, Matmul, check_finite, check_len};
 use crate::error::{Error, Result};
+use crate::gpu::AdapterInfo;
 
 /// Runs every operation in plain Rust, in f32, on the calling thread.
 #[derive(Debug, Default, Clone, Copy)]
@@ -35,11 +36,17 @@ impl Backend for CpuBackend {
     }
 
     fn zeros(&self, len: usize) -> Result<Buffer> {
-        Ok(Buffer { len, inner: BufferInner::Host(vec![0.0; len]) })
+        Ok(Buffer {
+            len,
+            inner: BufferInner::Host(vec![0.0; len]),
+        })
     }
 
     fn upload(&self, data: &[f32]) -> Result<Buffer> {
-        Ok(Buffer { len: data.len(), inner: BufferInner::Host(data.to_vec()) })
+        Ok(Buffer {
+            len: data.len(),
+            inner: BufferInner::Host(data.to_vec()),
+        })
     }
 
     fn write(&self, buf: &mut Buffer, data: &[f32]) -> Result<()> {
@@ -68,26 +75,44 @@ impl Backend for CpuBackend {
         Ok(())
     }
 
-    fn activation_grad(&self, act: Activation, x: &Buffer, dy: &Buffer, dx: &mut Buffer) -> Result<()> {
-        check_len("activation_grad", &[("dy", dy.len, x.len), ("dx", dx.len, x.len)])?;
+    fn activation_grad(
+        &self,
+        act: Activation,
+        x: &Buffer,
+        dy: &Buffer,
+        dx: &mut Buffer,
+    ) -> Result<()> {
+        check_len(
+            "activation_grad",
+            &[("dy", dy.len, x.len), ("dx", dx.len, x.len)],
+        )?;
         ops::activation_grad(act, host(x)?, host(dy)?, host_mut(dx)?);
         Ok(())
     }
 
     fn bias_add(&self, s: Batched, y: &mut Buffer, bias: &Buffer) -> Result<()> {
-        check_len("bias_add", &[("y", y.len, s.len()), ("bias", bias.len, s.batch * s.cols)])?;
+        check_len(
+            "bias_add",
+            &[("y", y.len, s.len()), ("bias", bias.len, s.batch * s.cols)],
+        )?;
         ops::bias_add(s, host_mut(y)?, host(bias)?);
         Ok(())
     }
 
     fn sum_rows(&self, s: Batched, x: &Buffer, out: &mut Buffer) -> Result<()> {
-        check_len("sum_rows", &[("x", x.len, s.len()), ("out", out.len, s.batch * s.rows)])?;
+        check_len(
+            "sum_rows",
+            &[("x", x.len, s.len()), ("out", out.len, s.batch * s.rows)],
+        )?;
         ops::sum_rows(s, host(x)?, host_mut(out)?);
         Ok(())
     }
 
     fn sum_cols(&self, s: Batched, x: &Buffer, out: &mut Buffer) -> Result<()> {
-        check_len("sum_cols", &[("x", x.len, s.len()), ("out", out.len, s.batch * s.cols)])?;
+        check_len(
+            "sum_cols",
+            &[("x", x.len, s.len()), ("out", out.len, s.batch * s.cols)],
+        )?;
         ops::sum_cols(s, host(x)?, host_mut(out)?);
         Ok(())
     }
@@ -109,5 +134,25 @@ impl Backend for CpuBackend {
         check_len("mul", &[("y", y.len, x.len), ("z", z.len, x.len)])?;
         ops::mul(host(x)?, host(y)?, host_mut(z)?);
         Ok(())
+    }
+
+    fn info(&self) -> AdapterInfo {
+        AdapterInfo {
+            index: 0,
+            name: "cpu".into(),
+            vendor: "widenet".into(),
+            vendor_id: 0,
+            backend: "cpu".into(),
+            device_type: "Cpu".into(),
+            driver: "widenet reference backend".into(),
+            driver_info: String::new(),
+            f16: false,
+            f64: true,
+            subgroup: false,
+            timestamp: false,
+            max_buffer_size: u64::MAX,
+            max_binding_size: u64::MAX,
+            subgroup_sizes: (1, 1),
+        }
     }
 }

@@ -7,7 +7,9 @@ use crate::backend::{Batched, Matmul};
 use std::ops::{Add, AddAssign, Mul};
 
 /// f32 or f64.
-pub trait Real: Copy + Default + PartialEq + Add<Output = Self> + Mul<Output = Self> + AddAssign + Send + Sync {
+pub trait Real:
+    Copy + Default + PartialEq + Add<Output = Self> + Mul<Output = Self> + AddAssign + Send + Sync
+{
     fn from_f64(v: f64) -> Self;
     fn to_f64(self) -> f64;
 }
@@ -53,7 +55,11 @@ pub fn matmul<T: Real>(spec: &Matmul, a: &[T], b: &[T], c: &mut [T]) {
             }
             let crow = &mut c[cb + i * n..cb + (i + 1) * n];
             for (cv, &r) in crow.iter_mut().zip(&row) {
-                *cv = if spec.beta == 0.0 { alpha * r } else { alpha * r + beta * *cv };
+                *cv = if spec.beta == 0.0 {
+                    alpha * r
+                } else {
+                    alpha * r + beta * *cv
+                };
             }
         }
     }

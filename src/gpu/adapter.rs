@@ -21,6 +21,8 @@ pub struct AdapterInfo {
     pub timestamp: bool,
     pub max_buffer_size: u64,
     pub max_binding_size: u64,
+    /// Smallest and largest subgroup size.
+    pub subgroup_sizes: (u32, u32),
 }
 
 /// How the user asked for a device.
@@ -114,7 +116,11 @@ pub fn enumerate() -> Vec<(wgpu::Adapter, AdapterInfo)> {
     let mut adapters = pollster::block_on(inst.enumerate_adapters(wgpu::Backends::all()));
     adapters.sort_by_key(|a| {
         let i = a.get_info();
-        (type_rank(i.device_type), backend_rank(i.backend), i.name.clone())
+        (
+            type_rank(i.device_type),
+            backend_rank(i.backend),
+            i.name.clone(),
+        )
     });
     adapters
         .into_iter()
@@ -138,6 +144,7 @@ pub fn enumerate() -> Vec<(wgpu::Adapter, AdapterInfo)> {
                 timestamp: f.contains(wgpu::Features::TIMESTAMP_QUERY),
                 max_buffer_size: l.max_buffer_size,
                 max_binding_size: l.max_storage_buffer_binding_size,
+                subgroup_sizes: (i.subgroup_min_size, i.subgroup_max_size),
             };
             (a, info)
         })
@@ -155,7 +162,9 @@ pub(crate) fn select(choice: &DeviceChoice) -> Result<Option<(wgpu::Adapter, Ada
         DeviceChoice::Auto => {
             if all.is_empty() {
                 log::warn!("no GPU adapter found; running on the CPU backend");
-                eprintln!("warning: no GPU adapter found; running on the CPU backend (see `widenet devices`)");
+                eprintln!(
+                    "warning: no GPU adapter found; running on the CPU backend (see `widenet devices`)"
+                );
                 Ok(None)
             } else {
                 Ok(Some(all.remove(0)))
@@ -172,13 +181,17 @@ pub(crate) fn select(choice: &DeviceChoice) -> Result<Option<(wgpu::Adapter, Ada
             if *i < all.len() {
                 Ok(Some(all.remove(*i)))
             } else {
-                Err(Error::NoDevice(format!("gpu:{i} ({} adapter(s) found)", all.len())))
+                Err(Error::NoDevice(format!(
+                    "gpu:{i} ({} adapter(s) found)",
+                    all.len()
+                )))
             }
         }
         DeviceChoice::Name(n) => {
             let needle = n.to_ascii_lowercase();
             match all.iter().position(|(_, i)| {
-                i.name.to_ascii_lowercase().contains(&needle) || i.backend.to_ascii_lowercase() == needle
+                i.name.to_ascii_lowercase().contains(&needle)
+                    || i.backend.to_ascii_lowercase() == needle
             }) {
                 Some(p) => Ok(Some(all.remove(p))),
                 None => Err(Error::NoDevice(n.clone())),

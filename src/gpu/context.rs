@@ -4,6 +4,7 @@
 //! of operations is submitted together with no host round-trip.
 
 use super::adapter::AdapterInfo;
+use super::matmul::MatmulKernel;
 use crate::error::{Error, Result};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -12,9 +13,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Shader {
     Matmul,
+    MatmulVec4,
+    MatmulSg8,
     Elementwise,
     Reduce,
-    Ntk,
 }
 
 const ACTIVATION_WGSL: &str = include_str!("../../shaders/activation.wgsl");
@@ -23,9 +25,13 @@ impl Shader {
     fn source(self) -> String {
         match self {
             Shader::Matmul => include_str!("../../shaders/matmul.wgsl").to_string(),
-            Shader::Elementwise => format!("{ACTIVATION_WGSL}\n{}", include_str!("../../shaders/elementwise.wgsl")),
+            Shader::MatmulVec4 => include_str!("../../shaders/matmul_vec4.wgsl").to_string(),
+            Shader::MatmulSg8 => include_str!("../../shaders/matmul_sg8.wgsl").to_string(),
+            Shader::Elementwise => format!(
+                "{ACTIVATION_WGSL}\n{}",
+                include_str!("../../shaders/elementwise.wgsl")
+            ),
             Shader::Reduce => include_str!("../../shaders/reduce.wgsl").to_string(),
-            Shader::Ntk => format!("{ACTIVATION_WGSL}\n{}", include_str!("../../shaders/ntk.wgsl")),
         }
     }
 }
@@ -38,11 +44,17 @@ pub(crate) struct Slot {
 }
 
 pub(crate) const fn read(binding: u32) -> Slot {
-    Slot { binding, writable: false }
+    Slot {
+        binding,
+        writable: false,
+    }
 }
 
 pub(crate) const fn write(binding: u32) -> Slot {
-    Slot { binding, writable: true }
+    Slot {
+        binding,
+        writable: true,
+    }
 }
 
 /// Everything that changes the compiled code of a pipeline.
@@ -93,6 +105,7 @@ pub struct GpuContext {
     pending: Mutex<Pending>,
     staging: Mutex<Option<wgpu::Buffer>>,
     error: Arc<Mutex<Option<String>>>,
+    matmul_kernel: Mutex<MatmulKernel>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -107,7 +120,8 @@ impl GpuContext {
             | wgpu::Features::SHADER_F64
             | wgpu::Features::SUBGROUP
             | wgpu::Features::TIMESTAMP_QUERY
-            | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES;
+            | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES
+            | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS;
         let features = adapter.features() & wanted;
         let limits = adapter.limits();
         let desc = wgpu::DeviceDescriptor {
@@ -118,10 +132,11 @@ impl GpuContext {
             memory_hints: wgpu::MemoryHints::Performance,
             trace: wgpu::Trace::Off,
         };
-        let (device, queue) = pollster::block_on(adapter.request_device(&desc)).map_err(|e| Error::Gpu {
-            op: "request_device",
-            message: e.to_string(),
-        })?;
+        let (device, queue) =
+            pollster::block_on(adapter.request_device(&desc)).map_err(|e| Error::Gpu {
+                op: "request_device",
+                message: e.to_string(),
+            })?;
         let error = Arc::new(Mutex::new(None::<String>));
         let sink = error.clone();
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
@@ -137,6 +152,23 @@ impl GpuContext {
                 *slot = Some(format!("device lost ({reason:?}): {msg}"));
             }
         });
+        let sg8 = features.contains(wgpu::Features::SUBGROUP) && info.subgroup_sizes == (8, 8);
+        let mut default_kernel = if sg8 {
+            MatmulKernel::Sg8
+        } else {
+            MatmulKernel::Vec4
+        };
+        if let Ok(v) = std::env::var("WIDENET_MATMUL_KERNEL") {
+            match MatmulKernel::parse(&v) {
+                Some(MatmulKernel::Sg8) if !sg8 => log::warn!(
+                    "WIDENET_MATMUL_KERNEL=sg8 ignored: the adapter has no 8-lane subgroups"
+                ),
+                Some(k) => default_kernel = k,
+                None => {
+                    log::warn!("WIDENET_MATMUL_KERNEL={v} ignored (expected generic, vec4 or sg8)")
+                }
+            }
+        }
         let ring = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("widenet params ring"),
             size: SLOT_BYTES * RING_SLOTS,
@@ -153,10 +185,42 @@ impl GpuContext {
             layouts: Mutex::new(HashMap::new()),
             pipelines: Mutex::new(HashMap::new()),
             ring,
-            pending: Mutex::new(Pending { encoder: None, next_slot: 0 }),
+            pending: Mutex::new(Pending {
+                encoder: None,
+                next_slot: 0,
+            }),
             staging: Mutex::new(None),
             error,
+            matmul_kernel: Mutex::new(default_kernel),
         })
+    }
+
+    /// The matrix-product kernel used for shapes that allow a fast one.
+    pub fn matmul_kernel(&self) -> MatmulKernel {
+        *lock(&self.matmul_kernel)
+    }
+
+    /// The matrix-product kernels this device can run.
+    pub fn matmul_kernels(&self) -> Vec<MatmulKernel> {
+        let mut v = vec![MatmulKernel::Generic, MatmulKernel::Vec4];
+        let i = &self.info;
+        if self.features.contains(wgpu::Features::SUBGROUP) && i.subgroup_sizes == (8, 8) {
+            v.push(MatmulKernel::Sg8);
+        }
+        v
+    }
+
+    /// Chooses the matrix-product kernel (for tests and benchmarks); it must be
+    /// one of [`Self::matmul_kernels`].
+    pub fn set_matmul_kernel(&self, k: MatmulKernel) -> Result<()> {
+        if !self.matmul_kernels().contains(&k) {
+            return Err(Error::invalid(format!(
+                "matmul kernel {k:?} is not available on {}",
+                self.info.name
+            )));
+        }
+        *lock(&self.matmul_kernel) = k;
+        Ok(())
     }
 
     /// The adapter this context runs on.
@@ -166,7 +230,9 @@ impl GpuContext {
 
     /// Largest number of bytes one storage binding may span.
     pub(crate) fn max_binding(&self) -> u64 {
-        self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size)
+        self.limits
+            .max_storage_buffer_binding_size
+            .min(self.limits.max_buffer_size)
     }
 
     /// Returns (and clears) a device error raised since the last check.
@@ -193,11 +259,16 @@ impl GpuContext {
         let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(op),
             size: bytes,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
         if let Some(e) = pollster::block_on(scope.pop()) {
-            return Err(Error::Gpu { op, message: format!("allocating {bytes} bytes: {e}") });
+            return Err(Error::Gpu {
+                op,
+                message: format!("allocating {bytes} bytes: {e}"),
+            });
         }
         Ok(buffer)
     }
@@ -217,19 +288,39 @@ impl GpuContext {
                 device: self.info.name.clone(),
             });
         }
-        Ok(Window { offset, size, shift: ((start_b - offset) / 4) as u32 })
+        Ok(Window {
+            offset,
+            size,
+            shift: ((start_b - offset) / 4) as u32,
+        })
     }
 
-    fn module(&self, shader: Shader) -> wgpu::ShaderModule {
-        lock(&self.modules)
-            .entry(shader)
-            .or_insert_with(|| {
-                self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some(&format!("{shader:?}")),
-                    source: wgpu::ShaderSource::Wgsl(shader.source().into()),
-                })
-            })
-            .clone()
+    fn module(&self, shader: Shader) -> Result<wgpu::ShaderModule> {
+        let mut modules = lock(&self.modules);
+        if let Some(m) = modules.get(&shader) {
+            return Ok(m.clone());
+        }
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let desc = wgpu::ShaderModuleDescriptor {
+            label: Some(&format!("{shader:?}")),
+            source: wgpu::ShaderSource::Wgsl(shader.source().into()),
+        };
+        let module = if std::env::var("WIDENET_UNCHECKED").is_ok() {
+            unsafe {
+                self.device
+                    .create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked())
+            }
+        } else {
+            self.device.create_shader_module(desc)
+        };
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(Error::Gpu {
+                op: "compile",
+                message: format!("shader {shader:?}: {e}"),
+            });
+        }
+        modules.insert(shader, module.clone());
+        Ok(module)
     }
 
     fn layout(&self, slots: &[Slot]) -> (wgpu::BindGroupLayout, wgpu::PipelineLayout) {
@@ -251,22 +342,28 @@ impl GpuContext {
                         binding: s.binding,
                         visibility: wgpu::ShaderStages::COMPUTE,
                         ty: wgpu::BindingType::Buffer {
-                            ty: wgpu::BufferBindingType::Storage { read_only: !s.writable },
+                            ty: wgpu::BufferBindingType::Storage {
+                                read_only: !s.writable,
+                            },
                             has_dynamic_offset: false,
                             min_binding_size: None,
                         },
                         count: None,
                     });
                 }
-                let bgl = self.device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-                    label: None,
-                    entries: &entries,
-                });
-                let pl = self.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                    label: None,
-                    bind_group_layouts: &[Some(&bgl)],
-                    immediate_size: 0,
-                });
+                let bgl = self
+                    .device
+                    .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                        label: None,
+                        entries: &entries,
+                    });
+                let pl = self
+                    .device
+                    .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                        label: None,
+                        bind_group_layouts: &[Some(&bgl)],
+                        immediate_size: 0,
+                    });
                 (bgl, pl)
             })
             .clone()
@@ -277,23 +374,32 @@ impl GpuContext {
         if let Some(p) = lock(&self.pipelines).get(key) {
             return Ok(p.clone());
         }
-        let module = self.module(key.shader);
+        let module = self.module(key.shader)?;
         let (_, layout) = self.layout(&key.slots);
-        let constants: Vec<(&str, f64)> = key.constants.iter().map(|&(n, v)| (n, f64::from_bits(v))).collect();
+        let constants: Vec<(&str, f64)> = key
+            .constants
+            .iter()
+            .map(|&(n, v)| (n, f64::from_bits(v)))
+            .collect();
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(key.entry),
-            layout: Some(&layout),
-            module: &module,
-            entry_point: Some(key.entry),
-            compilation_options: wgpu::PipelineCompilationOptions {
-                constants: &constants,
-                zero_initialize_workgroup_memory: false,
-            },
-            cache: None,
-        });
+        let pipeline = self
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(key.entry),
+                layout: Some(&layout),
+                module: &module,
+                entry_point: Some(key.entry),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants: &constants,
+                    zero_initialize_workgroup_memory: false,
+                },
+                cache: None,
+            });
         if let Some(e) = pollster::block_on(scope.pop()) {
-            return Err(Error::Gpu { op: key.entry, message: format!("compiling {:?}::{}: {e}", key.shader, key.entry) });
+            return Err(Error::Gpu {
+                op: key.entry,
+                message: format!("compiling {:?}::{}: {e}", key.shader, key.entry),
+            });
         }
         let p = Arc::new(pipeline);
         lock(&self.pipelines).insert(key.clone(), p.clone());
@@ -333,7 +439,8 @@ impl GpuContext {
         }
         let slot = pending.next_slot;
         pending.next_slot += 1;
-        self.queue.write_buffer(&self.ring, slot * SLOT_BYTES, bytes);
+        self.queue
+            .write_buffer(&self.ring, slot * SLOT_BYTES, bytes);
         let mut entries = vec![wgpu::BindGroupEntry {
             binding: 0,
             resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
@@ -357,11 +464,15 @@ impl GpuContext {
             layout: &bgl,
             entries: &entries,
         });
-        let encoder = pending
-            .encoder
-            .get_or_insert_with(|| self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None }));
+        let encoder = pending.encoder.get_or_insert_with(|| {
+            self.device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None })
+        });
         {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: None,
+                timestamp_writes: None,
+            });
             pass.set_pipeline(&pipeline);
             pass.set_bind_group(0, &bind_group, &[(slot * SLOT_BYTES) as u32]);
             pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
@@ -372,15 +483,19 @@ impl GpuContext {
     /// Records work directly on the pending encoder (copies, timestamp queries).
     pub(crate) fn with_encoder<R>(&self, f: impl FnOnce(&mut wgpu::CommandEncoder) -> R) -> R {
         let mut pending = lock(&self.pending);
-        let encoder = pending
-            .encoder
-            .get_or_insert_with(|| self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None }));
+        let encoder = pending.encoder.get_or_insert_with(|| {
+            self.device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None })
+        });
         f(encoder)
     }
 
     fn flush_locked(&self, pending: &mut Pending) -> Option<wgpu::SubmissionIndex> {
         pending.next_slot = 0;
-        pending.encoder.take().map(|enc| self.queue.submit([enc.finish()]))
+        pending
+            .encoder
+            .take()
+            .map(|enc| self.queue.submit([enc.finish()]))
     }
 
     /// Submits queued work without waiting for it.
@@ -393,7 +508,10 @@ impl GpuContext {
         self.flush();
         self.device
             .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Gpu { op, message: e.to_string() })?;
+            .map_err(|e| Error::Gpu {
+                op,
+                message: e.to_string(),
+            })?;
         self.take_error(op)
     }
 
@@ -401,7 +519,8 @@ impl GpuContext {
     pub(crate) fn write(&self, buffer: &wgpu::Buffer, offset_elems: usize, data: &[f32]) {
         self.flush();
         if !data.is_empty() {
-            self.queue.write_buffer(buffer, offset_elems as u64 * 4, bytemuck::cast_slice(data));
+            self.queue
+                .write_buffer(buffer, offset_elems as u64 * 4, bytemuck::cast_slice(data));
         }
     }
 
@@ -427,9 +546,14 @@ impl GpuContext {
                 }));
             }
             let Some(st) = staging.as_ref() else {
-                return Err(Error::Gpu { op: "read", message: "no staging buffer".into() });
+                return Err(Error::Gpu {
+                    op: "read",
+                    message: "no staging buffer".into(),
+                });
             };
-            self.with_encoder(|enc| enc.copy_buffer_to_buffer(buffer, (start + done) as u64 * 4, st, 0, bytes));
+            self.with_encoder(|enc| {
+                enc.copy_buffer_to_buffer(buffer, (start + done) as u64 * 4, st, 0, bytes)
+            });
             self.flush();
             let (tx, rx) = std::sync::mpsc::channel();
             st.slice(..bytes).map_async(wgpu::MapMode::Read, move |r| {
@@ -437,23 +561,74 @@ impl GpuContext {
             });
             self.device
                 .poll(wgpu::PollType::wait_indefinitely())
-                .map_err(|e| Error::Gpu { op: "read", message: e.to_string() })?;
+                .map_err(|e| Error::Gpu {
+                    op: "read",
+                    message: e.to_string(),
+                })?;
             self.take_error("read")?;
             match rx.recv() {
                 Ok(Ok(())) => {}
-                Ok(Err(e)) => return Err(Error::Gpu { op: "read", message: e.to_string() }),
-                Err(_) => return Err(Error::Gpu { op: "read", message: "mapping never completed".into() }),
+                Ok(Err(e)) => {
+                    return Err(Error::Gpu {
+                        op: "read",
+                        message: e.to_string(),
+                    });
+                }
+                Err(_) => {
+                    return Err(Error::Gpu {
+                        op: "read",
+                        message: "mapping never completed".into(),
+                    });
+                }
             }
             {
                 let view = st
                     .slice(..bytes)
                     .get_mapped_range()
-                    .map_err(|e| Error::Gpu { op: "read", message: e.to_string() })?;
+                    .map_err(|e| Error::Gpu {
+                        op: "read",
+                        message: e.to_string(),
+                    })?;
                 out.extend_from_slice(bytemuck::cast_slice(&view));
             }
             st.unmap();
             done += n;
         }
         Ok(out)
+    }
+
+    /// Whether queued work can be timed on the device's own clock.
+    pub fn has_timestamps(&self) -> bool {
+        self.features.contains(
+            wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS,
+        )
+    }
+
+    /// Seconds the device spends on the work `enqueue` queues, read from GPU
+    /// timestamps written before and after it. Call only when [`Self::has_timestamps`].
+    pub(crate) fn time_on_device(&self, enqueue: &mut dyn FnMut() -> Result<()>) -> Result<f64> {
+        let set = self.device.create_query_set(&wgpu::QuerySetDescriptor {
+            label: Some("widenet timer"),
+            ty: wgpu::QueryType::Timestamp,
+            count: 2,
+        });
+        let resolve = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("widenet timer resolve"),
+            size: 16,
+            usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        self.wait("timer")?;
+        self.with_encoder(|e| e.write_timestamp(&set, 0));
+        enqueue()?;
+        self.with_encoder(|e| {
+            e.write_timestamp(&set, 1);
+            e.resolve_query_set(&set, 0..2, &resolve, 0);
+        });
+        let raw = self.read(&resolve, 0, 4)?;
+        let t0 = u64::from(raw[0].to_bits()) | (u64::from(raw[1].to_bits()) << 32);
+        let t1 = u64::from(raw[2].to_bits()) | (u64::from(raw[3].to_bits()) << 32);
+        let period_ns = self.queue.get_timestamp_period() as f64;
+        Ok(t1.saturating_sub(t0) as f64 * period_ns * 1e-9)
     }
 }

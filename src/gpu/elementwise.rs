@@ -1,6 +1,6 @@
 //! Host wrappers of `shaders/elementwise.wgsl` and `shaders/reduce.wgsl`.
 
-use super::context::{read, write, GpuContext, PipelineKey, Shader, Slot, View};
+use super::context::{GpuContext, PipelineKey, Shader, Slot, View, read, write};
 use crate::activation::Activation;
 use crate::backend::Batched;
 use crate::error::{Error, Result};
@@ -56,7 +56,8 @@ impl Flat {
 }
 
 fn groups_for(ctx: &GpuContext, len: usize, per_group: usize) -> u32 {
-    len.div_ceil(per_group).clamp(1, ctx.limits.max_compute_workgroups_per_dimension as usize) as u32
+    len.div_ceil(per_group)
+        .clamp(1, ctx.limits.max_compute_workgroups_per_dimension as usize) as u32
 }
 
 /// Runs a flat kernel over `len` elements; `bufs` follow the kernel's slots.
@@ -64,9 +65,16 @@ fn groups_for(ctx: &GpuContext, len: usize, per_group: usize) -> u32 {
 pub(crate) fn flat(ctx: &GpuContext, op: Flat, len: usize, bufs: &[&wgpu::Buffer]) -> Result<()> {
     let (entry, slots) = op.entry();
     debug_assert_eq!(bufs.len(), slots.len());
-    let key = PipelineKey { shader: Shader::Elementwise, entry, slots, constants: vec![] };
+    let key = PipelineKey {
+        shader: Shader::Elementwise,
+        entry,
+        slots,
+        constants: vec![],
+    };
     let align = (ctx.limits.min_storage_buffer_offset_alignment as usize / 4).max(1);
-    let chunk = ((ctx.max_binding() / 4) as usize).saturating_sub(align).max(1);
+    let chunk = ((ctx.max_binding() / 4) as usize)
+        .saturating_sub(align)
+        .max(1);
     let (code, [pa, pb, pc]) = match op {
         Flat::ActForward(a) | Flat::ActBackward(a) => a.shader_code(),
         _ => (0, [0.0; 3]),
@@ -83,7 +91,11 @@ pub(crate) fn flat(ctx: &GpuContext, op: Flat, len: usize, bufs: &[&wgpu::Buffer
         for ((b, s), _) in bufs.iter().zip(&key.slots).zip(0..) {
             let w = ctx.window(entry, start, n)?;
             shifts[s.binding as usize] = w.shift;
-            views.push(View { buffer: b, offset: w.offset, size: w.size });
+            views.push(View {
+                buffer: b,
+                offset: w.offset,
+                size: w.size,
+            });
         }
         let params = EwParams {
             len: n as u32,
@@ -120,9 +132,19 @@ fn members_per_window(ctx: &GpuContext, op: &'static str, member: usize) -> Resu
 }
 
 /// `y[e, r, c] += bias[e, c]`.
-pub(crate) fn bias_add(ctx: &GpuContext, s: Batched, y: &wgpu::Buffer, bias: &wgpu::Buffer) -> Result<()> {
+pub(crate) fn bias_add(
+    ctx: &GpuContext,
+    s: Batched,
+    y: &wgpu::Buffer,
+    bias: &wgpu::Buffer,
+) -> Result<()> {
     const OP: &str = "bias_add";
-    let key = PipelineKey { shader: Shader::Elementwise, entry: "bias_add", slots: vec![read(1), write(3)], constants: vec![] };
+    let key = PipelineKey {
+        shader: Shader::Elementwise,
+        entry: "bias_add",
+        slots: vec![read(1), write(3)],
+        constants: vec![],
+    };
     let member = s.rows * s.cols;
     let chunk = members_per_window(ctx, OP, member)?;
     let mut e0 = 0;
@@ -139,19 +161,43 @@ pub(crate) fn bias_add(ctx: &GpuContext, s: Batched, y: &wgpu::Buffer, bias: &wg
             ..Default::default()
         };
         let views = [
-            View { buffer: bias, offset: wb.offset, size: wb.size },
-            View { buffer: y, offset: wy.offset, size: wy.size },
+            View {
+                buffer: bias,
+                offset: wb.offset,
+                size: wb.size,
+            },
+            View {
+                buffer: y,
+                offset: wy.offset,
+                size: wy.size,
+            },
         ];
-        ctx.dispatch(&key, &params, &views, [groups_for(ctx, eb * member, 256), 1, 1])?;
+        ctx.dispatch(
+            &key,
+            &params,
+            &views,
+            [groups_for(ctx, eb * member, 256), 1, 1],
+        )?;
         e0 += eb;
     }
     Ok(())
 }
 
 /// `out[e, c] = sum_r x[e, r, c]` (`cols == true`) or `out[e, r] = sum_c x[e, r, c]`.
-pub(crate) fn sum(ctx: &GpuContext, s: Batched, x: &wgpu::Buffer, out: &wgpu::Buffer, cols: bool) -> Result<()> {
+pub(crate) fn sum(
+    ctx: &GpuContext,
+    s: Batched,
+    x: &wgpu::Buffer,
+    out: &wgpu::Buffer,
+    cols: bool,
+) -> Result<()> {
     let entry = if cols { "sum_cols" } else { "sum_rows" };
-    let key = PipelineKey { shader: Shader::Reduce, entry, slots: vec![read(1), write(3)], constants: vec![] };
+    let key = PipelineKey {
+        shader: Shader::Reduce,
+        entry,
+        slots: vec![read(1), write(3)],
+        constants: vec![],
+    };
     let member = s.rows * s.cols;
     let out_member = if cols { s.cols } else { s.rows };
     let chunk = members_per_window(ctx, entry, member)?;
@@ -169,10 +215,23 @@ pub(crate) fn sum(ctx: &GpuContext, s: Batched, x: &wgpu::Buffer, out: &wgpu::Bu
             ..Default::default()
         };
         let views = [
-            View { buffer: x, offset: wx.offset, size: wx.size },
-            View { buffer: out, offset: wo.offset, size: wo.size },
+            View {
+                buffer: x,
+                offset: wx.offset,
+                size: wx.size,
+            },
+            View {
+                buffer: out,
+                offset: wo.offset,
+                size: wo.size,
+            },
         ];
-        ctx.dispatch(&key, &params, &views, [groups_for(ctx, out_member, 64), eb as u32, 1])?;
+        ctx.dispatch(
+            &key,
+            &params,
+            &views,
+            [groups_for(ctx, out_member, 64), eb as u32, 1],
+        )?;
         e0 += eb;
     }
     Ok(())

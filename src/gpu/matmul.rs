@@ -1,7 +1,7 @@
 //! Host wrapper of `shaders/matmul.wgsl`: the batched product and the batched
 //! transpose it uses to give the kernel a row-major B.
 
-use super::context::{read, write, GpuContext, PipelineKey, Shader, View};
+use super::context::{GpuContext, PipelineKey, Shader, View, read, write};
 use crate::backend::Matmul;
 use crate::error::{Error, Result};
 
@@ -30,39 +30,132 @@ pub(crate) struct MatmulParams {
     _pad4: u32,
 }
 
-/// Rows and columns of C that one workgroup covers.
-const TILE: usize = 32;
-
-fn u32_of(op: &'static str, what: &str, v: usize) -> Result<u32> {
-    u32::try_from(v).map_err(|_| Error::invalid(format!("{op}: {what} = {v} does not fit in 32 bits")))
+/// The matrix-product kernels, from the most general to the most specialized.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MatmulKernel {
+    /// `matmul.wgsl`: any strides and shapes; 4 x 4 outputs per invocation.
+    Generic,
+    /// `matmul_vec4.wgsl`: row-major A and B with k and n multiples of 4; an
+    /// 8 x 8 register block per invocation, vec4 loads.
+    Vec4,
+    /// `matmul_sg8.wgsl`: as `Vec4`, for adapters with 8-lane subgroups
+    /// (lavapipe): rows of A shared through subgroupBroadcast.
+    Sg8,
 }
 
-/// Runs the product. B is transposed into a scratch buffer first when it is
-/// stored `[n, k]` and wide enough for the gather to cost more than the copy.
+impl MatmulKernel {
+    /// Parses `generic`, `vec4` or `sg8`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "generic" => Some(MatmulKernel::Generic),
+            "vec4" => Some(MatmulKernel::Vec4),
+            "sg8" => Some(MatmulKernel::Sg8),
+            _ => None,
+        }
+    }
+
+    /// The kernel's pipeline and the (rows, columns) of C one workgroup covers.
+    fn setup(self) -> (PipelineKey, usize, usize) {
+        let slots = vec![read(1), read(2), write(3)];
+        let (shader, entry, rows, cols) = match self {
+            MatmulKernel::Generic => (Shader::Matmul, "matmul", 32, 32),
+            MatmulKernel::Vec4 => (Shader::MatmulVec4, "matmul_vec4", 64, 64),
+            MatmulKernel::Sg8 => (Shader::MatmulSg8, "matmul_sg8", 256, 32),
+        };
+        (
+            PipelineKey {
+                shader,
+                entry,
+                slots,
+                constants: vec![],
+            },
+            rows,
+            cols,
+        )
+    }
+}
+
+/// Whether the row-major (NN) product of these shapes suits the vec4 kernels:
+/// every row stride, member size and offset a multiple of 4 elements.
+fn vec4_shapes(spec: &Matmul) -> bool {
+    !spec.trans_a && !spec.trans_b && spec.k.is_multiple_of(4) && spec.n.is_multiple_of(4)
+}
+
+fn u32_of(op: &'static str, what: &str, v: usize) -> Result<u32> {
+    u32::try_from(v)
+        .map_err(|_| Error::invalid(format!("{op}: {what} = {v} does not fit in 32 bits")))
+}
+
+/// Runs the product with the fastest kernel the device and shapes allow.
+/// Transposed operands are first copied into row-major scratch buffers when
+/// that lets a fast kernel run (the copy is O(mk + kn) against O(mnk)).
 pub(crate) fn matmul(
     ctx: &GpuContext,
     spec: &Matmul,
     a: &wgpu::Buffer,
     b: &wgpu::Buffer,
     c: &wgpu::Buffer,
-    scratch: &mut Option<wgpu::Buffer>,
+    scratch: &mut [Option<wgpu::Buffer>; 2],
 ) -> Result<()> {
-    if spec.trans_b && spec.n >= 8 && spec.k >= 8 {
-        let members = if spec.broadcast_b { 1 } else { spec.batch };
-        let need = members * spec.k * spec.n;
-        if scratch.as_ref().is_none_or(|s| s.size() < need as u64 * 4) {
-            *scratch = Some(ctx.create_storage("matmul scratch", need)?);
-        }
-        if let Some(bt) = scratch.as_ref() {
-            transpose(ctx, members, spec.n, spec.k, b, bt)?;
-            let s = Matmul { trans_b: false, ..*spec };
-            return run(ctx, &s, a, bt, c);
-        }
+    let fast = ctx.matmul_kernel() != MatmulKernel::Generic;
+    let worth = spec.m >= 8 && spec.n >= 8 && spec.k >= 8;
+    let canonical = Matmul {
+        trans_a: false,
+        trans_b: false,
+        ..*spec
+    };
+    if !(fast && worth && vec4_shapes(&canonical) && (spec.trans_a || spec.trans_b)) {
+        return run(ctx, spec, a, b, c);
     }
-    run(ctx, spec, a, b, c)
+    let [sa, sb] = scratch;
+    let a_use = if spec.trans_a {
+        let members = if spec.broadcast_a { 1 } else { spec.batch };
+        transpose_into(ctx, sa, members, spec.k, spec.m, a)?
+    } else {
+        a
+    };
+    let b_use = if spec.trans_b {
+        let members = if spec.broadcast_b { 1 } else { spec.batch };
+        transpose_into(ctx, sb, members, spec.n, spec.k, b)?
+    } else {
+        b
+    };
+    run(ctx, &canonical, a_use, b_use, c)
 }
 
-fn run(ctx: &GpuContext, spec: &Matmul, a: &wgpu::Buffer, b: &wgpu::Buffer, c: &wgpu::Buffer) -> Result<()> {
+/// Transposes `members` of `rows x cols` from `src` into a scratch buffer grown as needed.
+fn transpose_into<'a>(
+    ctx: &GpuContext,
+    scratch: &'a mut Option<wgpu::Buffer>,
+    members: usize,
+    rows: usize,
+    cols: usize,
+    src: &wgpu::Buffer,
+) -> Result<&'a wgpu::Buffer> {
+    let need = (members * rows * cols) as u64 * 4;
+    if scratch.as_ref().is_none_or(|s| s.size() < need) {
+        *scratch = Some(ctx.create_storage("matmul scratch", members * rows * cols)?);
+    }
+    match scratch.as_ref() {
+        Some(t) => {
+            transpose(ctx, members, rows, cols, src, t)?;
+            Ok(t)
+        }
+        None => Err(Error::Gpu {
+            op: "matmul",
+            message: "scratch buffer missing".into(),
+        }),
+    }
+}
+
+fn run(
+    ctx: &GpuContext,
+    spec: &Matmul,
+    a: &wgpu::Buffer,
+    b: &wgpu::Buffer,
+    c: &wgpu::Buffer,
+) -> Result<()> {
     const OP: &str = "matmul";
     let (m, n, k) = (spec.m, spec.n, spec.k);
     let a_member = m * k;
@@ -72,7 +165,11 @@ fn run(ctx: &GpuContext, spec: &Matmul, a: &wgpu::Buffer, b: &wgpu::Buffer, c: &
     let max_b = ctx.max_binding() / 4;
     let align = (ctx.limits.min_storage_buffer_offset_alignment as usize / 4).max(1);
     let per = |member: usize, bcast: bool| -> usize {
-        if bcast { usize::MAX } else { (max_b as usize).saturating_sub(align) / member.max(1) }
+        if bcast {
+            usize::MAX
+        } else {
+            (max_b as usize).saturating_sub(align) / member.max(1)
+        }
     };
     let chunk = per(a_member, spec.broadcast_a)
         .min(per(b_member, spec.broadcast_b))
@@ -81,9 +178,18 @@ fn run(ctx: &GpuContext, spec: &Matmul, a: &wgpu::Buffer, b: &wgpu::Buffer, c: &
         .min(spec.batch);
     if chunk == 0 {
         let (what, elems) = [
-            ("max_storage_buffer_binding_size (operand A of one member)", a_member),
-            ("max_storage_buffer_binding_size (operand B of one member)", b_member),
-            ("max_storage_buffer_binding_size (output C of one member)", c_member),
+            (
+                "max_storage_buffer_binding_size (operand A of one member)",
+                a_member,
+            ),
+            (
+                "max_storage_buffer_binding_size (operand B of one member)",
+                b_member,
+            ),
+            (
+                "max_storage_buffer_binding_size (output C of one member)",
+                c_member,
+            ),
         ]
         .into_iter()
         .max_by_key(|&(_, e)| e)
@@ -98,14 +204,33 @@ fn run(ctx: &GpuContext, spec: &Matmul, a: &wgpu::Buffer, b: &wgpu::Buffer, c: &
     }
     let (a_si, a_sp) = spec.a_strides();
     let (b_sp, b_sj) = spec.b_strides();
-    let key = PipelineKey { shader: Shader::Matmul, entry: "matmul", slots: vec![read(1), read(2), write(3)], constants: vec![] };
-    let groups_x = u32_of(OP, "workgroups along n", n.div_ceil(TILE))?;
-    let groups_y = u32_of(OP, "workgroups along m", m.div_ceil(TILE))?;
+    let kernel = if vec4_shapes(spec) {
+        ctx.matmul_kernel()
+    } else {
+        MatmulKernel::Generic
+    };
+    let (key, tile_rows, tile_cols) = kernel.setup();
+    let tiles_m = u32_of(OP, "workgroups along m", m.div_ceil(tile_rows))?;
+    let tiles_n = u32_of(OP, "workgroups along n", n.div_ceil(tile_cols))?;
+    // The sg8 kernel walks down a column of tiles first so that a strip of B stays in cache.
+    let (groups_x, groups_y) = if kernel == MatmulKernel::Sg8 {
+        (tiles_m, tiles_n)
+    } else {
+        (tiles_n, tiles_m)
+    };
     let mut e0 = 0;
     while e0 < spec.batch {
         let eb = chunk.min(spec.batch - e0);
-        let wa = if spec.broadcast_a { ctx.window(OP, 0, a_member)? } else { ctx.window(OP, e0 * a_member, eb * a_member)? };
-        let wb = if spec.broadcast_b { ctx.window(OP, 0, b_member)? } else { ctx.window(OP, e0 * b_member, eb * b_member)? };
+        let wa = if spec.broadcast_a {
+            ctx.window(OP, 0, a_member)?
+        } else {
+            ctx.window(OP, e0 * a_member, eb * a_member)?
+        };
+        let wb = if spec.broadcast_b {
+            ctx.window(OP, 0, b_member)?
+        } else {
+            ctx.window(OP, e0 * b_member, eb * b_member)?
+        };
         let wc = ctx.window(OP, e0 * c_member, eb * c_member)?;
         let params = MatmulParams {
             m: u32_of(OP, "m", m)?,
@@ -118,17 +243,37 @@ fn run(ctx: &GpuContext, spec: &Matmul, a: &wgpu::Buffer, b: &wgpu::Buffer, c: &
             a_off: wa.shift,
             b_off: wb.shift,
             c_off: wc.shift,
-            a_bs: if spec.broadcast_a { 0 } else { u32_of(OP, "m*k", a_member)? },
-            b_bs: if spec.broadcast_b { 0 } else { u32_of(OP, "k*n", b_member)? },
+            a_bs: if spec.broadcast_a {
+                0
+            } else {
+                u32_of(OP, "m*k", a_member)?
+            },
+            b_bs: if spec.broadcast_b {
+                0
+            } else {
+                u32_of(OP, "k*n", b_member)?
+            },
             c_bs: u32_of(OP, "m*n", c_member)?,
             alpha: spec.alpha,
             beta: spec.beta,
             ..Default::default()
         };
         let views = [
-            View { buffer: a, offset: wa.offset, size: wa.size },
-            View { buffer: b, offset: wb.offset, size: wb.size },
-            View { buffer: c, offset: wc.offset, size: wc.size },
+            View {
+                buffer: a,
+                offset: wa.offset,
+                size: wa.size,
+            },
+            View {
+                buffer: b,
+                offset: wb.offset,
+                size: wb.size,
+            },
+            View {
+                buffer: c,
+                offset: wc.offset,
+                size: wc.size,
+            },
         ];
         ctx.dispatch(&key, &params, &views, [groups_x, groups_y, eb as u32])?;
         e0 += eb;
@@ -150,7 +295,12 @@ pub(crate) fn transpose(
     let chunk = ((ctx.max_binding() / 4) as usize / member.max(1))
         .min(ctx.limits.max_compute_workgroups_per_dimension as usize)
         .max(1);
-    let key = PipelineKey { shader: Shader::Matmul, entry: "transpose", slots: vec![read(1), write(3)], constants: vec![] };
+    let key = PipelineKey {
+        shader: Shader::Matmul,
+        entry: "transpose",
+        slots: vec![read(1), write(3)],
+        constants: vec![],
+    };
     let mut e0 = 0;
     while e0 < batch {
         let eb = chunk.min(batch - e0);
@@ -166,8 +316,16 @@ pub(crate) fn transpose(
             ..Default::default()
         };
         let views = [
-            View { buffer: src, offset: ws.offset, size: ws.size },
-            View { buffer: dst, offset: wd.offset, size: wd.size },
+            View {
+                buffer: src,
+                offset: ws.offset,
+                size: ws.size,
+            },
+            View {
+                buffer: dst,
+                offset: wd.offset,
+                size: wd.size,
+            },
         ];
         let gx = u32_of(OP, "workgroups", rows.div_ceil(8))?;
         let gy = u32_of(OP, "workgroups", cols.div_ceil(8))?;

@@ -5,20 +5,23 @@
 pub mod adapter;
 pub mod context;
 pub(crate) mod elementwise;
-pub(crate) mod matmul;
+pub mod matmul;
 
 use crate::activation::Activation;
-use crate::backend::{check_finite, check_len, Backend, Batched, Buffer, BufferInner, Matmul};
+use crate::backend::{
+    Backend, Batched, Buffer, BufferInner, Matmul, Timing, check_finite, check_len,
+};
 use crate::error::{Error, Result};
-pub use adapter::{enumerate, AdapterInfo, DeviceChoice};
+pub use adapter::{AdapterInfo, DeviceChoice, enumerate};
 pub use context::GpuContext;
 use elementwise::Flat;
+pub use matmul::MatmulKernel;
 use std::sync::{Arc, Mutex};
 
 /// Runs every operation as WGSL compute shaders on one wgpu adapter.
 pub struct GpuBackend {
     ctx: Arc<GpuContext>,
-    scratch: Mutex<Option<wgpu::Buffer>>,
+    scratch: Mutex<[Option<wgpu::Buffer>; 2]>,
 }
 
 impl GpuBackend {
@@ -32,7 +35,10 @@ impl GpuBackend {
 
     /// Wraps a context.
     pub fn from_context(ctx: GpuContext) -> Self {
-        GpuBackend { ctx: Arc::new(ctx), scratch: Mutex::new(None) }
+        GpuBackend {
+            ctx: Arc::new(ctx),
+            scratch: Mutex::new([None, None]),
+        }
     }
 
     /// The device context (for benchmarks and the kernel recursion).
@@ -44,14 +50,19 @@ impl GpuBackend {
 fn gpu(b: &Buffer) -> Result<&wgpu::Buffer> {
     match &b.inner {
         BufferInner::Gpu(g) => Ok(g),
-        BufferInner::Host(_) => Err(Error::invalid("a host buffer was passed to the GPU backend")),
+        BufferInner::Host(_) => Err(Error::invalid(
+            "a host buffer was passed to the GPU backend",
+        )),
     }
 }
 
 impl Backend for GpuBackend {
     fn describe(&self) -> String {
         let i = &self.ctx.info;
-        format!("{} ({}, {}, {})", i.name, i.backend, i.device_type, i.driver)
+        format!(
+            "{} ({}, {}, {})",
+            i.name, i.backend, i.device_type, i.driver
+        )
     }
 
     fn is_gpu(&self) -> bool {
@@ -59,13 +70,19 @@ impl Backend for GpuBackend {
     }
 
     fn zeros(&self, len: usize) -> Result<Buffer> {
-        Ok(Buffer { len, inner: BufferInner::Gpu(self.ctx.create_storage("zeros", len)?) })
+        Ok(Buffer {
+            len,
+            inner: BufferInner::Gpu(self.ctx.create_storage("zeros", len)?),
+        })
     }
 
     fn upload(&self, data: &[f32]) -> Result<Buffer> {
         let b = self.ctx.create_storage("upload", data.len())?;
         self.ctx.write(&b, 0, data);
-        Ok(Buffer { len: data.len(), inner: BufferInner::Gpu(b) })
+        Ok(Buffer {
+            len: data.len(),
+            inner: BufferInner::Gpu(b),
+        })
     }
 
     fn write(&self, buf: &mut Buffer, data: &[f32]) -> Result<()> {
@@ -93,23 +110,46 @@ impl Backend for GpuBackend {
         elementwise::flat(&self.ctx, Flat::ActForward(act), x.len, &[gpu(x)?, gpu(y)?])
     }
 
-    fn activation_grad(&self, act: Activation, x: &Buffer, dy: &Buffer, dx: &mut Buffer) -> Result<()> {
-        check_len("activation_grad", &[("dy", dy.len, x.len), ("dx", dx.len, x.len)])?;
-        elementwise::flat(&self.ctx, Flat::ActBackward(act), x.len, &[gpu(x)?, gpu(dy)?, gpu(dx)?])
+    fn activation_grad(
+        &self,
+        act: Activation,
+        x: &Buffer,
+        dy: &Buffer,
+        dx: &mut Buffer,
+    ) -> Result<()> {
+        check_len(
+            "activation_grad",
+            &[("dy", dy.len, x.len), ("dx", dx.len, x.len)],
+        )?;
+        elementwise::flat(
+            &self.ctx,
+            Flat::ActBackward(act),
+            x.len,
+            &[gpu(x)?, gpu(dy)?, gpu(dx)?],
+        )
     }
 
     fn bias_add(&self, s: Batched, y: &mut Buffer, bias: &Buffer) -> Result<()> {
-        check_len("bias_add", &[("y", y.len, s.len()), ("bias", bias.len, s.batch * s.cols)])?;
+        check_len(
+            "bias_add",
+            &[("y", y.len, s.len()), ("bias", bias.len, s.batch * s.cols)],
+        )?;
         elementwise::bias_add(&self.ctx, s, gpu(y)?, gpu(bias)?)
     }
 
     fn sum_rows(&self, s: Batched, x: &Buffer, out: &mut Buffer) -> Result<()> {
-        check_len("sum_rows", &[("x", x.len, s.len()), ("out", out.len, s.batch * s.rows)])?;
+        check_len(
+            "sum_rows",
+            &[("x", x.len, s.len()), ("out", out.len, s.batch * s.rows)],
+        )?;
         elementwise::sum(&self.ctx, s, gpu(x)?, gpu(out)?, false)
     }
 
     fn sum_cols(&self, s: Batched, x: &Buffer, out: &mut Buffer) -> Result<()> {
-        check_len("sum_cols", &[("x", x.len, s.len()), ("out", out.len, s.batch * s.cols)])?;
+        check_len(
+            "sum_cols",
+            &[("x", x.len, s.len()), ("out", out.len, s.batch * s.cols)],
+        )?;
         elementwise::sum(&self.ctx, s, gpu(x)?, gpu(out)?, true)
     }
 
@@ -127,5 +167,21 @@ impl Backend for GpuBackend {
     fn mul(&self, x: &Buffer, y: &Buffer, z: &mut Buffer) -> Result<()> {
         check_len("mul", &[("y", y.len, x.len), ("z", z.len, x.len)])?;
         elementwise::flat(&self.ctx, Flat::Mul, x.len, &[gpu(x)?, gpu(y)?, gpu(z)?])
+    }
+
+    fn info(&self) -> AdapterInfo {
+        self.ctx.info.clone()
+    }
+
+    fn time(&self, enqueue: &mut dyn FnMut() -> Result<()>) -> Result<(f64, Timing)> {
+        if self.ctx.has_timestamps() {
+            Ok((self.ctx.time_on_device(enqueue)?, Timing::GpuTimestamp))
+        } else {
+            self.sync()?;
+            let t = std::time::Instant::now();
+            enqueue()?;
+            self.sync()?;
+            Ok((t.elapsed().as_secs_f64(), Timing::Wall))
+        }
     }
 }

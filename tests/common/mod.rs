@@ -44,7 +44,11 @@ pub fn rel_err(got: &[f32], want: &[f64]) -> f64 {
         num += (g - w) * (g - w);
         den += w * w;
     }
-    if den == 0.0 { num.sqrt() } else { (num / den).sqrt() }
+    if den == 0.0 {
+        num.sqrt()
+    } else {
+        (num / den).sqrt()
+    }
 }
 
 /// f32 to f64.
@@ -55,4 +59,13 @@ pub fn wide(v: &[f32]) -> Vec<f64> {
 /// A buffer of `n` NaN, so that any element a kernel forgets to write shows.
 pub fn poisoned(b: &dyn widenet::Backend, n: usize) -> widenet::Buffer {
     b.upload(&vec![f32::NAN; n]).expect("upload")
+}
+
+/// A fresh GPU backend (not shared with other tests) using the given matrix
+/// kernel, or `None` when the adapter cannot run it or there is no adapter.
+pub fn gpu_with_kernel(k: widenet::gpu::MatmulKernel) -> Option<GpuBackend> {
+    gpu()?;
+    let g = GpuBackend::open(&DeviceChoice::Gpu(None)).ok().flatten()?;
+    g.context().set_matmul_kernel(k).ok()?;
+    Some(g)
 }

@@ -1,0 +1,63 @@
+//! `widenet bench`: kernel throughput with the adapter in every record.
+
+use crate::bench;
+use crate::error::{Error, Result};
+use serde_json::json;
+
+#[derive(clap::Subcommand, Debug)]
+pub enum BenchCommand {
+    /// f32 matrix products C = A * B of square sizes; GFLOP/s from the median of several runs.
+    Matmul {
+        /// Comma-separated sizes (m = n = k).
+        #[arg(long, default_value = "256,512,1024,2048")]
+        sizes: String,
+        /// Timed runs per size (after one warm-up).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Print {"adapter": {...}, "results": [...]} as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn run(cmd: BenchCommand, device: Option<&str>) -> Result<()> {
+    match cmd {
+        BenchCommand::Matmul { sizes, runs, json } => {
+            let sizes = super::parse_list("--sizes", &sizes)?;
+            if runs == 0 {
+                return Err(Error::invalid("--runs must be at least 1"));
+            }
+            let b = super::open_device(device)?;
+            let mut results = Vec::new();
+            if !json {
+                println!("matmul f32 on {}", b.describe());
+                println!(
+                    "{:>6} {:>10} {:>12}  timing",
+                    "size", "GFLOP/s", "median ms"
+                );
+            }
+            for s in sizes {
+                let r = bench::matmul(b.as_ref(), s, s, s, runs)?;
+                if !json {
+                    println!(
+                        "{:>6} {:>10.2} {:>12.3}  {:?}",
+                        s,
+                        r.gflops.unwrap_or(0.0),
+                        r.seconds * 1e3,
+                        r.timing
+                    );
+                }
+                results.push(r);
+            }
+            if json {
+                let out = json!({"adapter": b.info(), "results": results});
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&out)
+                        .map_err(|e| Error::invalid(e.to_string()))?
+                );
+            }
+            Ok(())
+        }
+    }
+}

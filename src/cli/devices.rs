@@ -1,0 +1,131 @@
+//! `widenet devices` and the default job's self-check.
+
+use crate::backend::Matmul;
+use crate::error::{Error, Result};
+use crate::gpu::{AdapterInfo, enumerate};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Print a JSON array of objects instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn mib(b: u64) -> String {
+    format!("{} MiB", b >> 20)
+}
+
+fn yes(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
+pub(crate) fn table(infos: &[AdapterInfo]) -> String {
+    let header = [
+        "#",
+        "name",
+        "vendor",
+        "backend",
+        "type",
+        "driver",
+        "f16",
+        "subgroup",
+        "timestamp",
+        "max buffer",
+        "max binding",
+    ];
+    let rows: Vec<Vec<String>> = infos
+        .iter()
+        .map(|i| {
+            vec![
+                i.index.to_string(),
+                i.name.clone(),
+                i.vendor.clone(),
+                i.backend.clone(),
+                i.device_type.clone(),
+                format!("{} {}", i.driver, i.driver_info).trim().to_string(),
+                yes(i.f16).into(),
+                yes(i.subgroup).into(),
+                yes(i.timestamp).into(),
+                mib(i.max_buffer_size),
+                mib(i.max_binding_size),
+            ]
+        })
+        .collect();
+    let mut width: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in &rows {
+        for (w, c) in width.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| -> String {
+        cells
+            .iter()
+            .zip(&width)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    let mut out = line(header.iter().map(|s| s.to_string()).collect());
+    out.push('\n');
+    for r in rows {
+        out.push_str(&line(r));
+        out.push('\n');
+    }
+    out
+}
+
+pub fn run(a: &Args) -> Result<()> {
+    let infos: Vec<AdapterInfo> = enumerate().into_iter().map(|(_, i)| i).collect();
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&infos).map_err(|e| Error::invalid(e.to_string()))?
+        );
+    } else if infos.is_empty() {
+        println!("No GPU adapter found; widenet will run on its CPU backend.");
+        println!(
+            "On Linux, a software Vulkan driver: apt-get install mesa-vulkan-drivers libvulkan1"
+        );
+    } else {
+        print!("{}", table(&infos));
+    }
+    Ok(())
+}
+
+/// The default job until `compare` exists: the device table, then a product
+/// checked against the CPU backend on the chosen device.
+pub fn self_check(device: Option<&str>) -> Result<()> {
+    run(&Args { json: false })?;
+    let b = super::open_device(device)?;
+    println!("\nSelf-check on {}:", b.describe());
+    let (m, n, k) = (257, 129, 65);
+    let mut rng = crate::rng::Rng::new(7);
+    let a = rng.normals_f32(m * k);
+    let bm = rng.normals_f32(k * n);
+    let spec = Matmul::new(m, n, k);
+    let ga = b.upload(&a)?;
+    let gb = b.upload(&bm)?;
+    let mut gc = b.zeros(m * n)?;
+    b.matmul(&spec, &ga, &gb, &mut gc)?;
+    let got = b.read(&gc)?;
+    let mut want = vec![0.0f64; m * n];
+    let wide = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<_>>();
+    crate::cpu::ops::matmul(&spec, &wide(&a), &wide(&bm), &mut want);
+    let (num, den) = got.iter().zip(&want).fold((0.0, 0.0), |(n, d), (&g, &w)| {
+        (n + (g as f64 - w).powi(2), d + w * w)
+    });
+    let err = (num / den).sqrt();
+    let ok = err < 1e-5;
+    println!(
+        "  matmul {m}x{k} * {k}x{n}: relative error {err:.2e} against the f64 reference ({})",
+        if ok { "ok" } else { "FAILED" }
+    );
+    if !ok {
+        return Err(Error::Numerical(format!(
+            "self-check failed: relative error {err:.2e}"
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,90 @@
+//! Command-line interface: argument definitions and the subcommands.
+
+mod bench;
+mod devices;
+
+use crate::error::Error;
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// widenet: train wide neural networks on any GPU and compare them with their
+/// infinite-width limits (NNGP and NTK, exactly as neural-tangents defines them).
+#[derive(Parser, Debug)]
+#[command(name = "widenet", version, about, long_about = None, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// Device to run on: auto, cpu, gpu, gpu:INDEX (see `widenet devices`), or part of an
+    /// adapter's name. Defaults to $WIDENET_DEVICE, else auto (discrete GPU, integrated,
+    /// virtual, software rasterizer, then the CPU backend).
+    #[arg(long, global = true)]
+    pub device: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+const AFTER_HELP: &str = "\
+Examples:
+  widenet devices                       list adapters and what they support
+  widenet bench matmul --sizes 512,1024 measure f32 matrix products
+  widenet                               device table and a kernel self-check
+
+Run `widenet <command> --help` for each command's options.";
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// List the adapters wgpu finds on every backend (Vulkan, Metal, DX12, GL).
+    Devices(devices::Args),
+    /// Measure throughput of widenet's kernels on one device.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+/// Parses the process arguments and runs the command; returns the exit code
+/// (0 success, 2 bad input, 1 device failure).
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => devices::self_check(cli.device.as_deref()),
+        Some(Command::Devices(a)) => devices::run(&a),
+        Some(Command::Bench(b)) => bench::run(b, cli.device.as_deref()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit_code(&e)
+        }
+    }
+}
+
+fn exit_code(e: &Error) -> ExitCode {
+    match e {
+        Error::Gpu { .. } => ExitCode::from(1),
+        _ => ExitCode::from(2),
+    }
+}
+
+/// Opens the device from `--device` or `WIDENET_DEVICE`.
+pub(crate) fn open_device(flag: Option<&str>) -> crate::Result<Box<dyn crate::Backend>> {
+    let choice = crate::DeviceChoice::from_flag_or_env(flag)?;
+    crate::open(&choice)
+}
+
+/// Parses a comma-separated list of positive integers.
+pub(crate) fn parse_list(flag: &str, s: &str) -> crate::Result<Vec<usize>> {
+    let v: Vec<usize> = s
+        .split(',')
+        .map(|t| t.trim().parse::<usize>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| {
+            Error::invalid(format!(
+                "{flag}: expected a comma-separated list of positive integers, got '{s}'"
+            ))
+        })?;
+    if v.is_empty() || v.contains(&0) {
+        return Err(Error::invalid(format!(
+            "{flag}: every entry must be at least 1, got '{s}'"
+        )));
+    }
+    Ok(v)
+}
