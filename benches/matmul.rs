@@ -3,7 +3,7 @@
 //! Run: `cargo bench --bench matmul`.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use widenet::{Backend, DeviceChoice, Matmul};
+use widenet::{DeviceChoice, Matmul};
 
 fn bench(c: &mut Criterion) {
     let dev = widenet::open(&DeviceChoice::Auto).expect("open device");
