@@ -5,6 +5,7 @@
 use crate::activation::Activation;
 use crate::error::{Error, Result};
 use crate::gpu::AdapterInfo;
+use crate::kernel::KernelTile;
 
 /// A flat f32 array owned by a backend. Create it with [`Backend::upload`] or
 /// [`Backend::zeros`] and read it back with [`Backend::read`].
@@ -229,6 +230,18 @@ pub trait Backend: Send + Sync {
     /// The device this backend runs on.
     fn info(&self) -> AdapterInfo;
 
+    /// One tile of the infinite-width layer recursion: from `gram` (`x1_i . x2_j / d_in`,
+    /// `rows x cols`) and `diag` (per-layer variances, see `shaders/ntk.wgsl`) to the
+    /// NNGP and NTK of the network's output, written where `tile.want` asks.
+    fn kernel_tile(
+        &self,
+        tile: &KernelTile,
+        gram: &Buffer,
+        diag: &Buffer,
+        nngp: &mut Buffer,
+        ntk: &mut Buffer,
+    ) -> Result<()>;
+
     /// Time the work `enqueue` queues: on the device's clock where it has
     /// timestamps, else the wall clock from before the first operation to the
     /// end of the last.
@@ -249,6 +262,31 @@ pub enum Timing {
     GpuTimestamp,
     /// Wall clock around submit and wait.
     Wall,
+}
+
+/// Checks the buffers of a kernel tile.
+pub(crate) fn check_tile(
+    t: &KernelTile,
+    gram: usize,
+    diag: usize,
+    nngp: usize,
+    ntk: usize,
+) -> Result<()> {
+    let n = t.rows * t.cols;
+    check_len(
+        "kernel_tile",
+        &[("gram", gram, n), ("nngp", nngp, n), ("ntk", ntk, n)],
+    )?;
+    if diag < t.arch.depth * (t.rows + t.cols) {
+        return Err(Error::shape(
+            "kernel_tile",
+            format!(
+                "diag has {diag} elements, needs {}",
+                t.arch.depth * (t.rows + t.cols)
+            ),
+        ));
+    }
+    t.arch.validate()
 }
 
 /// Checks that buffers have the lengths an operation needs.

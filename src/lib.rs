@@ -11,6 +11,8 @@ pub mod cli;
 pub mod cpu;
 pub mod error;
 pub mod gpu;
+pub mod kernel;
+pub mod matrix;
 pub mod rng;
 
 pub use activation::Activation;

@@ -4,9 +4,12 @@
 pub mod ops;
 
 use crate::activation::Activation;
-use crate::backend::{Backend, Batched, Buffer, BufferInner, Matmul, check_finite, check_len};
+use crate::backend::{
+    Backend, Batched, Buffer, BufferInner, Matmul, check_finite, check_len, check_tile,
+};
 use crate::error::{Error, Result};
 use crate::gpu::AdapterInfo;
+use crate::kernel::KernelTile;
 
 /// Runs every operation in plain Rust, in f32, on the calling thread.
 #[derive(Debug, Default, Clone, Copy)]
@@ -133,6 +136,49 @@ impl Backend for CpuBackend {
     fn mul(&self, x: &Buffer, y: &Buffer, z: &mut Buffer) -> Result<()> {
         check_len("mul", &[("y", y.len, x.len), ("z", z.len, x.len)])?;
         ops::mul(host(x)?, host(y)?, host_mut(z)?);
+        Ok(())
+    }
+
+    fn kernel_tile(
+        &self,
+        t: &KernelTile,
+        gram: &Buffer,
+        diag: &Buffer,
+        nngp: &mut Buffer,
+        ntk: &mut Buffer,
+    ) -> Result<()> {
+        check_tile(t, gram.len, diag.len, nngp.len, ntk.len)?;
+        let (g, dg) = (host(gram)?, host(diag)?);
+        let stride = t.rows + t.cols;
+        let table = |idx: usize| -> Vec<f64> {
+            (0..t.arch.depth)
+                .map(|l| dg[l * stride + idx] as f64)
+                .collect()
+        };
+        let rows: Vec<Vec<f64>> = (0..t.rows).map(table).collect();
+        let cols: Vec<Vec<f64>> = (0..t.cols).map(|j| table(t.rows + j)).collect();
+        let mut out_q = vec![0.0f32; t.rows * t.cols];
+        let mut out_t = vec![0.0f32; t.rows * t.cols];
+        for i in 0..t.rows {
+            for j in 0..t.cols {
+                let same = t.same_diag && i == j;
+                let (q, th) = crate::kernel::recursion::entry(
+                    &t.arch,
+                    g[i * t.cols + j] as f64,
+                    &rows[i],
+                    &cols[j],
+                    same,
+                );
+                out_q[i * t.cols + j] = q as f32;
+                out_t[i * t.cols + j] = th as f32;
+            }
+        }
+        if t.want.nngp {
+            host_mut(nngp)?.copy_from_slice(&out_q);
+        }
+        if t.want.ntk {
+            host_mut(ntk)?.copy_from_slice(&out_t);
+        }
         Ok(())
     }
 

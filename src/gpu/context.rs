@@ -17,6 +17,7 @@ pub(crate) enum Shader {
     MatmulSg8,
     Elementwise,
     Reduce,
+    Ntk,
 }
 
 const ACTIVATION_WGSL: &str = include_str!("../../shaders/activation.wgsl");
@@ -32,6 +33,10 @@ impl Shader {
                 include_str!("../../shaders/elementwise.wgsl")
             ),
             Shader::Reduce => include_str!("../../shaders/reduce.wgsl").to_string(),
+            Shader::Ntk => format!(
+                "{ACTIVATION_WGSL}\n{}",
+                include_str!("../../shaders/ntk.wgsl")
+            ),
         }
     }
 }

@@ -6,12 +6,14 @@ pub mod adapter;
 pub mod context;
 pub(crate) mod elementwise;
 pub mod matmul;
+pub(crate) mod ntk;
 
 use crate::activation::Activation;
 use crate::backend::{
-    Backend, Batched, Buffer, BufferInner, Matmul, Timing, check_finite, check_len,
+    Backend, Batched, Buffer, BufferInner, Matmul, Timing, check_finite, check_len, check_tile,
 };
 use crate::error::{Error, Result};
+use crate::kernel::KernelTile;
 pub use adapter::{AdapterInfo, DeviceChoice, enumerate};
 pub use context::GpuContext;
 use elementwise::Flat;
@@ -167,6 +169,18 @@ impl Backend for GpuBackend {
     fn mul(&self, x: &Buffer, y: &Buffer, z: &mut Buffer) -> Result<()> {
         check_len("mul", &[("y", y.len, x.len), ("z", z.len, x.len)])?;
         elementwise::flat(&self.ctx, Flat::Mul, x.len, &[gpu(x)?, gpu(y)?, gpu(z)?])
+    }
+
+    fn kernel_tile(
+        &self,
+        t: &KernelTile,
+        gram: &Buffer,
+        diag: &Buffer,
+        nngp: &mut Buffer,
+        ntk: &mut Buffer,
+    ) -> Result<()> {
+        check_tile(t, gram.len, diag.len, nngp.len, ntk.len)?;
+        ntk::tile(&self.ctx, t, gpu(gram)?, gpu(diag)?, gpu(nngp)?, gpu(ntk)?)
     }
 
     fn info(&self) -> AdapterInfo {

@@ -1,0 +1,96 @@
+//! A row-major dense matrix on the host, the currency between the kernel and
+//! prediction code, `.npy` files and faer.
+
+use crate::error::{Error, Result};
+
+/// Row-major `rows x cols` matrix.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Matrix<T = f64> {
+    pub rows: usize,
+    pub cols: usize,
+    pub data: Vec<T>,
+}
+
+impl<T: Copy + Default> Matrix<T> {
+    /// A zero matrix.
+    pub fn zeros(rows: usize, cols: usize) -> Self {
+        Matrix {
+            rows,
+            cols,
+            data: vec![T::default(); rows * cols],
+        }
+    }
+
+    /// Wraps data, checking its length.
+    pub fn from_vec(rows: usize, cols: usize, data: Vec<T>) -> Result<Self> {
+        if data.len() != rows * cols {
+            return Err(Error::shape(
+                "matrix",
+                format!("{} values for a {rows} x {cols} matrix", data.len()),
+            ));
+        }
+        Ok(Matrix { rows, cols, data })
+    }
+
+    /// Element `(i, j)`.
+    pub fn at(&self, i: usize, j: usize) -> T {
+        self.data[i * self.cols + j]
+    }
+
+    /// Row `i`.
+    pub fn row(&self, i: usize) -> &[T] {
+        &self.data[i * self.cols..(i + 1) * self.cols]
+    }
+}
+
+impl Matrix<f64> {
+    /// Converts to f32.
+    pub fn to_f32(&self) -> Matrix<f32> {
+        Matrix {
+            rows: self.rows,
+            cols: self.cols,
+            data: self.data.iter().map(|&v| v as f32).collect(),
+        }
+    }
+
+    /// A faer copy.
+    pub fn to_faer(&self) -> faer::Mat<f64> {
+        faer::Mat::from_fn(self.rows, self.cols, |i, j| self.at(i, j))
+    }
+
+    /// From a faer matrix.
+    pub fn from_faer(m: faer::MatRef<'_, f64>) -> Self {
+        let (rows, cols) = (m.nrows(), m.ncols());
+        let mut data = Vec::with_capacity(rows * cols);
+        for i in 0..rows {
+            for j in 0..cols {
+                data.push(m[(i, j)]);
+            }
+        }
+        Matrix { rows, cols, data }
+    }
+
+    /// Checks that every value is finite.
+    pub fn check_finite(&self, what: &str) -> Result<()> {
+        match self.data.iter().position(|v| !v.is_finite()) {
+            Some(p) => Err(Error::invalid(format!(
+                "{what} has a non-finite value ({}) at row {}, column {}",
+                self.data[p],
+                p / self.cols.max(1),
+                p % self.cols.max(1)
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Matrix<f32> {
+    /// Converts to f64.
+    pub fn to_f64(&self) -> Matrix<f64> {
+        Matrix {
+            rows: self.rows,
+            cols: self.cols,
+            data: self.data.iter().map(|&v| v as f64).collect(),
+        }
+    }
+}
