@@ -107,3 +107,49 @@ fn f32_device_kernels_match_neural_tangents() {
     }
     eprintln!("worst f32 GPU relative error against neural-tangents: {worst:e}");
 }
+
+#[test]
+fn f64_predictions_match_neural_tangents() {
+    use widenet::predict::{Get, PredictKernels, PredictSpec, gradient_descent_mse_ensemble};
+    let g = golden();
+    let p = &g["predict"];
+    let (xtr, ytr, xte) = (
+        matrix(&p["x_train"]),
+        matrix(&p["y_train"]),
+        matrix(&p["x_test"]),
+    );
+    let mut worst = 0.0f64;
+    let cases = p["cases"].as_array().unwrap();
+    assert!(!cases.is_empty());
+    for c in cases {
+        let arch = arch_of(c, xtr.cols);
+        let dd = kernels_f64(&arch, &xtr, None, Want::BOTH).unwrap();
+        let td = kernels_f64(&arch, &xte, Some(&xtr), Want::BOTH).unwrap();
+        let tt = kernels_f64(&arch, &xte, None, Want::NNGP).unwrap();
+        let k = PredictKernels {
+            dd_nngp: dd.nngp.unwrap(),
+            dd_ntk: dd.ntk,
+            td_nngp: td.nngp.unwrap(),
+            td_ntk: td.ntk,
+            tt_nngp: tt.nngp,
+        };
+        let spec = PredictSpec {
+            get: Get::parse(c["get"].as_str().unwrap()).unwrap(),
+            t: c["t"].as_f64(),
+            learning_rate: c["learning_rate"].as_f64().unwrap(),
+            diag_reg: c["diag_reg"].as_f64().unwrap(),
+        };
+        let out = gradient_descent_mse_ensemble(&k, &ytr, &spec).unwrap();
+        let em = rel(&out.mean.data, &matrix(&c["mean"]).data);
+        let ec = rel(&out.cov.unwrap().data, &matrix(&c["cov"]).data);
+        worst = worst.max(em).max(ec);
+        assert!(
+            em < 1e-9 && ec < 1e-9,
+            "{spec:?} {arch:?}: mean error {em:e}, cov error {ec:e}"
+        );
+    }
+    eprintln!(
+        "worst prediction relative error against neural-tangents: {worst:e} over {} cases",
+        cases.len()
+    );
+}
