@@ -230,13 +230,15 @@ pub trait Backend: Send + Sync {
     /// The device this backend runs on.
     fn info(&self) -> AdapterInfo;
 
-    /// One tile of the infinite-width layer recursion: from `gram` (`x1_i . x2_j / d_in`,
-    /// `rows x cols`) and `diag` (per-layer variances, see `shaders/ntk.wgsl`) to the
-    /// NNGP and NTK of the network's output, written where `tile.want` asks.
+    /// One tile of the infinite-width kernels: from a block of x1 (`[rows, k]`) and a
+    /// transposed block of x2 (`[k, cols]`), features zero-padded to `k`, and the
+    /// per-layer variances in `diag` (see `shaders/ntk.wgsl`), the NNGP and NTK of
+    /// the network's output (`[rows, cols]`), written where `tile.want` asks.
     fn kernel_tile(
         &self,
         tile: &KernelTile,
-        gram: &Buffer,
+        x1: &Buffer,
+        x2t: &Buffer,
         diag: &Buffer,
         nngp: &mut Buffer,
         ntk: &mut Buffer,
@@ -267,7 +269,8 @@ pub enum Timing {
 /// Checks the buffers of a kernel tile.
 pub(crate) fn check_tile(
     t: &KernelTile,
-    gram: usize,
+    x1: usize,
+    x2t: usize,
     diag: usize,
     nngp: usize,
     ntk: usize,
@@ -275,14 +278,31 @@ pub(crate) fn check_tile(
     let n = t.rows * t.cols;
     check_len(
         "kernel_tile",
-        &[("gram", gram, n), ("nngp", nngp, n), ("ntk", ntk, n)],
+        &[
+            ("x1", x1, t.rows * t.k),
+            ("x2t", x2t, t.k * t.cols),
+            ("nngp", nngp, n),
+            ("ntk", ntk, n),
+        ],
     )?;
-    if diag < t.arch.depth * (t.rows + t.cols) {
+    if diag < crate::kernel::DIAG_CAPACITY
+        || t.arch.depth * (t.rows + t.cols) > crate::kernel::DIAG_CAPACITY
+    {
         return Err(Error::shape(
             "kernel_tile",
             format!(
-                "diag has {diag} elements, needs {}",
+                "diag must hold {} values and the tile's {} variances",
+                crate::kernel::DIAG_CAPACITY,
                 t.arch.depth * (t.rows + t.cols)
+            ),
+        ));
+    }
+    if !t.cols.is_multiple_of(4) || !t.k.is_multiple_of(4) || t.k < t.arch.d_in {
+        return Err(Error::shape(
+            "kernel_tile",
+            format!(
+                "cols ({}) and k ({}) must be multiples of 4, k >= d_in",
+                t.cols, t.k
             ),
         ));
     }

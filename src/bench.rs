@@ -76,3 +76,42 @@ pub fn matmul(b: &dyn Backend, m: usize, n: usize, k: usize, runs: usize) -> Res
         runs,
     })
 }
+
+/// End-to-end NTK of `n` random points in dimension `d` with themselves (depth-`depth`
+/// ReLU, f32): Gram, recursion and the result in host memory, wall clock.
+pub fn ntk(b: &dyn Backend, n: usize, d: usize, depth: usize, runs: usize) -> Result<Record> {
+    use crate::kernel::{Architecture, Parameterization, Want, kernels_device};
+    let mut rng = crate::rng::Rng::new(2);
+    let x = crate::matrix::Matrix::from_vec(n, d, rng.normals_f32(n * d))?;
+    let arch = Architecture {
+        depth,
+        activation: crate::Activation::RELU,
+        w_std: 1.0,
+        b_std: 0.0,
+        parameterization: Parameterization::Ntk,
+        width: 512,
+        d_in: d,
+    };
+    let run = || -> Result<f64> {
+        let t = std::time::Instant::now();
+        let k = kernels_device(b, &arch, &x, None, Want::NTK, |_, _| {})?;
+        std::hint::black_box(&k);
+        Ok(t.elapsed().as_secs_f64())
+    };
+    run()?;
+    let times = (0..runs.max(1))
+        .map(|_| run())
+        .collect::<Result<Vec<_>>>()?;
+    let seconds = median(times);
+    Ok(Record {
+        op: "ntk",
+        m: Some(n),
+        n: Some(n),
+        k: Some(d),
+        gflops: None,
+        entries_per_second: Some((n * n) as f64 / seconds),
+        seconds,
+        timing: Timing::Wall,
+        runs,
+    })
+}

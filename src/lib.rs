@@ -13,6 +13,7 @@ pub mod error;
 pub mod gpu;
 pub mod kernel;
 pub mod matrix;
+pub mod npy;
 pub mod predict;
 pub mod rng;
 

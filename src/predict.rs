@@ -100,7 +100,7 @@ fn check(spec: &PredictSpec, k: &PredictKernels, y: &Matrix) -> Result<()> {
         )));
     }
     if let Some(t) = spec.t {
-        if !(t >= 0.0) {
+        if t.is_nan() || t < 0.0 {
             return Err(Error::invalid(format!(
                 "--t must be non-negative (or inf), got {t}"
             )));

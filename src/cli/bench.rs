@@ -6,6 +6,24 @@ use serde_json::json;
 
 #[derive(clap::Subcommand, Debug)]
 pub enum BenchCommand {
+    /// End-to-end NTK of a set of random points with itself (ReLU, f32); entries per second.
+    Kernel {
+        /// Number of points.
+        #[arg(long, default_value_t = 4000)]
+        n: usize,
+        /// Input dimension.
+        #[arg(long, default_value_t = 64)]
+        d: usize,
+        /// Hidden layers.
+        #[arg(long, default_value_t = 3)]
+        depth: usize,
+        /// Timed runs (after one warm-up).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Print {"adapter": {...}, "results": [...]} as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// f32 matrix products C = A * B of square sizes; GFLOP/s from the median of several runs.
     Matmul {
         /// Comma-separated sizes (m = n = k).
@@ -22,6 +40,38 @@ pub enum BenchCommand {
 
 pub fn run(cmd: BenchCommand, device: Option<&str>) -> Result<()> {
     match cmd {
+        BenchCommand::Kernel {
+            n,
+            d,
+            depth,
+            runs,
+            json,
+        } => {
+            if n == 0 || d == 0 || runs == 0 {
+                return Err(Error::invalid("--n, --d and --runs must be at least 1"));
+            }
+            let b = super::open_device(device)?;
+            let r = bench::ntk(b.as_ref(), n, d, depth, runs)?;
+            if json {
+                let out = json!({"adapter": b.info(), "results": [r]});
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&out)
+                        .map_err(|e| Error::invalid(e.to_string()))?
+                );
+            } else {
+                println!(
+                    "NTK of a depth-{depth} ReLU network, {n} points of dimension {d}, f32, on {}",
+                    b.describe()
+                );
+                println!(
+                    "  {:.1} million entries per second (median of {runs} runs: {:.1} ms, end to end: Gram, recursion, result in host memory)",
+                    r.entries_per_second.unwrap_or(0.0) / 1e6,
+                    r.seconds * 1e3
+                );
+            }
+            Ok(())
+        }
         BenchCommand::Matmul { sizes, runs, json } => {
             let sizes = super::parse_list("--sizes", &sizes)?;
             if runs == 0 {

@@ -2,6 +2,7 @@
 
 mod bench;
 mod devices;
+mod kernel;
 
 use crate::error::Error;
 use clap::{Parser, Subcommand};
@@ -25,6 +26,10 @@ pub struct Cli {
 const AFTER_HELP: &str = "\
 Examples:
   widenet devices                       list adapters and what they support
+  widenet kernel --x1 x.npy --get ntk --out k.npy
+                                        NTK of a depth-3 ReLU network on the points in x.npy
+  widenet predict --x-train xt.npy --y-train yt.npy --x-test xs.npy --t 10 --mean-out m.npy
+                                        infinite-width predictions after training time 10
   widenet bench matmul --sizes 512,1024 measure f32 matrix products
   widenet                               device table and a kernel self-check
 
@@ -34,6 +39,10 @@ Run `widenet <command> --help` for each command's options.";
 pub enum Command {
     /// List the adapters wgpu finds on every backend (Vulkan, Metal, DX12, GL).
     Devices(devices::Args),
+    /// Infinite-width NNGP or NTK of a fully connected network, written as .npy.
+    Kernel(kernel::KernelArgs),
+    /// Mean and covariance of infinitely wide networks trained by gradient descent (or the exact posterior).
+    Predict(kernel::PredictArgs),
     /// Measure throughput of widenet's kernels on one device.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -47,6 +56,8 @@ pub fn run() -> ExitCode {
         None => devices::self_check(cli.device.as_deref()),
         Some(Command::Devices(a)) => devices::run(&a),
         Some(Command::Bench(b)) => bench::run(b, cli.device.as_deref()),
+        Some(Command::Kernel(a)) => kernel::run_kernel(&a, cli.device.as_deref()),
+        Some(Command::Predict(a)) => kernel::run_predict(&a, cli.device.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

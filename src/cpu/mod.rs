@@ -142,13 +142,14 @@ impl Backend for CpuBackend {
     fn kernel_tile(
         &self,
         t: &KernelTile,
-        gram: &Buffer,
+        x1: &Buffer,
+        x2t: &Buffer,
         diag: &Buffer,
         nngp: &mut Buffer,
         ntk: &mut Buffer,
     ) -> Result<()> {
-        check_tile(t, gram.len, diag.len, nngp.len, ntk.len)?;
-        let (g, dg) = (host(gram)?, host(diag)?);
+        check_tile(t, x1.len, x2t.len, diag.len, nngp.len, ntk.len)?;
+        let (a, b, dg) = (host(x1)?, host(x2t)?, host(diag)?);
         let stride = t.rows + t.cols;
         let table = |idx: usize| -> Vec<f64> {
             (0..t.arch.depth)
@@ -157,18 +158,18 @@ impl Backend for CpuBackend {
         };
         let rows: Vec<Vec<f64>> = (0..t.rows).map(table).collect();
         let cols: Vec<Vec<f64>> = (0..t.cols).map(|j| table(t.rows + j)).collect();
+        let inv_d = 1.0 / t.arch.d_in as f64;
         let mut out_q = vec![0.0f32; t.rows * t.cols];
         let mut out_t = vec![0.0f32; t.rows * t.cols];
         for i in 0..t.rows {
             for j in 0..t.cols {
+                let q0 = (0..t.k)
+                    .map(|f| a[i * t.k + f] as f64 * b[f * t.cols + j] as f64)
+                    .sum::<f64>()
+                    * inv_d;
                 let same = t.same_diag && i == j;
-                let (q, th) = crate::kernel::recursion::entry(
-                    &t.arch,
-                    g[i * t.cols + j] as f64,
-                    &rows[i],
-                    &cols[j],
-                    same,
-                );
+                let (q, th) =
+                    crate::kernel::recursion::entry(&t.arch, q0, &rows[i], &cols[j], same);
                 out_q[i * t.cols + j] = q as f32;
                 out_t[i * t.cols + j] = th as f32;
             }

@@ -41,24 +41,44 @@ impl Shader {
     }
 }
 
-/// A storage binding of a kernel: the binding number and whether the kernel writes it.
+/// How a kernel binds a buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Access {
+    /// Storage, read only.
+    Read,
+    /// Storage, read and write.
+    Write,
+    /// A read-only uniform buffer. On lavapipe, loads from it at addresses that
+    /// differ between lanes are vector gathers, where storage loads are one
+    /// scalar load per lane; small tables go here.
+    Uniform,
+}
+
+/// A buffer binding of a kernel: the binding number and how it is accessed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Slot {
     pub binding: u32,
-    pub writable: bool,
+    pub access: Access,
 }
 
 pub(crate) const fn read(binding: u32) -> Slot {
     Slot {
         binding,
-        writable: false,
+        access: Access::Read,
     }
 }
 
 pub(crate) const fn write(binding: u32) -> Slot {
     Slot {
         binding,
-        writable: true,
+        access: Access::Write,
+    }
+}
+
+pub(crate) const fn uniform(binding: u32) -> Slot {
+    Slot {
+        binding,
+        access: Access::Uniform,
     }
 }
 
@@ -265,6 +285,7 @@ impl GpuContext {
             label: Some(op),
             size: bytes,
             usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::UNIFORM
                 | wgpu::BufferUsages::COPY_SRC
                 | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
@@ -347,8 +368,11 @@ impl GpuContext {
                         binding: s.binding,
                         visibility: wgpu::ShaderStages::COMPUTE,
                         ty: wgpu::BindingType::Buffer {
-                            ty: wgpu::BufferBindingType::Storage {
-                                read_only: !s.writable,
+                            ty: match s.access {
+                                Access::Uniform => wgpu::BufferBindingType::Uniform,
+                                a => wgpu::BufferBindingType::Storage {
+                                    read_only: a == Access::Read,
+                                },
                             },
                             has_dynamic_offset: false,
                             min_binding_size: None,

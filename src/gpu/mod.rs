@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex};
 pub struct GpuBackend {
     ctx: Arc<GpuContext>,
     scratch: Mutex<[Option<wgpu::Buffer>; 2]>,
+    gram: Mutex<Option<wgpu::Buffer>>,
 }
 
 impl GpuBackend {
@@ -40,6 +41,7 @@ impl GpuBackend {
         GpuBackend {
             ctx: Arc::new(ctx),
             scratch: Mutex::new([None, None]),
+            gram: Mutex::new(None),
         }
     }
 
@@ -174,13 +176,27 @@ impl Backend for GpuBackend {
     fn kernel_tile(
         &self,
         t: &KernelTile,
-        gram: &Buffer,
+        x1: &Buffer,
+        x2t: &Buffer,
         diag: &Buffer,
         nngp: &mut Buffer,
         ntk: &mut Buffer,
     ) -> Result<()> {
-        check_tile(t, gram.len, diag.len, nngp.len, ntk.len)?;
-        ntk::tile(&self.ctx, t, gpu(gram)?, gpu(diag)?, gpu(nngp)?, gpu(ntk)?)
+        check_tile(t, x1.len, x2t.len, diag.len, nngp.len, ntk.len)?;
+        let (x1, x2t, diag, nngp, ntk) = (gpu(x1)?, gpu(x2t)?, gpu(diag)?, gpu(nngp)?, gpu(ntk)?);
+        // The Gram tile through the matrix product, then the recursion.
+        let mut scratch = self.gram.lock().unwrap_or_else(|e| e.into_inner());
+        let need = t.rows * t.cols;
+        if scratch.as_ref().is_none_or(|s| s.size() < need as u64 * 4) {
+            *scratch = Some(self.ctx.create_storage("gram scratch", need)?);
+        }
+        let Some(gram) = scratch.as_ref() else {
+            return Err(Error::invalid("internal: gram scratch missing"));
+        };
+        let spec = Matmul::new(t.rows, t.cols, t.k).scaled(1.0 / t.arch.d_in as f32, 0.0);
+        let mut mm = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
+        matmul::matmul(&self.ctx, &spec, x1, x2t, gram, &mut mm)?;
+        ntk::tile(&self.ctx, t, gram, diag, nngp, ntk)
     }
 
     fn info(&self) -> AdapterInfo {

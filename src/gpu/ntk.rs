@@ -1,19 +1,18 @@
-//! Host wrapper of `shaders/ntk.wgsl`: one dispatch runs the whole layer
-//! recursion for every entry of a kernel tile.
+//! Host wrapper of `shaders/ntk.wgsl`: the layer recursion for every entry of
+//! a kernel tile, from its Gram tile.
 
-use super::context::{GpuContext, PipelineKey, Shader, View, read, write};
+use super::context::{GpuContext, PipelineKey, Shader, Slot, View, Window, read, uniform, write};
 use crate::error::{Error, Result};
-use crate::kernel::{KernelTile, Parameterization};
+use crate::kernel::{DIAG_CAPACITY, KernelTile, Parameterization};
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
 struct NtkParams {
     rows: u32,
     cols: u32,
-    depth: u32,
+    k: u32,
     flags: u32,
-    code: u32,
-    _pad: [u32; 3],
+    _pad: [u32; 4],
     w_var: f32,
     b_var: f32,
     d_in: f32,
@@ -21,9 +20,76 @@ struct NtkParams {
     pa: f32,
     pb: f32,
     pc: f32,
-    _pad1: f32,
+    inv_d: f32,
 }
 
+fn params(t: &KernelTile) -> NtkParams {
+    let (_, [pa, pb, pc]) = t.arch.activation.shader_code();
+    let flags =
+        u32::from(t.want.nngp) | (u32::from(t.want.ntk) << 1) | (u32::from(t.same_diag) << 3);
+    NtkParams {
+        rows: t.rows as u32,
+        cols: t.cols as u32,
+        k: t.k as u32,
+        flags,
+        w_var: (t.arch.w_std * t.arch.w_std) as f32,
+        b_var: (t.arch.b_std * t.arch.b_std) as f32,
+        d_in: t.arch.d_in as f32,
+        width: t.arch.width as f32,
+        pa,
+        pb,
+        pc,
+        inv_d: 1.0 / t.arch.d_in as f32,
+        ..Default::default()
+    }
+}
+
+fn key(t: &KernelTile, entry: &'static str, slots: Vec<Slot>) -> PipelineKey {
+    let (code, _) = t.arch.activation.shader_code();
+    let standard = t.arch.parameterization == Parameterization::Standard;
+    PipelineKey {
+        shader: Shader::Ntk,
+        entry,
+        slots,
+        constants: vec![
+            ("CODE", f64::from(code).to_bits()),
+            ("DEPTH", (t.arch.depth as f64).to_bits()),
+            ("STANDARD", f64::from(u8::from(standard)).to_bits()),
+        ],
+    }
+}
+
+fn whole(ctx: &GpuContext, len: usize) -> Result<Window> {
+    ctx.window("kernel_tile", 0, len)
+}
+
+fn view(buffer: &wgpu::Buffer, w: Window) -> View<'_> {
+    View {
+        buffer,
+        offset: w.offset,
+        size: w.size,
+    }
+}
+
+fn table(diag: &wgpu::Buffer) -> Result<View<'_>> {
+    let bytes = (DIAG_CAPACITY * 4) as u64;
+    if diag.size() < bytes {
+        return Err(Error::invalid(format!(
+            "kernel_tile: the variance table must hold {DIAG_CAPACITY} values"
+        )));
+    }
+    Ok(View {
+        buffer: diag,
+        offset: 0,
+        size: bytes,
+    })
+}
+
+fn dim(v: usize, what: &str) -> Result<u32> {
+    u32::try_from(v).map_err(|_| Error::invalid(format!("kernel tile: {what} too large")))
+}
+
+/// The recursion from a Gram tile `[rows, cols]`.
 pub(crate) fn tile(
     ctx: &GpuContext,
     t: &KernelTile,
@@ -32,74 +98,18 @@ pub(crate) fn tile(
     nngp: &wgpu::Buffer,
     ntk: &wgpu::Buffer,
 ) -> Result<()> {
-    const OP: &str = "kernel_tile";
     let n = t.rows * t.cols;
-    let full = |len: usize| ctx.window(OP, 0, len);
-    let (wg, wd, wn, wt) = (
-        full(n)?,
-        full((t.arch.depth * (t.rows + t.cols)).max(1))?,
-        full(n)?,
-        full(n)?,
-    );
-    let (code, [pa, pb, pc]) = t.arch.activation.shader_code();
-    let mut flags = 0;
-    if t.want.nngp {
-        flags |= 1;
-    }
-    if t.want.ntk {
-        flags |= 2;
-    }
-    if t.arch.parameterization == Parameterization::Standard {
-        flags |= 4;
-    }
-    if t.same_diag {
-        flags |= 8;
-    }
-    let params = NtkParams {
-        rows: t.rows as u32,
-        cols: t.cols as u32,
-        depth: t.arch.depth as u32,
-        flags,
-        code,
-        w_var: (t.arch.w_std * t.arch.w_std) as f32,
-        b_var: (t.arch.b_std * t.arch.b_std) as f32,
-        d_in: t.arch.d_in as f32,
-        width: t.arch.width as f32,
-        pa,
-        pb,
-        pc,
-        ..Default::default()
-    };
-    let key = PipelineKey {
-        shader: Shader::Ntk,
-        entry: "ntk_tile",
-        slots: vec![read(1), read(2), write(3), write(4)],
-        constants: vec![],
-    };
+    let key = key(t, "ntk_tile", vec![read(1), uniform(2), write(3), write(4)]);
     let views = [
-        View {
-            buffer: gram,
-            offset: wg.offset,
-            size: wg.size,
-        },
-        View {
-            buffer: diag,
-            offset: wd.offset,
-            size: wd.size,
-        },
-        View {
-            buffer: nngp,
-            offset: wn.offset,
-            size: wn.size,
-        },
-        View {
-            buffer: ntk,
-            offset: wt.offset,
-            size: wt.size,
-        },
+        view(gram, whole(ctx, n)?),
+        table(diag)?,
+        view(nngp, whole(ctx, n)?),
+        view(ntk, whole(ctx, n)?),
     ];
-    let gx =
-        u32::try_from(t.cols.div_ceil(64)).map_err(|_| Error::invalid("kernel tile too wide"))?;
-    let gy = u32::try_from(t.rows).map_err(|_| Error::invalid("kernel tile too tall"))?;
-    ctx.dispatch(&key, &params, &views, [gx, gy, 1])
+    let groups = [
+        dim((t.cols / 4).div_ceil(64), "columns")?,
+        dim(t.rows, "rows")?,
+        1,
+    ];
+    ctx.dispatch(&key, &params(t), &views, groups)
 }

@@ -6,7 +6,7 @@
 pub mod recursion;
 
 use crate::activation::Activation;
-use crate::backend::{Backend, Matmul};
+use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::matrix::Matrix;
 use std::collections::HashMap;
@@ -70,6 +70,12 @@ impl Architecture {
         }
         if self.width == 0 {
             return Err(Error::invalid("--width must be at least 1"));
+        }
+        if self.depth > MAX_DEPTH {
+            return Err(Error::invalid(format!(
+                "--depth must be at most {MAX_DEPTH}, got {}",
+                self.depth
+            )));
         }
         if self.d_in == 0 {
             return Err(Error::invalid("inputs must have at least one feature"));
@@ -171,25 +177,41 @@ pub fn kernels_f64(
     let mut nngp = Matrix::zeros(n1, n2);
     let mut ntk = Matrix::zeros(n1, n2);
     let d = x1.cols as f64;
-    for i in 0..n1 {
-        for j in 0..n2 {
-            if same && j < i {
-                nngp.data[i * n2 + j] = nngp.data[j * n2 + i];
-                ntk.data[i * n2 + j] = ntk.data[j * n2 + i];
-                continue;
-            }
-            let q0 = x1
-                .row(i)
-                .iter()
-                .zip(x2m.row(j))
-                .map(|(a, b)| a * b)
-                .sum::<f64>()
-                / d;
-            let (q, t) = recursion::entry(arch, q0, &t1[i], &t2[j], same && i == j);
-            nngp.data[i * n2 + j] = q;
-            ntk.data[i * n2 + j] = t;
+    // Rows are independent: split them over the machine's threads.
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(n1);
+    let rows_per = n1.div_ceil(threads);
+    std::thread::scope(|s| {
+        for (chunk, (qs, ts)) in nngp
+            .data
+            .chunks_mut(rows_per * n2)
+            .zip(ntk.data.chunks_mut(rows_per * n2))
+            .enumerate()
+        {
+            let (t1, t2) = (&t1, &t2);
+            s.spawn(move || {
+                for (local, (qrow, trow)) in qs.chunks_mut(n2).zip(ts.chunks_mut(n2)).enumerate() {
+                    let i = chunk * rows_per + local;
+                    for (j, (qv, tv)) in qrow.iter_mut().zip(trow.iter_mut()).enumerate() {
+                        // For a set with itself, entries below the diagonal are
+                        // the mirror of those above; computing them costs the
+                        // same as copying across threads, and is exact too.
+                        let q0 = x1
+                            .row(i)
+                            .iter()
+                            .zip(x2m.row(j))
+                            .map(|(a, b)| a * b)
+                            .sum::<f64>()
+                            / d;
+                        let (q, t) = recursion::entry(arch, q0, &t1[i], &t2[j], same && i == j);
+                        *qv = q;
+                        *tv = t;
+                    }
+                }
+            });
         }
-    }
+    });
     Ok(Kernels {
         nngp: want.nngp.then_some(nngp),
         ntk: want.ntk.then_some(ntk),
@@ -201,16 +223,35 @@ pub fn kernels_f64(
 pub struct KernelTile {
     pub arch: Architecture,
     pub rows: usize,
+    /// Columns, a multiple of 4 (padding columns are computed and ignored).
     pub cols: usize,
+    /// Features of the input blocks, `d_in` padded with zeros to a multiple of 4.
+    pub k: usize,
     /// The tile sits on the diagonal of a kernel of a set with itself: entry
     /// (i, i) pairs a point with itself.
     pub same_diag: bool,
     pub want: Want,
 }
 
-/// Tile side used by [`kernels_device`]; a tile's buffers stay at or under
-/// `TILE^2 * 4` bytes (16 MiB), far below every adapter's binding limit.
+/// Largest tile side used by [`kernels_device`]; a tile's buffers stay at or
+/// under `TILE^2 * 4` bytes (16 MiB), far below every adapter's binding limit.
 pub const TILE: usize = 2048;
+
+/// Values in the per-tile variance table handed to [`Backend::kernel_tile`]
+/// (`depth * (rows + cols)` used, the rest padding): 64 KiB, the uniform-buffer
+/// size every WebGPU adapter offers.
+pub const DIAG_CAPACITY: usize = 16384;
+
+/// Tile side for a depth: as large as [`TILE`] while the variance table fits.
+pub fn tile_side(depth: usize) -> usize {
+    match (DIAG_CAPACITY / 2).checked_div(depth) {
+        None => TILE,
+        Some(s) => (s / 4 * 4).clamp(4, TILE),
+    }
+}
+
+/// Deepest network whose variance table fits [`DIAG_CAPACITY`] with tiles of 4.
+pub const MAX_DEPTH: usize = DIAG_CAPACITY / 8;
 
 /// The kernels in f32 on a backend, tile by tile: the Gram block through the
 /// matrix product, then one pass of the layer recursion per entry. For a set
@@ -248,25 +289,45 @@ pub fn kernels_device(
     };
     let t1 = norms(x1);
     let t2 = if same { t1.clone() } else { norms(x2m) };
+    let side = tile_side(arch.depth);
     let blocks = |n: usize| -> Vec<(usize, usize)> {
-        (0..n).step_by(TILE).map(|s| (s, TILE.min(n - s))).collect()
+        (0..n).step_by(side).map(|s| (s, side.min(n - s))).collect()
     };
     let (rb, cb) = (blocks(n1), blocks(n2));
-    let upload_blocks = |x: &Matrix<f32>, bl: &[(usize, usize)]| -> Result<Vec<crate::Buffer>> {
-        bl.iter()
-            .map(|&(s, n)| dev.upload(&x.data[s * d..(s + n) * d]))
-            .collect()
+    // Features and tile columns are padded with zeros to multiples of 4 (which
+    // changes no dot product), so that the fast matrix kernels and the vec4
+    // recursion apply to any shape. Row blocks are [r, d4]; column blocks are
+    // uploaded transposed, [d4, c4], so that the Gram tile is a plain product.
+    let d4 = d.next_multiple_of(4);
+    let row_block = |x: &Matrix<f32>, s: usize, r: usize| -> Result<crate::Buffer> {
+        let mut v = vec![0.0f32; r * d4];
+        for i in 0..r {
+            v[i * d4..i * d4 + d].copy_from_slice(x.row(s + i));
+        }
+        dev.upload(&v)
     };
-    let xb1 = upload_blocks(x1, &rb)?;
-    let xb2 = if same {
-        Vec::new()
-    } else {
-        upload_blocks(x2m, &cb)?
+    let col_block = |x: &Matrix<f32>, s: usize, c: usize| -> Result<crate::Buffer> {
+        let c4 = c.next_multiple_of(4);
+        let mut v = vec![0.0f32; d4 * c4];
+        for j in 0..c {
+            for (f, &val) in x.row(s + j).iter().enumerate() {
+                v[f * c4 + j] = val;
+            }
+        }
+        dev.upload(&v)
     };
+    let xr: Vec<crate::Buffer> = rb
+        .iter()
+        .map(|&(s, r)| row_block(x1, s, r))
+        .collect::<Result<_>>()?;
+    let xc: Vec<crate::Buffer> = cb
+        .iter()
+        .map(|&(s, c)| col_block(x2m, s, c))
+        .collect::<Result<_>>()?;
     let mut nngp = want.nngp.then(|| Matrix::<f32>::zeros(n1, n2));
     let mut ntk = want.ntk.then(|| Matrix::<f32>::zeros(n1, n2));
-    let mut bufs: HashMap<(usize, usize), (crate::Buffer, crate::Buffer, crate::Buffer)> =
-        HashMap::new();
+    let mut diag = dev.zeros(DIAG_CAPACITY)?;
+    let mut bufs: HashMap<(usize, usize), (crate::Buffer, crate::Buffer)> = HashMap::new();
     let tiles: Vec<(usize, usize)> = (0..rb.len())
         .flat_map(|bi| (0..cb.len()).map(move |bj| (bi, bj)))
         .filter(|&(bi, bj)| !same || bj >= bi)
@@ -274,49 +335,60 @@ pub fn kernels_device(
     let total = tiles.len();
     for (done, &(bi, bj)) in tiles.iter().enumerate() {
         let ((r0, r), (c0, c)) = (rb[bi], cb[bj]);
-        if !bufs.contains_key(&(r, c)) {
-            bufs.insert(
-                (r, c),
-                (dev.zeros(r * c)?, dev.zeros(r * c)?, dev.zeros(r * c)?),
-            );
-        }
-        let Some((gram, bn, bt)) = bufs.get_mut(&(r, c)) else {
-            return Err(Error::invalid("internal: tile buffers missing"));
+        let c4 = c.next_multiple_of(4);
+        let (bn, bt) = match bufs.entry((r, c4)) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert((dev.zeros(r * c4)?, dev.zeros(r * c4)?))
+            }
         };
-        let right = if same { &xb1[bj] } else { &xb2[bj] };
-        let spec = Matmul::new(r, c, d)
-            .trans(false, true)
-            .scaled(1.0 / d as f32, 0.0);
-        dev.matmul(&spec, &xb1[bi], right, gram)?;
-        let mut table = Vec::with_capacity(arch.depth * (r + c));
+        let mut table = Vec::with_capacity(DIAG_CAPACITY);
         for l in 0..arch.depth {
             table.extend((r0..r0 + r).map(|i| t1[i][l] as f32));
             table.extend((c0..c0 + c).map(|j| t2[j][l] as f32));
+            table.extend(std::iter::repeat_n(0.0, c4 - c));
         }
-        let diag = dev.upload(if table.is_empty() { &[0.0] } else { &table })?;
+        table.resize(DIAG_CAPACITY, 0.0);
+        dev.write(&mut diag, &table)?;
         let tile = KernelTile {
             arch: *arch,
             rows: r,
-            cols: c,
+            cols: c4,
+            k: d4,
             same_diag: same && bi == bj,
             want,
         };
-        dev.kernel_tile(&tile, gram, &diag, bn, bt)?;
+        dev.kernel_tile(&tile, &xr[bi], &xc[bj], &diag, bn, bt)?;
         for (out, buf) in [(&mut nngp, &*bn), (&mut ntk, &*bt)] {
             if let Some(m) = out.as_mut() {
                 let v = dev.read(buf)?;
                 for i in 0..r {
                     m.data[(r0 + i) * n2 + c0..(r0 + i) * n2 + c0 + c]
-                        .copy_from_slice(&v[i * c..(i + 1) * c]);
-                    if same && bi != bj {
-                        for j in 0..c {
-                            m.data[(c0 + j) * n2 + r0 + i] = v[i * c + j];
-                        }
-                    }
+                        .copy_from_slice(&v[i * c4..i * c4 + c]);
+                }
+                if same && bi != bj {
+                    mirror(m, &v, r0, r, c0, c, c4);
                 }
             }
         }
         progress(done + 1, total);
     }
     Ok(Kernels { nngp, ntk })
+}
+
+/// Writes the transpose of a computed tile below the diagonal, in small blocks
+/// so that both sides stay in cache.
+fn mirror(m: &mut Matrix<f32>, v: &[f32], r0: usize, r: usize, c0: usize, c: usize, c4: usize) {
+    const B: usize = 32;
+    let n2 = m.cols;
+    for ib in (0..r).step_by(B) {
+        for jb in (0..c).step_by(B) {
+            for j in jb..(jb + B).min(c) {
+                let dst = &mut m.data[(c0 + j) * n2 + r0..];
+                for i in ib..(ib + B).min(r) {
+                    dst[i] = v[i * c4 + j];
+                }
+            }
+        }
+    }
 }

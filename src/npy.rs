@@ -1,0 +1,186 @@
+//! `.npy` files in and out (through the npyz crate). Reading accepts float32
+//! and float64 in either byte order and C or Fortran order, and integers
+//! (converted exactly to float); anything else is refused with the file named.
+//! Writing goes to a temporary file renamed into place, so a failure never
+//! leaves a half-written result.
+
+use crate::error::{Error, Result};
+use crate::matrix::Matrix;
+use npyz::{TypeChar, WriterBuilder};
+use std::io::Write;
+use std::path::Path;
+
+/// An array read from a `.npy` file: its shape and values as f64, C order.
+#[derive(Clone, Debug)]
+pub struct Array {
+    pub shape: Vec<usize>,
+    pub data: Vec<f64>,
+    /// The element type as stored (`<f4`, `>f8`, `<i8`...).
+    pub dtype: String,
+}
+
+fn read_as<T: npyz::Deserialize + Copy>(
+    path: &Path,
+    f: npyz::NpyFile<&[u8]>,
+    conv: impl Fn(T) -> f64,
+) -> Result<Vec<f64>> {
+    let v = f
+        .into_vec::<T>()
+        .map_err(|e| Error::file(path, format!("truncated or corrupted .npy data: {e}")))?;
+    Ok(v.into_iter().map(conv).collect())
+}
+
+/// Reads a `.npy` file.
+pub fn read(path: &Path) -> Result<Array> {
+    let bytes = std::fs::read(path).map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
+    let f = npyz::NpyFile::new(&bytes[..])
+        .map_err(|e| Error::file(path, format!("not a valid .npy file: {e}")))?;
+    let shape: Vec<usize> = f.shape().iter().map(|&s| s as usize).collect();
+    let fortran = f.order() == npyz::Order::Fortran;
+    let npyz::DType::Plain(ts) = f.dtype() else {
+        return Err(Error::file(
+            path,
+            "structured or nested dtypes are not supported; save a plain float array",
+        ));
+    };
+    let dtype = ts.to_string();
+    let n: usize = shape.iter().product();
+    let needed = n.saturating_mul(ts.num_bytes().unwrap_or(0));
+    if bytes.len() < needed {
+        return Err(Error::file(
+            path,
+            format!(
+                "truncated: the header announces {n} values of {dtype} but the file is only {} bytes",
+                bytes.len()
+            ),
+        ));
+    }
+    let data = match (ts.type_char(), ts.size_field()) {
+        (TypeChar::Float, 4) => read_as::<f32>(path, f, |v| v as f64)?,
+        (TypeChar::Float, 8) => read_as::<f64>(path, f, |v| v)?,
+        (TypeChar::Int, 1) => read_as::<i8>(path, f, |v| v as f64)?,
+        (TypeChar::Int, 2) => read_as::<i16>(path, f, |v| v as f64)?,
+        (TypeChar::Int, 4) => read_as::<i32>(path, f, |v| v as f64)?,
+        (TypeChar::Int, 8) => read_as::<i64>(path, f, |v| v as f64)?,
+        (TypeChar::Uint, 1) => read_as::<u8>(path, f, |v| v as f64)?,
+        (TypeChar::Uint, 2) => read_as::<u16>(path, f, |v| v as f64)?,
+        (TypeChar::Uint, 4) => read_as::<u32>(path, f, |v| v as f64)?,
+        (TypeChar::Uint, 8) => read_as::<u64>(path, f, |v| v as f64)?,
+        _ => {
+            return Err(Error::file(
+                path,
+                format!(
+                    "unsupported dtype {dtype}: widenet reads float32, float64 and integer arrays"
+                ),
+            ));
+        }
+    };
+    if data.len() != n {
+        return Err(Error::file(
+            path,
+            format!("truncated: expected {n} values, found {}", data.len()),
+        ));
+    }
+    let data = if fortran && shape.len() > 1 {
+        fortran_to_c(&shape, &data)
+    } else {
+        data
+    };
+    Ok(Array { shape, data, dtype })
+}
+
+fn fortran_to_c(shape: &[usize], data: &[f64]) -> Vec<f64> {
+    let n = data.len();
+    let mut out = vec![0.0; n];
+    let nd = shape.len();
+    let mut idx = vec![0usize; nd];
+    for (c_pos, o) in out.iter_mut().enumerate() {
+        // c_pos -> multi-index (C order) -> Fortran offset.
+        let mut rem = c_pos;
+        for d in (0..nd).rev() {
+            idx[d] = rem % shape[d];
+            rem /= shape[d];
+        }
+        let mut f = 0;
+        let mut stride = 1;
+        for d in 0..nd {
+            f += idx[d] * stride;
+            stride *= shape[d];
+        }
+        *o = data[f];
+    }
+    out
+}
+
+/// Reads a 2-D array (a 1-D array of n values is taken as n x 1), requiring finite values.
+pub fn read_matrix(path: &Path, what: &str) -> Result<Matrix> {
+    let a = read(path)?;
+    let (rows, cols) = match a.shape.as_slice() {
+        [n] => (*n, 1),
+        [r, c] => (*r, *c),
+        s => {
+            return Err(Error::file(
+                path,
+                format!("{what} must be a 2-D array (points x features), got shape {s:?}"),
+            ));
+        }
+    };
+    if rows == 0 || cols == 0 {
+        return Err(Error::file(
+            path,
+            format!("{what} is empty (shape {:?})", a.shape),
+        ));
+    }
+    if let Some(p) = a.data.iter().position(|v| !v.is_finite()) {
+        return Err(Error::file(
+            path,
+            format!(
+                "{what} has a non-finite value ({}) at row {}, column {}",
+                a.data[p],
+                p / cols,
+                p % cols
+            ),
+        ));
+    }
+    Matrix::from_vec(rows, cols, a.data)
+}
+
+/// Writes `data` with `shape` as float32 or float64, atomically.
+pub fn write<T: npyz::AutoSerialize + Copy>(
+    path: &Path,
+    shape: &[usize],
+    data: &[T],
+) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::file(path, "not a file path"))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| -> std::io::Result<()> {
+        let file = std::fs::File::create(&tmp)?;
+        let mut buf = std::io::BufWriter::new(file);
+        let shape64: Vec<u64> = shape.iter().map(|&s| s as u64).collect();
+        let mut w = npyz::WriteOptions::new()
+            .default_dtype()
+            .shape(&shape64)
+            .writer(&mut buf)
+            .begin_nd()?;
+        w.extend(data.iter().copied())?;
+        w.finish()?;
+        buf.flush()?;
+        buf.get_ref().sync_all()?;
+        Ok(())
+    })();
+    if let Err(e) = result.and_then(|_| std::fs::rename(&tmp, path)) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::file(path, format!("cannot write: {e}")));
+    }
+    Ok(())
+}
