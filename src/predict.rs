@@ -218,9 +218,21 @@ pub fn gp_inference(k: &PredictKernels, y: &Matrix, spec: &PredictSpec) -> Resul
             "NTK",
         ),
     };
-    let llt = regularized(dd, spec.diag_reg)
+    let kreg = regularized(dd, spec.diag_reg);
+    let llt = kreg
         .llt(Side::Lower)
         .map_err(|_| ill_conditioned(name, spec))?;
+    // A pivot that lost all but rounding noise means a singular kernel to
+    // working precision: its solution would be noise, so refuse it.
+    let kmax = (0..kreg.nrows())
+        .map(|i| kreg[(i, i)])
+        .fold(0.0f64, f64::max);
+    let pivot_min = (0..kreg.nrows())
+        .map(|i| llt.L()[(i, i)].powi(2))
+        .fold(f64::INFINITY, f64::min);
+    if !(pivot_min > 1e-13 * kmax) {
+        return Err(ill_conditioned(name, spec));
+    }
     let ktd = mat(td);
     let mean = &ktd * llt.solve(mat(y));
     let cov = match &k.tt_nngp {

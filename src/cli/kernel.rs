@@ -50,6 +50,7 @@ impl ArchArgs {
 
 #[derive(clap::Args, Debug)]
 #[command(
+    allow_negative_numbers = true,
     after_help = "Example:\n  widenet kernel --x1 x.npy --activation erf --depth 3 --w-std 1.5 --b-std 0.1 --get ntk --out k.npy\n\n\
 Inputs are .npy arrays of shape [points, features] (float32, float64 or integers). The first\n\
 layer sees x . x' / d_in, as in neural-tangents. Without --x2 the kernel of x1 with itself is computed\n\
@@ -205,6 +206,7 @@ pub fn run_kernel(a: &KernelArgs, device: Option<&str>) -> Result<()> {
 
 #[derive(clap::Args, Debug)]
 #[command(
+    allow_negative_numbers = true,
     after_help = "Example:\n  widenet predict --x-train xt.npy --y-train yt.npy --x-test xs.npy --get ntk --t 10 --mean-out m.npy --cov-out c.npy\n\n\
 Mean and covariance of an infinite ensemble of infinitely wide networks trained by full-batch gradient\n\
 descent on 1/(2N) sum (f - y)^2 (N = y.size) for time t = learning_rate * steps, as neural-tangents'\n\

@@ -1,0 +1,455 @@
+//! The `widenet` binary end to end: files in, files out, exit codes.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use widenet::kernel::{Architecture, Parameterization, Want, kernels_f64};
+use widenet::matrix::Matrix;
+use widenet::{Activation, npy};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_widenet"));
+    c.env_remove("WIDENET_DEVICE");
+    c
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("widenet-cli-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn write(path: &Path, m: &Matrix) {
+    npy::write(path, &[m.rows, m.cols], &m.data).unwrap();
+}
+
+fn points(seed: u64, n: usize, d: usize) -> Matrix {
+    let mut r = widenet::rng::Rng::new(seed);
+    Matrix::from_vec(n, d, (0..n * d).map(|_| r.normal()).collect()).unwrap()
+}
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = bin().args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn kernel_command_writes_the_f64_kernel() {
+    let d = tmp("kernel");
+    let (x1, x2) = (points(1, 5, 3), points(2, 4, 3));
+    write(&d.join("x1.npy"), &x1);
+    write(&d.join("x2.npy"), &x2);
+    let out = d.join("k.npy");
+    let (code, _, err) = run(&[
+        "kernel",
+        "--x1",
+        s(&d.join("x1.npy")),
+        "--x2",
+        s(&d.join("x2.npy")),
+        "--activation",
+        "erf:1.5,0.5,0.1",
+        "--depth",
+        "2",
+        "--w-std",
+        "1.3",
+        "--b-std",
+        "0.2",
+        "--get",
+        "nngp",
+        "--out",
+        s(&out),
+        "--precision",
+        "f64",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let a = npy::read(&out).unwrap();
+    assert_eq!(a.shape, vec![5, 4]);
+    assert_eq!(a.dtype, "<f8");
+    let arch = Architecture {
+        depth: 2,
+        activation: Activation::Erf {
+            a: 1.5,
+            b: 0.5,
+            c: 0.1,
+        },
+        w_std: 1.3,
+        b_std: 0.2,
+        parameterization: Parameterization::Ntk,
+        width: 512,
+        d_in: 3,
+    };
+    let want = kernels_f64(&arch, &x1, Some(&x2), Want::NNGP)
+        .unwrap()
+        .nngp
+        .unwrap();
+    assert_eq!(a.data, want.data);
+}
+
+#[test]
+fn kernel_command_f32_on_the_cpu_backend() {
+    let d = tmp("kernel32");
+    let x1 = points(3, 6, 4);
+    write(&d.join("x1.npy"), &x1);
+    let out = d.join("k.npy");
+    let (code, _, err) = run(&[
+        "--device",
+        "cpu",
+        "kernel",
+        "--x1",
+        s(&d.join("x1.npy")),
+        "--out",
+        s(&out),
+        "--quiet",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let a = npy::read(&out).unwrap();
+    assert_eq!((a.shape.clone(), a.dtype.as_str()), (vec![6, 6], "<f4"));
+    let arch = Architecture {
+        depth: 3,
+        activation: Activation::RELU,
+        w_std: 1.0,
+        b_std: 0.0,
+        parameterization: Parameterization::Ntk,
+        width: 512,
+        d_in: 4,
+    };
+    let want = kernels_f64(&arch, &x1, None, Want::NTK)
+        .unwrap()
+        .ntk
+        .unwrap();
+    for (g, w) in a.data.iter().zip(&want.data) {
+        assert!((g - w).abs() < 1e-5 * w.abs().max(1.0));
+    }
+}
+
+#[test]
+fn predict_command_writes_mean_and_covariance() {
+    let d = tmp("predict");
+    let (xt, xs) = (points(4, 8, 3), points(5, 3, 3));
+    let yt = points(6, 8, 2);
+    write(&d.join("xt.npy"), &xt);
+    write(&d.join("yt.npy"), &yt);
+    write(&d.join("xs.npy"), &xs);
+    for t in ["10", "inf"] {
+        let (m, c) = (d.join(format!("m{t}.npy")), d.join(format!("c{t}.npy")));
+        let (code, _, err) = run(&[
+            "predict",
+            "--x-train",
+            s(&d.join("xt.npy")),
+            "--y-train",
+            s(&d.join("yt.npy")),
+            "--x-test",
+            s(&d.join("xs.npy")),
+            "--t",
+            t,
+            "--diag-reg",
+            "1e-4",
+            "--mean-out",
+            s(&m),
+            "--cov-out",
+            s(&c),
+            "--quiet",
+        ]);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(npy::read(&m).unwrap().shape, vec![3, 2]);
+        let cov = npy::read(&c).unwrap();
+        assert_eq!(cov.shape, vec![3, 3]);
+        for i in 0..3 {
+            assert!(cov.data[i * 3 + i] >= -1e-12, "negative variance at t={t}");
+        }
+    }
+}
+
+#[test]
+fn inputs_in_other_dtypes_and_orders_are_converted() {
+    // A Fortran-order float64 array and an int64 array, written by hand.
+    let d = tmp("dtypes");
+    let header = |descr: &str, fortran: bool, shape: &str| -> Vec<u8> {
+        let mut h = format!(
+            "{{'descr': '{descr}', 'fortran_order': {}, 'shape': {shape}, }}",
+            if fortran { "True" } else { "False" }
+        );
+        while (10 + h.len() + 1) % 64 != 0 {
+            h.push(' ');
+        }
+        h.push('\n');
+        let mut out = b"\x93NUMPY\x01\x00".to_vec();
+        out.extend_from_slice(&(h.len() as u16).to_le_bytes());
+        out.extend_from_slice(h.as_bytes());
+        out
+    };
+    // [[1, 2, 3], [4, 5, 6]] stored column by column.
+    let mut f = header("<f8", true, "(2, 3)");
+    for v in [1.0f64, 4.0, 2.0, 5.0, 3.0, 6.0] {
+        f.extend_from_slice(&v.to_le_bytes());
+    }
+    std::fs::write(d.join("f.npy"), &f).unwrap();
+    let a = npy::read(&d.join("f.npy")).unwrap();
+    assert_eq!(a.data, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    let mut i = header("<i8", false, "(2, 2)");
+    for v in [1i64, -2, 3, 4] {
+        i.extend_from_slice(&v.to_le_bytes());
+    }
+    std::fs::write(d.join("i.npy"), &i).unwrap();
+    assert_eq!(
+        npy::read(&d.join("i.npy")).unwrap().data,
+        vec![1.0, -2.0, 3.0, 4.0]
+    );
+    let mut b = header(">f4", false, "(2,)");
+    for v in [1.5f32, -2.0] {
+        b.extend_from_slice(&v.to_be_bytes());
+    }
+    std::fs::write(d.join("b.npy"), &b).unwrap();
+    assert_eq!(npy::read(&d.join("b.npy")).unwrap().data, vec![1.5, -2.0]);
+}
+
+#[test]
+fn bad_inputs_exit_2_with_a_clear_message_and_no_output() {
+    let d = tmp("bad");
+    write(&d.join("x.npy"), &points(7, 4, 3));
+    write(&d.join("x5.npy"), &points(8, 4, 5));
+    let mut nan = points(9, 4, 3);
+    nan.data[4] = f64::NAN;
+    write(&d.join("nan.npy"), &nan);
+    let full = std::fs::read(d.join("x.npy")).unwrap();
+    std::fs::write(d.join("trunc.npy"), &full[..full.len() - 9]).unwrap();
+    std::fs::write(d.join("junk.npy"), b"not an npy file at all").unwrap();
+    write(
+        &d.join("empty.npy"),
+        &Matrix::from_vec(0, 3, vec![]).unwrap(),
+    );
+    let out = d.join("out.npy");
+    let x = s(&d.join("x.npy")).to_string();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec![
+                "kernel".into(),
+                "--x1".into(),
+                s(&d.join("missing.npy")).into(),
+            ],
+            "missing.npy",
+        ),
+        (
+            vec![
+                "kernel".into(),
+                "--x1".into(),
+                x.clone(),
+                "--x2".into(),
+                s(&d.join("x5.npy")).into(),
+            ],
+            "features",
+        ),
+        (
+            vec!["kernel".into(), "--x1".into(), s(&d.join("nan.npy")).into()],
+            "non-finite",
+        ),
+        (
+            vec![
+                "kernel".into(),
+                "--x1".into(),
+                s(&d.join("trunc.npy")).into(),
+            ],
+            "trunc.npy",
+        ),
+        (
+            vec![
+                "kernel".into(),
+                "--x1".into(),
+                s(&d.join("junk.npy")).into(),
+            ],
+            "junk.npy",
+        ),
+        (
+            vec![
+                "kernel".into(),
+                "--x1".into(),
+                s(&d.join("empty.npy")).into(),
+            ],
+            "empty",
+        ),
+        (
+            vec![
+                "kernel".into(),
+                "--x1".into(),
+                x.clone(),
+                "--activation".into(),
+                "swish".into(),
+            ],
+            "unknown activation",
+        ),
+        (
+            vec![
+                "kernel".into(),
+                "--x1".into(),
+                x.clone(),
+                "--activation".into(),
+                "tanh".into(),
+            ],
+            "closed-form",
+        ),
+        (
+            vec![
+                "kernel".into(),
+                "--x1".into(),
+                x.clone(),
+                "--parameterization".into(),
+                "mup".into(),
+            ],
+            "parameterization",
+        ),
+        (
+            vec![
+                "kernel".into(),
+                "--x1".into(),
+                x.clone(),
+                "--w-std".into(),
+                "-1".into(),
+            ],
+            "w-std",
+        ),
+        (
+            vec![
+                "kernel".into(),
+                "--x1".into(),
+                x.clone(),
+                "--width".into(),
+                "0".into(),
+                "--parameterization".into(),
+                "standard".into(),
+            ],
+            "width",
+        ),
+        (
+            vec![
+                "kernel".into(),
+                "--x1".into(),
+                x.clone(),
+                "--get".into(),
+                "both".into(),
+            ],
+            "--get",
+        ),
+        (
+            vec![
+                "kernel".into(),
+                "--x1".into(),
+                x.clone(),
+                "--precision".into(),
+                "f16".into(),
+            ],
+            "--precision",
+        ),
+        (
+            vec![
+                "kernel".into(),
+                "--x1".into(),
+                x.clone(),
+                "--device".into(),
+                "no-such-gpu".into(),
+            ],
+            "no device",
+        ),
+    ];
+    for (mut args, needle) in cases {
+        args.extend(["--out".to_string(), s(&out).to_string()]);
+        let refs: Vec<&str> = args.iter().map(|a| a.as_str()).collect();
+        let (code, _, err) = run(&refs);
+        assert_eq!(code, 2, "{args:?}: exit {code}, stderr {err}");
+        assert!(
+            err.to_lowercase().contains(&needle.to_lowercase()),
+            "{args:?}: '{err}' lacks '{needle}'"
+        );
+        assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+        assert!(!out.exists(), "{args:?} left an output file");
+    }
+    let predict_cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--t", "-1"], "--t"),
+        (vec!["--t", "soon"], "--t"),
+        (vec!["--diag-reg", "-0.1"], "--diag-reg"),
+        (vec!["--learning-rate", "0"], "--learning-rate"),
+    ];
+    for (extra, needle) in predict_cases {
+        let mut args = vec![
+            "predict",
+            "--x-train",
+            &x,
+            "--y-train",
+            &x,
+            "--x-test",
+            &x,
+            "--mean-out",
+            s(&out),
+        ];
+        args.extend(extra);
+        let (code, _, err) = run(&args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: '{err}' lacks '{needle}'");
+        assert!(!out.exists());
+    }
+}
+
+#[test]
+fn repeated_training_points_ask_for_diag_reg() {
+    let d = tmp("singular");
+    let mut x = points(10, 4, 3);
+    let row0: Vec<f64> = x.row(0).to_vec();
+    x.data[3..6].copy_from_slice(&row0);
+    write(&d.join("x.npy"), &x);
+    write(&d.join("y.npy"), &points(11, 4, 1));
+    let m = d.join("m.npy");
+    let p = |p: &Path| p.to_str().unwrap().to_string();
+    let (code, _, err) = run(&[
+        "predict",
+        "--x-train",
+        &p(&d.join("x.npy")),
+        "--y-train",
+        &p(&d.join("y.npy")),
+        "--x-test",
+        &p(&d.join("x.npy")),
+        "--activation",
+        "identity",
+        "--depth",
+        "1",
+        "--mean-out",
+        &p(&m),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--diag-reg"), "{err}");
+    assert!(!m.exists());
+}
+
+#[test]
+fn devices_json_lists_adapters() {
+    let (code, out, err) = run(&["devices", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for a in v.as_array().unwrap() {
+        for k in ["index", "name", "backend", "device_type", "driver"] {
+            assert!(a.get(k).is_some(), "missing {k} in {a}");
+        }
+    }
+}
+
+#[test]
+fn bench_json_has_the_documented_shape() {
+    let (code, out, err) = run(&[
+        "--device", "cpu", "bench", "matmul", "--sizes", "16,33", "--runs", "2", "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["adapter"]["name"], "cpu");
+    let r = v["results"].as_array().unwrap();
+    assert_eq!(r.len(), 2);
+    assert_eq!(r[1]["op"], "matmul");
+    assert_eq!(r[1]["m"], 33);
+    assert!(r[1]["gflops"].as_f64().unwrap() > 0.0);
+    assert!(r[1]["seconds"].as_f64().unwrap() > 0.0);
+    assert_eq!(r[1]["timing"], "wall");
+}
