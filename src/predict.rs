@@ -230,7 +230,7 @@ pub fn gp_inference(k: &PredictKernels, y: &Matrix, spec: &PredictSpec) -> Resul
     let pivot_min = (0..kreg.nrows())
         .map(|i| llt.L()[(i, i)].powi(2))
         .fold(f64::INFINITY, f64::min);
-    if !(pivot_min > 1e-13 * kmax) {
+    if pivot_min.is_nan() || pivot_min <= 1e-13 * kmax {
         return Err(ill_conditioned(name, spec));
     }
     let ktd = mat(td);
