@@ -4,11 +4,11 @@
 
 mod common;
 
+use widenet::Activation;
 use widenet::backend::{Backend, Matmul};
 use widenet::cpu::ops;
-use widenet::gpu::{enumerate, GpuBackend, GpuContext};
-use widenet::kernel::{kernels_device, kernels_f64, Architecture, Parameterization, Want};
-use widenet::Activation;
+use widenet::gpu::{GpuBackend, GpuContext, enumerate};
+use widenet::kernel::{Architecture, Parameterization, Want, kernels_device, kernels_f64};
 
 #[test]
 fn every_adapter_computes_products_activations_and_kernels() {
@@ -19,15 +19,27 @@ fn every_adapter_computes_products_activations_and_kernels() {
     assert!(!adapters.is_empty());
     for (adapter, info) in adapters {
         let name = format!("{} ({})", info.name, info.backend);
-        let g = GpuBackend::from_context(GpuContext::new(&adapter, info).unwrap_or_else(|e| panic!("{name}: {e}")));
-        for (m, n, k, ta, tb) in [(33, 40, 17, false, false), (64, 64, 64, false, true), (9, 12, 28, true, false)] {
+        let g = GpuBackend::from_context(
+            GpuContext::new(&adapter, info).unwrap_or_else(|e| panic!("{name}: {e}")),
+        );
+        for (m, n, k, ta, tb) in [
+            (33, 40, 17, false, false),
+            (64, 64, 64, false, true),
+            (9, 12, 28, true, false),
+        ] {
             let spec = Matmul::new(m, n, k).trans(ta, tb).batch(2);
             let a = common::randn(1, spec.a_len());
             let b = common::randn(2, spec.b_len());
             let mut want = vec![0.0; spec.c_len()];
             ops::matmul(&spec, &common::wide(&a), &common::wide(&b), &mut want);
             let mut c = common::poisoned(&g, spec.c_len());
-            g.matmul(&spec, &g.upload(&a).unwrap(), &g.upload(&b).unwrap(), &mut c).unwrap();
+            g.matmul(
+                &spec,
+                &g.upload(&a).unwrap(),
+                &g.upload(&b).unwrap(),
+                &mut c,
+            )
+            .unwrap();
             let e = common::rel_err(&g.read(&c).unwrap(), &want);
             assert!(e < 1e-5, "{name}: matmul {spec:?}: {e}");
         }
@@ -37,7 +49,10 @@ fn every_adapter_computes_products_activations_and_kernels() {
         ops::activation(act, &common::wide(&x), &mut want);
         let mut y = common::poisoned(&g, 300);
         g.activation(act, &g.upload(&x).unwrap(), &mut y).unwrap();
-        assert!(common::rel_err(&g.read(&y).unwrap(), &want) < 1e-5, "{name}: gelu");
+        assert!(
+            common::rel_err(&g.read(&y).unwrap(), &want) < 1e-5,
+            "{name}: gelu"
+        );
 
         let arch = Architecture {
             depth: 2,
@@ -48,9 +63,16 @@ fn every_adapter_computes_products_activations_and_kernels() {
             width: 64,
             d_in: 5,
         };
-        let pts = widenet::matrix::Matrix::from_vec(30, 5, common::wide(&common::randn(4, 150))).unwrap();
-        let want = kernels_f64(&arch, &pts, None, Want::NTK).unwrap().ntk.unwrap();
-        let got = kernels_device(&g, &arch, &pts.to_f32(), None, Want::NTK, |_, _| {}).unwrap().ntk.unwrap();
+        let pts =
+            widenet::matrix::Matrix::from_vec(30, 5, common::wide(&common::randn(4, 150))).unwrap();
+        let want = kernels_f64(&arch, &pts, None, Want::NTK)
+            .unwrap()
+            .ntk
+            .unwrap();
+        let got = kernels_device(&g, &arch, &pts.to_f32(), None, Want::NTK, |_, _| {})
+            .unwrap()
+            .ntk
+            .unwrap();
         let e = common::rel_err(&got.data, &want.data);
         assert!(e < 1e-4, "{name}: ntk {e}");
     }

@@ -314,3 +314,50 @@ fn queued_work_runs_in_order() {
     g.scale(&mut x, 3.0).unwrap();
     assert_eq!(g.read(&x).unwrap(), vec![0.0, 0.0, 3.0]);
 }
+
+#[test]
+fn operands_above_the_binding_limit_are_split_or_refused() {
+    let Some(g0) = gpu() else { return };
+    let _ = g0;
+    let Some(g) = gpu_with_kernel(MatmulKernel::Generic) else {
+        return;
+    };
+    // 4 KiB per binding: a batch of 6 members of 24 x 20 (1920 bytes) must be
+    // split into dispatches of 1 member, and flat arrays of 5000 elements into windows.
+    g.context().cap_binding_size(4096);
+    for (ta, tb) in [(false, false), (true, true)] {
+        check_matmul(
+            &g,
+            Matmul::new(24, 20, 16)
+                .batch(6)
+                .trans(ta, tb)
+                .scaled(1.0, 0.5),
+            77,
+        );
+    }
+    let x = randn(5, 5000);
+    let mut want = wide(&x);
+    ops::scale(&mut want, 3.0);
+    let mut t = g.upload(&x).unwrap();
+    g.scale(&mut t, 3.0).unwrap();
+    assert!(rel_err(&g.read(&t).unwrap(), &want) < TOL);
+    let s = Batched::new(7, 9, 30);
+    let xs = randn(6, s.len());
+    let mut want = vec![0.0; 7 * 30];
+    ops::sum_cols(s, &wide(&xs), &mut want);
+    let mut out = poisoned(&g, 7 * 30);
+    g.sum_cols(s, &g.upload(&xs).unwrap(), &mut out).unwrap();
+    assert!(rel_err(&g.read(&out).unwrap(), &want) < TOL);
+    // One member larger than a binding cannot be split: a clear error names the limit.
+    let a = g.upload(&randn(7, 40 * 40)).unwrap();
+    let b = g.upload(&randn(8, 40 * 40)).unwrap();
+    let mut c = g.zeros(40 * 40).unwrap();
+    let err = g
+        .matmul(&Matmul::new(40, 40, 40), &a, &b, &mut c)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("max_storage_buffer_binding_size") && err.contains("4096"),
+        "{err}"
+    );
+}

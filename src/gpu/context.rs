@@ -131,6 +131,7 @@ pub struct GpuContext {
     staging: Mutex<Option<wgpu::Buffer>>,
     error: Arc<Mutex<Option<String>>>,
     matmul_kernel: Mutex<MatmulKernel>,
+    binding_cap: std::sync::atomic::AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -217,6 +218,7 @@ impl GpuContext {
             staging: Mutex::new(None),
             error,
             matmul_kernel: Mutex::new(default_kernel),
+            binding_cap: std::sync::atomic::AtomicU64::new(u64::MAX),
         })
     }
 
@@ -258,6 +260,14 @@ impl GpuContext {
         self.limits
             .max_storage_buffer_binding_size
             .min(self.limits.max_buffer_size)
+            .min(self.binding_cap.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// Pretends the adapter allows at most `bytes` per storage binding, so that
+    /// the splitting of large operands can be tested on small data.
+    pub fn cap_binding_size(&self, bytes: u64) {
+        self.binding_cap
+            .store(bytes.max(256), std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Returns (and clears) a device error raised since the last check.
