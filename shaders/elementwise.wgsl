@@ -63,13 +63,24 @@ fn mul(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) n
     }
 }
 
-// out[e, r, c] += in0[e, c] for len = batch * rows * cols elements
+// out[e, r, c] += alpha * in0[e, c] for len = batch * rows * cols elements
 @compute @workgroup_size(256)
 fn bias_add(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let per = p.rows * p.cols;
     for (var i = gid.x; i < p.len; i += stride(nwg)) {
         let e = i / per;
         let col = i % p.cols;
-        out[p.off_out + i] += in0[p.off0 + e * p.cols + col];
+        out[p.off_out + i] += p.alpha * in0[p.off0 + e * p.cols + col];
+    }
+}
+
+// out[r, c] = in0[idx[r], c] for rows r of a [rows, cols] output; the row
+// indices are u32 stored bit for bit in in1 (len = rows * cols).
+@compute @workgroup_size(256)
+fn gather_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    for (var i = gid.x; i < p.len; i += stride(nwg)) {
+        let r = i / p.cols;
+        let src = bitcast<u32>(in1[p.off1 + r]);
+        out[p.off_out + i] = in0[p.off0 + src * p.cols + i % p.cols];
     }
 }

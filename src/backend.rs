@@ -214,8 +214,8 @@ pub trait Backend: Send + Sync {
         dy: &Buffer,
         dx: &mut Buffer,
     ) -> Result<()>;
-    /// `y[e, r, c] += bias[e, c]`; `bias` holds `[batch, cols]`.
-    fn bias_add(&self, shape: Batched, y: &mut Buffer, bias: &Buffer) -> Result<()>;
+    /// `y[e, r, c] += alpha * bias[e, c]`; `bias` holds `[batch, cols]`.
+    fn bias_add(&self, shape: Batched, y: &mut Buffer, bias: &Buffer, alpha: f32) -> Result<()>;
     /// `out[e, r] = sum_c x[e, r, c]`.
     fn sum_rows(&self, shape: Batched, x: &Buffer, out: &mut Buffer) -> Result<()>;
     /// `out[e, c] = sum_r x[e, r, c]`.
@@ -226,6 +226,48 @@ pub trait Backend: Send + Sync {
     fn axpy(&self, alpha: f32, x: &Buffer, y: &mut Buffer) -> Result<()>;
     /// `z = x * y`, elementwise.
     fn mul(&self, x: &Buffer, y: &Buffer, z: &mut Buffer) -> Result<()>;
+
+    /// Loss and gradient of outputs `f` (`shape` = members x rows x outputs) against
+    /// shared targets `y` (`rows x outputs`): writes `df` and the loss of each row
+    /// (`members x rows`; they sum to each member's loss).
+    fn loss_grad(
+        &self,
+        loss: Loss,
+        shape: Batched,
+        f: &Buffer,
+        y: &Buffer,
+        df: &mut Buffer,
+        rows: &mut Buffer,
+    ) -> Result<()>;
+
+    /// Marks members whose `loss` is not finite: `alive[e] = 0`, `diverged_at[e] = step`.
+    fn mark_diverged(
+        &self,
+        step: u32,
+        loss: &Buffer,
+        alive: &mut Buffer,
+        diverged_at: &mut Buffer,
+    ) -> Result<()>;
+
+    /// One update of `param` (members of `member_len` values) from `grad`, with
+    /// each member's learning rate in `lr` and frozen members (`alive == 0`)
+    /// untouched. `m` and `v` hold the rule's state (momentum, Adam moments).
+    #[allow(clippy::too_many_arguments)]
+    fn update(
+        &self,
+        up: &Update,
+        member_len: usize,
+        grad: &Buffer,
+        lr: &Buffer,
+        alive: &Buffer,
+        param: &mut Buffer,
+        m: Option<&mut Buffer>,
+        v: Option<&mut Buffer>,
+    ) -> Result<()>;
+
+    /// `dst[r, :] = src[idx[r], :]` for rows of `cols` values; `idx` holds u32 row
+    /// indices stored bit for bit as f32 (see [`index_bits`]).
+    fn gather_rows(&self, src: &Buffer, cols: usize, idx: &Buffer, dst: &mut Buffer) -> Result<()>;
 
     /// The device this backend runs on.
     fn info(&self) -> AdapterInfo;
@@ -254,6 +296,38 @@ pub trait Backend: Send + Sync {
         self.sync()?;
         Ok((t.elapsed().as_secs_f64(), Timing::Wall))
     }
+}
+
+/// A training loss, see `shaders/loss.wgsl`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Loss {
+    /// `1/(2N) sum (f - y)^2`, `N = rows * outputs`.
+    Mse,
+    /// Softmax cross-entropy averaged over rows; targets are rows of probabilities.
+    Xent,
+}
+
+/// One optimizer step on one parameter tensor of an ensemble, see `shaders/optimizer.wgsl`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Update {
+    pub rule: Rule,
+    /// Multiplies every member's learning rate (layer multiplier times schedule).
+    pub scale: f32,
+    /// 1-based step count (for Adam's bias corrections).
+    pub step: u32,
+}
+
+/// An update rule.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Rule {
+    /// Plain (stochastic) gradient descent.
+    Sgd,
+    /// Heavy ball: `m = mu m + g; p -= lr m`.
+    Momentum { mu: f32 },
+    /// Adam (Kingma and Ba 2015).
+    Adam { b1: f32, b2: f32, eps: f32 },
 }
 
 /// How a duration was measured.
@@ -331,4 +405,50 @@ pub(crate) fn check_finite(op: &'static str, name: &str, v: f32) -> Result<()> {
             "{op}: {name} must be finite, got {v}"
         )))
     }
+}
+
+/// Row indices as the f32 bit patterns [`Backend::gather_rows`] reads.
+pub fn index_bits(idx: &[u32]) -> Vec<f32> {
+    idx.iter().map(|&i| f32::from_bits(i)).collect()
+}
+
+pub(crate) fn check_update(
+    up: &Update,
+    member_len: usize,
+    grad: usize,
+    lr: usize,
+    alive: usize,
+    param: usize,
+    m: Option<usize>,
+    v: Option<usize>,
+) -> Result<()> {
+    if member_len == 0 || !param.is_multiple_of(member_len) {
+        return Err(Error::shape(
+            "update",
+            format!("{param} values are not whole members of {member_len}"),
+        ));
+    }
+    let members = param / member_len;
+    check_len(
+        "update",
+        &[
+            ("grad", grad, param),
+            ("lr", lr, members),
+            ("alive", alive, members),
+        ],
+    )?;
+    check_finite("update", "scale", up.scale)?;
+    let need_m = !matches!(up.rule, Rule::Sgd);
+    let need_v = matches!(up.rule, Rule::Adam { .. });
+    if need_m != m.is_some() || need_v != v.is_some() {
+        return Err(Error::invalid(format!(
+            "update: {:?} needs {} state buffer(s)",
+            up.rule,
+            usize::from(need_m) + usize::from(need_v)
+        )));
+    }
+    for s in [m, v].into_iter().flatten() {
+        check_len("update", &[("state", s, param)])?;
+    }
+    Ok(())
 }

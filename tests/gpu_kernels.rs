@@ -249,9 +249,10 @@ fn bias_add_and_reductions() {
         let x = randn(batch as u64 * 31 + rows as u64, s.len());
         let bias = randn(99, batch * cols);
         let mut want = wide(&x);
-        ops::bias_add(s, &mut want, &wide(&bias));
+        ops::bias_add(s, &mut want, &wide(&bias), -0.5);
         let mut gy = g.upload(&x).unwrap();
-        g.bias_add(s, &mut gy, &g.upload(&bias).unwrap()).unwrap();
+        g.bias_add(s, &mut gy, &g.upload(&bias).unwrap(), -0.5)
+            .unwrap();
         let err = rel_err(&g.read(&gy).unwrap(), &want);
         assert!(err < TOL, "bias_add {s:?}: {err}");
 

@@ -5,7 +5,8 @@ pub mod ops;
 
 use crate::activation::Activation;
 use crate::backend::{
-    Backend, Batched, Buffer, BufferInner, Matmul, check_finite, check_len, check_tile,
+    Backend, Batched, Buffer, BufferInner, Loss, Matmul, Update, check_finite, check_len,
+    check_tile, check_update,
 };
 use crate::error::{Error, Result};
 use crate::gpu::AdapterInfo;
@@ -93,12 +94,13 @@ impl Backend for CpuBackend {
         Ok(())
     }
 
-    fn bias_add(&self, s: Batched, y: &mut Buffer, bias: &Buffer) -> Result<()> {
+    fn bias_add(&self, s: Batched, y: &mut Buffer, bias: &Buffer, alpha: f32) -> Result<()> {
+        check_finite("bias_add", "alpha", alpha)?;
         check_len(
             "bias_add",
             &[("y", y.len, s.len()), ("bias", bias.len, s.batch * s.cols)],
         )?;
-        ops::bias_add(s, host_mut(y)?, host(bias)?);
+        ops::bias_add(s, host_mut(y)?, host(bias)?, alpha);
         Ok(())
     }
 
@@ -180,6 +182,100 @@ impl Backend for CpuBackend {
         if t.want.ntk {
             host_mut(ntk)?.copy_from_slice(&out_t);
         }
+        Ok(())
+    }
+
+    fn loss_grad(
+        &self,
+        loss: Loss,
+        s: Batched,
+        f: &Buffer,
+        y: &Buffer,
+        df: &mut Buffer,
+        rows: &mut Buffer,
+    ) -> Result<()> {
+        check_len(
+            "loss_grad",
+            &[
+                ("f", f.len, s.len()),
+                ("y", y.len, s.rows * s.cols),
+                ("df", df.len, s.len()),
+                ("rows", rows.len, s.batch * s.rows),
+            ],
+        )?;
+        ops::loss_grad(loss, s, host(f)?, host(y)?, host_mut(df)?, host_mut(rows)?);
+        Ok(())
+    }
+
+    fn mark_diverged(
+        &self,
+        step: u32,
+        loss: &Buffer,
+        alive: &mut Buffer,
+        diverged_at: &mut Buffer,
+    ) -> Result<()> {
+        check_len(
+            "mark_diverged",
+            &[
+                ("alive", alive.len, loss.len),
+                ("diverged_at", diverged_at.len, loss.len),
+            ],
+        )?;
+        ops::mark_diverged(step, host(loss)?, host_mut(alive)?, host_mut(diverged_at)?);
+        Ok(())
+    }
+
+    fn update(
+        &self,
+        up: &Update,
+        member_len: usize,
+        grad: &Buffer,
+        lr: &Buffer,
+        alive: &Buffer,
+        param: &mut Buffer,
+        m: Option<&mut Buffer>,
+        v: Option<&mut Buffer>,
+    ) -> Result<()> {
+        check_update(
+            up,
+            member_len,
+            grad.len,
+            lr.len,
+            alive.len,
+            param.len,
+            m.as_ref().map(|b| b.len),
+            v.as_ref().map(|b| b.len),
+        )?;
+        let m = match m {
+            Some(b) => Some(host_mut(b)?.as_mut_slice()),
+            None => None,
+        };
+        let v = match v {
+            Some(b) => Some(host_mut(b)?.as_mut_slice()),
+            None => None,
+        };
+        ops::update(
+            up,
+            member_len,
+            host(grad)?,
+            host(lr)?,
+            host(alive)?,
+            host_mut(param)?,
+            m,
+            v,
+        );
+        Ok(())
+    }
+
+    fn gather_rows(&self, src: &Buffer, cols: usize, idx: &Buffer, dst: &mut Buffer) -> Result<()> {
+        check_len("gather_rows", &[("dst", dst.len, idx.len * cols)])?;
+        let idx: Vec<u32> = host(idx)?.iter().map(|v| v.to_bits()).collect();
+        if let Some(&bad) = idx.iter().find(|&&i| (i as usize + 1) * cols > src.len) {
+            return Err(Error::invalid(format!(
+                "gather_rows: row {bad} is outside the source"
+            )));
+        }
+        ops::gather_rows(host(src)?, cols, &idx, host_mut(dst)?);
         Ok(())
     }
 

@@ -3,7 +3,7 @@
 //! kernels are tested against.
 
 use crate::activation::Activation;
-use crate::backend::{Batched, Matmul};
+use crate::backend::{Batched, Loss, Matmul, Rule, Update};
 use std::ops::{Add, AddAssign, Mul};
 
 /// f32 or f64.
@@ -80,12 +80,13 @@ pub fn activation_grad<T: Real>(act: Activation, x: &[T], dy: &[T], dx: &mut [T]
 }
 
 /// Twin of `bias_add`.
-pub fn bias_add<T: Real>(s: Batched, y: &mut [T], bias: &[T]) {
+pub fn bias_add<T: Real>(s: Batched, y: &mut [T], bias: &[T], alpha: f32) {
+    let alpha = T::from_f64(alpha as f64);
     for e in 0..s.batch {
         for r in 0..s.rows {
             let row = &mut y[(e * s.rows + r) * s.cols..][..s.cols];
             for (v, &b) in row.iter_mut().zip(&bias[e * s.cols..][..s.cols]) {
-                *v += b;
+                *v += alpha * b;
             }
         }
     }
@@ -131,5 +132,118 @@ pub fn axpy<T: Real>(alpha: T, x: &[T], y: &mut [T]) {
 pub fn mul<T: Real>(x: &[T], y: &[T], z: &mut [T]) {
     for ((zv, &a), &b) in z.iter_mut().zip(x).zip(y) {
         *zv = a * b;
+    }
+}
+
+/// Twin of `loss_grad` in `shaders/loss.wgsl`.
+pub fn loss_grad<T: Real>(loss: Loss, s: Batched, f: &[T], y: &[T], df: &mut [T], rows: &mut [T]) {
+    let (n, c) = (s.rows, s.cols);
+    for e in 0..s.batch {
+        for r in 0..n {
+            let base = (e * n + r) * c;
+            let fr: Vec<f64> = f[base..base + c].iter().map(|v| v.to_f64()).collect();
+            let yr: Vec<f64> = y[r * c..(r + 1) * c].iter().map(|v| v.to_f64()).collect();
+            match loss {
+                Loss::Mse => {
+                    let inv = 1.0 / (n * c) as f64;
+                    let mut acc = 0.0;
+                    for k in 0..c {
+                        let d = fr[k] - yr[k];
+                        df[base + k] = T::from_f64(d * inv);
+                        acc += d * d;
+                    }
+                    rows[e * n + r] = T::from_f64(0.5 * acc * inv);
+                }
+                Loss::Xent => {
+                    let inv = 1.0 / n as f64;
+                    let mx = fr.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                    let lse = mx + fr.iter().map(|v| (v - mx).exp()).sum::<f64>().ln();
+                    let mut acc = 0.0;
+                    for k in 0..c {
+                        acc += yr[k] * (lse - fr[k]);
+                        df[base + k] = T::from_f64(((fr[k] - lse).exp() - yr[k]) * inv);
+                    }
+                    rows[e * n + r] = T::from_f64(acc * inv);
+                }
+            }
+        }
+    }
+}
+
+/// Twin of `mark_diverged`.
+pub fn mark_diverged<T: Real>(step: u32, loss: &[T], alive: &mut [T], diverged_at: &mut [T]) {
+    for ((l, a), d) in loss
+        .iter()
+        .zip(alive.iter_mut())
+        .zip(diverged_at.iter_mut())
+    {
+        if a.to_f64() > 0.5 && !l.to_f64().is_finite() {
+            *a = T::from_f64(0.0);
+            *d = T::from_f64(step as f64);
+        }
+    }
+}
+
+/// Twin of `sgd`, `momentum` and `adam` in `shaders/optimizer.wgsl`.
+#[allow(clippy::too_many_arguments)]
+pub fn update<T: Real>(
+    up: &Update,
+    member_len: usize,
+    grad: &[T],
+    lr: &[T],
+    alive: &[T],
+    param: &mut [T],
+    m: Option<&mut [T]>,
+    v: Option<&mut [T]>,
+) {
+    let mut m = m;
+    let mut v = v;
+    for (i, p) in param.iter_mut().enumerate() {
+        let e = i / member_len;
+        if alive[e].to_f64() <= 0.5 {
+            continue;
+        }
+        let s = lr[e].to_f64() * up.scale as f64;
+        if s == 0.0 {
+            continue;
+        }
+        let g = grad[i].to_f64();
+        let pv = p.to_f64();
+        let new = match up.rule {
+            Rule::Sgd => pv - s * g,
+            Rule::Momentum { mu } => {
+                let mm = m.as_deref_mut().map_or(0.0, |m| {
+                    let x = mu as f64 * m[i].to_f64() + g;
+                    m[i] = T::from_f64(x);
+                    x
+                });
+                pv - s * mm
+            }
+            Rule::Adam { b1, b2, eps } => {
+                let (b1, b2) = (b1 as f64, b2 as f64);
+                let bc1 = 1.0 - b1.powi(up.step as i32);
+                let bc2 = 1.0 - b2.powi(up.step as i32);
+                let mi = m.as_deref_mut().map_or(0.0, |m| {
+                    let x = b1 * m[i].to_f64() + (1.0 - b1) * g;
+                    m[i] = T::from_f64(x);
+                    x
+                });
+                let vi = v.as_deref_mut().map_or(0.0, |v| {
+                    let x = b2 * v[i].to_f64() + (1.0 - b2) * g * g;
+                    v[i] = T::from_f64(x);
+                    x
+                });
+                pv - s * (mi / bc1) / ((vi / bc2).sqrt() + eps as f64)
+            }
+        };
+        *p = T::from_f64(new);
+    }
+}
+
+/// Twin of `gather_rows`.
+pub fn gather_rows<T: Real>(src: &[T], cols: usize, idx: &[u32], dst: &mut [T]) {
+    for (r, &i) in idx.iter().enumerate() {
+        dst[r * cols..(r + 1) * cols]
+            .copy_from_slice(&src[i as usize * cols..(i as usize + 1) * cols]);
     }
 }

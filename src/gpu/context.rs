@@ -18,6 +18,8 @@ pub(crate) enum Shader {
     Elementwise,
     Reduce,
     Ntk,
+    Loss,
+    Optimizer,
 }
 
 const ACTIVATION_WGSL: &str = include_str!("../../shaders/activation.wgsl");
@@ -33,6 +35,8 @@ impl Shader {
                 include_str!("../../shaders/elementwise.wgsl")
             ),
             Shader::Reduce => include_str!("../../shaders/reduce.wgsl").to_string(),
+            Shader::Loss => include_str!("../../shaders/loss.wgsl").to_string(),
+            Shader::Optimizer => include_str!("../../shaders/optimizer.wgsl").to_string(),
             Shader::Ntk => format!(
                 "{ACTIVATION_WGSL}\n{}",
                 include_str!("../../shaders/ntk.wgsl")

@@ -137,6 +137,7 @@ pub(crate) fn bias_add(
     s: Batched,
     y: &wgpu::Buffer,
     bias: &wgpu::Buffer,
+    alpha: f32,
 ) -> Result<()> {
     const OP: &str = "bias_add";
     let key = PipelineKey {
@@ -153,6 +154,7 @@ pub(crate) fn bias_add(
         let wb = ctx.window(OP, e0 * s.cols, eb * s.cols)?;
         let wy = ctx.window(OP, e0 * member, eb * member)?;
         let params = EwParams {
+            alpha,
             len: (eb * member) as u32,
             off0: wb.shift,
             off_out: wy.shift,
@@ -235,4 +237,50 @@ pub(crate) fn sum(
         e0 += eb;
     }
     Ok(())
+}
+
+/// `dst[r, :] = src[idx[r], :]`; source, indices and destination each fit one binding.
+pub(crate) fn gather_rows(
+    ctx: &GpuContext,
+    src: (&wgpu::Buffer, usize),
+    cols: usize,
+    idx: (&wgpu::Buffer, usize),
+    dst: &wgpu::Buffer,
+) -> Result<()> {
+    const OP: &str = "gather_rows";
+    let key = PipelineKey {
+        shader: Shader::Elementwise,
+        entry: "gather_rows",
+        slots: vec![read(1), read(2), write(3)],
+        constants: vec![],
+    };
+    let len = idx.1 * cols;
+    let (ws, wi, wd) = (
+        ctx.window(OP, 0, src.1)?,
+        ctx.window(OP, 0, idx.1)?,
+        ctx.window(OP, 0, len)?,
+    );
+    let views = [
+        View {
+            buffer: src.0,
+            offset: ws.offset,
+            size: ws.size,
+        },
+        View {
+            buffer: idx.0,
+            offset: wi.offset,
+            size: wi.size,
+        },
+        View {
+            buffer: dst,
+            offset: wd.offset,
+            size: wd.size,
+        },
+    ];
+    let params = EwParams {
+        len: len as u32,
+        cols: cols as u32,
+        ..Default::default()
+    };
+    ctx.dispatch(&key, &params, &views, [groups_for(ctx, len, 256), 1, 1])
 }

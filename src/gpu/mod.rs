@@ -7,10 +7,12 @@ pub mod context;
 pub(crate) mod elementwise;
 pub mod matmul;
 pub(crate) mod ntk;
+pub(crate) mod optimizer;
 
 use crate::activation::Activation;
 use crate::backend::{
-    Backend, Batched, Buffer, BufferInner, Matmul, Timing, check_finite, check_len, check_tile,
+    Backend, Batched, Buffer, BufferInner, Loss, Matmul, Timing, Update, check_finite, check_len,
+    check_tile, check_update,
 };
 use crate::error::{Error, Result};
 use crate::kernel::KernelTile;
@@ -133,12 +135,13 @@ impl Backend for GpuBackend {
         )
     }
 
-    fn bias_add(&self, s: Batched, y: &mut Buffer, bias: &Buffer) -> Result<()> {
+    fn bias_add(&self, s: Batched, y: &mut Buffer, bias: &Buffer, alpha: f32) -> Result<()> {
+        check_finite("bias_add", "alpha", alpha)?;
         check_len(
             "bias_add",
             &[("y", y.len, s.len()), ("bias", bias.len, s.batch * s.cols)],
         )?;
-        elementwise::bias_add(&self.ctx, s, gpu(y)?, gpu(bias)?)
+        elementwise::bias_add(&self.ctx, s, gpu(y)?, gpu(bias)?, alpha)
     }
 
     fn sum_rows(&self, s: Batched, x: &Buffer, out: &mut Buffer) -> Result<()> {
@@ -197,6 +200,99 @@ impl Backend for GpuBackend {
         let mut mm = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
         matmul::matmul(&self.ctx, &spec, x1, x2t, gram, &mut mm)?;
         ntk::tile(&self.ctx, t, gram, diag, nngp, ntk)
+    }
+
+    fn loss_grad(
+        &self,
+        loss: Loss,
+        s: Batched,
+        f: &Buffer,
+        y: &Buffer,
+        df: &mut Buffer,
+        rows: &mut Buffer,
+    ) -> Result<()> {
+        check_len(
+            "loss_grad",
+            &[
+                ("f", f.len, s.len()),
+                ("y", y.len, s.rows * s.cols),
+                ("df", df.len, s.len()),
+                ("rows", rows.len, s.batch * s.rows),
+            ],
+        )?;
+        optimizer::loss_grad(&self.ctx, loss, s, gpu(f)?, gpu(y)?, gpu(df)?, gpu(rows)?)
+    }
+
+    fn mark_diverged(
+        &self,
+        step: u32,
+        loss: &Buffer,
+        alive: &mut Buffer,
+        diverged_at: &mut Buffer,
+    ) -> Result<()> {
+        check_len(
+            "mark_diverged",
+            &[
+                ("alive", alive.len, loss.len),
+                ("diverged_at", diverged_at.len, loss.len),
+            ],
+        )?;
+        optimizer::mark_diverged(
+            &self.ctx,
+            step,
+            gpu(loss)?,
+            gpu(alive)?,
+            gpu(diverged_at)?,
+            loss.len,
+        )
+    }
+
+    fn update(
+        &self,
+        up: &Update,
+        member_len: usize,
+        grad: &Buffer,
+        lr: &Buffer,
+        alive: &Buffer,
+        param: &mut Buffer,
+        m: Option<&mut Buffer>,
+        v: Option<&mut Buffer>,
+    ) -> Result<()> {
+        check_update(
+            up,
+            member_len,
+            grad.len,
+            lr.len,
+            alive.len,
+            param.len,
+            m.as_ref().map(|b| b.len),
+            v.as_ref().map(|b| b.len),
+        )?;
+        let m = m.map(|b| gpu(b)).transpose()?;
+        let v = v.map(|b| gpu(b)).transpose()?;
+        optimizer::update(
+            &self.ctx,
+            up,
+            member_len,
+            gpu(grad)?,
+            gpu(lr)?,
+            gpu(alive)?,
+            gpu(param)?,
+            m,
+            v,
+            param.len / member_len,
+        )
+    }
+
+    fn gather_rows(&self, src: &Buffer, cols: usize, idx: &Buffer, dst: &mut Buffer) -> Result<()> {
+        check_len("gather_rows", &[("dst", dst.len, idx.len * cols)])?;
+        elementwise::gather_rows(
+            &self.ctx,
+            (gpu(src)?, src.len),
+            cols,
+            (gpu(idx)?, idx.len),
+            gpu(dst)?,
+        )
     }
 
     fn info(&self) -> AdapterInfo {

@@ -1,0 +1,206 @@
+//! Host wrappers of `shaders/optimizer.wgsl` (parameter updates) and
+//! `shaders/loss.wgsl` (losses, gradients, divergence).
+
+use super::context::{GpuContext, PipelineKey, Shader, View, read, write};
+use crate::backend::{Batched, Loss, Rule, Update};
+use crate::error::{Error, Result};
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct OptParams {
+    len: u32,
+    member_len: u32,
+    member0: u32,
+    shift: u32,
+    scale: f32,
+    mu: f32,
+    b1: f32,
+    b2: f32,
+    eps: f32,
+    bc1: f32,
+    bc2: f32,
+    _pad: f32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct LossParams {
+    members: u32,
+    rows: u32,
+    cols: u32,
+    kind: u32,
+    step: u32,
+    _pad: [u32; 3],
+}
+
+fn whole<'a>(
+    ctx: &GpuContext,
+    op: &'static str,
+    b: &'a wgpu::Buffer,
+    len: usize,
+) -> Result<View<'a>> {
+    let w = ctx.window(op, 0, len)?;
+    Ok(View {
+        buffer: b,
+        offset: w.offset,
+        size: w.size,
+    })
+}
+
+fn at(buffer: &wgpu::Buffer, w: super::context::Window) -> View<'_> {
+    View {
+        buffer,
+        offset: w.offset,
+        size: w.size,
+    }
+}
+
+/// One optimizer step; tensors larger than a binding go in windows of whole members.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn update(
+    ctx: &GpuContext,
+    up: &Update,
+    member_len: usize,
+    grad: &wgpu::Buffer,
+    lr: &wgpu::Buffer,
+    alive: &wgpu::Buffer,
+    param: &wgpu::Buffer,
+    m: Option<&wgpu::Buffer>,
+    v: Option<&wgpu::Buffer>,
+    members: usize,
+) -> Result<()> {
+    const OP: &str = "update";
+    let (entry, mut slots) = match up.rule {
+        Rule::Sgd => ("sgd", vec![read(1), read(2), write(3)]),
+        Rule::Momentum { .. } => ("momentum", vec![read(1), read(2), write(3), write(4)]),
+        Rule::Adam { .. } => ("adam", vec![read(1), read(2), write(3), write(4), write(5)]),
+    };
+    slots.push(read(6));
+    let key = PipelineKey {
+        shader: Shader::Optimizer,
+        entry,
+        slots,
+        constants: vec![],
+    };
+    let align = (ctx.limits.min_storage_buffer_offset_alignment as usize / 4).max(1);
+    let per = ((ctx.max_binding() / 4) as usize).saturating_sub(align) / member_len.max(1);
+    if per == 0 {
+        return Err(Error::DeviceLimit {
+            op: OP,
+            what: "max_storage_buffer_binding_size (one member of a parameter tensor)",
+            needed: member_len as u64 * 4,
+            limit: ctx.max_binding(),
+            device: ctx.info.name.clone(),
+        });
+    }
+    let (mu, b1, b2, eps) = match up.rule {
+        Rule::Sgd => (0.0, 0.0, 0.0, 0.0),
+        Rule::Momentum { mu } => (mu, 0.0, 0.0, 0.0),
+        Rule::Adam { b1, b2, eps } => (0.0, b1, b2, eps),
+    };
+    let t = up.step.max(1) as i32;
+    let mut e0 = 0;
+    while e0 < members {
+        let eb = per.min(members - e0);
+        let w = ctx.window(OP, e0 * member_len, eb * member_len)?;
+        let mut views = vec![at(grad, w), whole(ctx, OP, lr, members)?, at(param, w)];
+        if let Some(m) = m {
+            views.push(at(m, w));
+        }
+        if let Some(v) = v {
+            views.push(at(v, w));
+        }
+        views.push(whole(ctx, OP, alive, members)?);
+        let params = OptParams {
+            len: (eb * member_len) as u32,
+            member_len: member_len as u32,
+            member0: e0 as u32,
+            shift: w.shift,
+            scale: up.scale,
+            mu,
+            b1,
+            b2,
+            eps,
+            bc1: 1.0 - (b1 as f64).powi(t) as f32,
+            bc2: 1.0 - (b2 as f64).powi(t) as f32,
+            _pad: 0.0,
+        };
+        let groups = (eb * member_len)
+            .div_ceil(256)
+            .clamp(1, ctx.limits.max_compute_workgroups_per_dimension as usize)
+            as u32;
+        ctx.dispatch(&key, &params, &views, [groups, 1, 1])?;
+        e0 += eb;
+    }
+    Ok(())
+}
+
+/// Loss, gradient and per-row losses.
+pub(crate) fn loss_grad(
+    ctx: &GpuContext,
+    loss: Loss,
+    s: Batched,
+    f: &wgpu::Buffer,
+    y: &wgpu::Buffer,
+    df: &wgpu::Buffer,
+    rows: &wgpu::Buffer,
+) -> Result<()> {
+    const OP: &str = "loss_grad";
+    let key = PipelineKey {
+        shader: Shader::Loss,
+        entry: "loss_grad",
+        slots: vec![read(1), read(2), write(3), write(4)],
+        constants: vec![],
+    };
+    let views = [
+        whole(ctx, OP, f, s.len())?,
+        whole(ctx, OP, y, s.rows * s.cols)?,
+        whole(ctx, OP, df, s.len())?,
+        whole(ctx, OP, rows, s.batch * s.rows)?,
+    ];
+    let params = LossParams {
+        members: s.batch as u32,
+        rows: s.rows as u32,
+        cols: s.cols as u32,
+        kind: match loss {
+            Loss::Mse => 0,
+            Loss::Xent => 1,
+        },
+        ..Default::default()
+    };
+    ctx.dispatch(
+        &key,
+        &params,
+        &views,
+        [s.rows.div_ceil(64) as u32, s.batch as u32, 1],
+    )
+}
+
+/// Marks members whose loss is not finite.
+pub(crate) fn mark_diverged(
+    ctx: &GpuContext,
+    step: u32,
+    loss: &wgpu::Buffer,
+    alive: &wgpu::Buffer,
+    diverged_at: &wgpu::Buffer,
+    members: usize,
+) -> Result<()> {
+    const OP: &str = "mark_diverged";
+    let key = PipelineKey {
+        shader: Shader::Loss,
+        entry: "mark_diverged",
+        slots: vec![read(1), write(3), write(4)],
+        constants: vec![],
+    };
+    let views = [
+        whole(ctx, OP, loss, members)?,
+        whole(ctx, OP, alive, members)?,
+        whole(ctx, OP, diverged_at, members)?,
+    ];
+    let params = LossParams {
+        members: members as u32,
+        step,
+        ..Default::default()
+    };
+    ctx.dispatch(&key, &params, &views, [members.div_ceil(64) as u32, 1, 1])
+}
