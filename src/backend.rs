@@ -412,6 +412,7 @@ pub fn index_bits(idx: &[u32]) -> Vec<f32> {
     idx.iter().map(|&i| f32::from_bits(i)).collect()
 }
 
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn check_update(
     up: &Update,
     member_len: usize,
