@@ -1,0 +1,190 @@
+//! An ensemble's parameters on the host: seeded initialization and the
+//! safetensors file format (`layers.{l}.weight` `[E, fan_out, fan_in]`,
+//! `layers.{l}.bias` `[E, fan_out]`, float32; the architecture as JSON in the
+//! metadata under `widenet.spec`).
+
+use super::MlpSpec;
+use crate::error::{Error, Result};
+use crate::rng::Rng;
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Parameters of every layer (readout last), members one after another.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Params {
+    pub spec: MlpSpec,
+    pub weights: Vec<Vec<f32>>,
+    pub biases: Vec<Vec<f32>>,
+}
+
+const SPEC_KEY: &str = "widenet.spec";
+
+impl Params {
+    /// Seeded initialization: member `e`, layer `l` draws its weights from
+    /// stream `(e, 2l)` and its biases from stream `(e, 2l + 1)` of `seed`, so
+    /// the same seed gives the same numbers on every machine and backend, and a
+    /// member does not depend on the ensemble's size.
+    pub fn init(spec: &MlpSpec, seed: u64) -> Result<Self> {
+        spec.validate()?;
+        let mut weights = Vec::new();
+        let mut biases = Vec::new();
+        for (l, (fan_in, fan_out)) in spec.layers().enumerate() {
+            let s = spec.scale(l, false);
+            let mut w = Vec::with_capacity(spec.ensemble * fan_in * fan_out);
+            let mut b = Vec::with_capacity(spec.ensemble * fan_out);
+            for e in 0..spec.ensemble {
+                let mut rw = Rng::stream(seed, ((e as u64) << 24) | (2 * l as u64));
+                w.extend((0..fan_in * fan_out).map(|_| (s.init_w * rw.normal()) as f32));
+                let mut rb = Rng::stream(seed, ((e as u64) << 24) | (2 * l as u64 + 1));
+                b.extend((0..fan_out).map(|_| (s.init_b * rb.normal()) as f32));
+            }
+            weights.push(w);
+            biases.push(b);
+        }
+        Ok(Params {
+            spec: *spec,
+            weights,
+            biases,
+        })
+    }
+
+    /// The ensemble made of member `e` alone.
+    pub fn member(&self, e: usize) -> Result<Params> {
+        if e >= self.spec.ensemble {
+            return Err(Error::invalid(format!(
+                "member {e} of an ensemble of {}",
+                self.spec.ensemble
+            )));
+        }
+        let spec = MlpSpec {
+            ensemble: 1,
+            ..self.spec
+        };
+        let pick = |v: &Vec<f32>, per: usize| v[e * per..(e + 1) * per].to_vec();
+        let mut weights = Vec::new();
+        let mut biases = Vec::new();
+        for (l, (fi, fo)) in self.spec.layers().enumerate() {
+            weights.push(pick(&self.weights[l], fi * fo));
+            biases.push(pick(&self.biases[l], fo));
+        }
+        Ok(Params {
+            spec,
+            weights,
+            biases,
+        })
+    }
+
+    /// Writes the safetensors file (atomically: a temporary file renamed into place).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let e = self.spec.ensemble;
+        let mut views = Vec::new();
+        for (l, (fi, fo)) in self.spec.layers().enumerate() {
+            let w = TensorView::new(
+                Dtype::F32,
+                vec![e, fo, fi],
+                bytemuck::cast_slice(&self.weights[l]),
+            )
+            .map_err(|err| Error::file(path, err))?;
+            let b = TensorView::new(
+                Dtype::F32,
+                vec![e, fo],
+                bytemuck::cast_slice(&self.biases[l]),
+            )
+            .map_err(|err| Error::file(path, err))?;
+            views.push((format!("layers.{l}.weight"), w));
+            views.push((format!("layers.{l}.bias"), b));
+        }
+        let spec_json = serde_json::to_string(&self.spec).map_err(|err| Error::file(path, err))?;
+        let meta = HashMap::from([
+            (SPEC_KEY.to_string(), spec_json),
+            ("format".to_string(), "pt".to_string()),
+        ]);
+        let bytes = safetensors::tensor::serialize(views, Some(meta))
+            .map_err(|err| Error::file(path, err))?;
+        crate::fsutil::write_atomic(path, &bytes)
+    }
+
+    /// Reads and checks a safetensors file written by [`Params::save`] (or by
+    /// anyone who follows the same names, shapes and metadata).
+    pub fn load(path: &Path) -> Result<Params> {
+        let bytes =
+            std::fs::read(path).map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
+        let st = SafeTensors::deserialize(&bytes)
+            .map_err(|e| Error::file(path, format!("not a valid safetensors file: {e}")))?;
+        let (_, meta) = SafeTensors::read_metadata(&bytes)
+            .map_err(|e| Error::file(path, format!("bad header: {e}")))?;
+        let spec_json = meta
+            .metadata()
+            .as_ref()
+            .and_then(|m| m.get(SPEC_KEY))
+            .ok_or_else(|| {
+                Error::file(
+                    path,
+                    format!("no '{SPEC_KEY}' entry in the metadata: not a widenet parameter file"),
+                )
+            })?;
+        let spec: MlpSpec = serde_json::from_str(spec_json)
+            .map_err(|e| Error::file(path, format!("bad '{SPEC_KEY}' metadata: {e}")))?;
+        spec.validate().map_err(|e| Error::file(path, e))?;
+        let e = spec.ensemble;
+        let mut expected: Vec<String> = Vec::new();
+        let mut weights = Vec::new();
+        let mut biases = Vec::new();
+        for (l, (fi, fo)) in spec.layers().enumerate() {
+            for (name, shape, out) in [
+                (format!("layers.{l}.weight"), vec![e, fo, fi], &mut weights),
+                (format!("layers.{l}.bias"), vec![e, fo], &mut biases),
+            ] {
+                let t = st
+                    .tensor(&name)
+                    .map_err(|_| Error::file(path, format!("missing tensor '{name}'")))?;
+                if t.dtype() != Dtype::F32 {
+                    return Err(Error::file(
+                        path,
+                        format!("tensor '{name}' is {:?}, expected F32", t.dtype()),
+                    ));
+                }
+                if t.shape() != shape.as_slice() {
+                    return Err(Error::file(
+                        path,
+                        format!(
+                            "tensor '{name}' has shape {:?}, expected {shape:?}",
+                            t.shape()
+                        ),
+                    ));
+                }
+                let v: Vec<f32> = t
+                    .data()
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect();
+                if let Some(p) = v.iter().position(|x| !x.is_finite()) {
+                    return Err(Error::file(
+                        path,
+                        format!("tensor '{name}' has a non-finite value at flat index {p}"),
+                    ));
+                }
+                out.push(v);
+                expected.push(name);
+            }
+        }
+        let mut extra: Vec<&str> = st
+            .names()
+            .into_iter()
+            .filter(|n| !expected.iter().any(|x| x == n))
+            .collect();
+        extra.sort();
+        if !extra.is_empty() {
+            return Err(Error::file(
+                path,
+                format!("unexpected tensor(s) {extra:?} for depth {}", spec.depth),
+            ));
+        }
+        Ok(Params {
+            spec,
+            weights,
+            biases,
+        })
+    }
+}
