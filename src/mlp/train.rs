@@ -161,9 +161,10 @@ fn validate(ens: &Ensemble<'_>, x: &Matrix<f32>, y: &Matrix<f32>, cfg: &TrainCon
             }
         }
         Rule::Adam { b1, b2, eps } => {
-            if !(0.0..1.0).contains(&b1)
-                || !(0.0..1.0).contains(&b2)
-                || !(eps > 0.0 && eps.is_finite())
+            if !((0.0..1.0).contains(&b1)
+                && (0.0..1.0).contains(&b2)
+                && eps > 0.0
+                && eps.is_finite())
             {
                 return Err(Error::invalid(
                     "Adam needs 0 <= beta1, beta2 < 1 and eps > 0",
