@@ -453,3 +453,160 @@ fn bench_json_has_the_documented_shape() {
     assert!(r[1]["seconds"].as_f64().unwrap() > 0.0);
     assert_eq!(r[1]["timing"], "wall");
 }
+
+#[test]
+fn init_train_forward_round_trip() {
+    let d = tmp("train");
+    let (x, y) = (points(20, 32, 4), points(21, 32, 1));
+    write(&d.join("x.npy"), &x);
+    write(&d.join("y.npy"), &y);
+    let p = d.join("p.safetensors");
+    let (code, _, err) = run(&[
+        "init",
+        "--d-in",
+        "4",
+        "--width",
+        "64",
+        "--depth",
+        "2",
+        "--ensemble",
+        "3",
+        "--seed",
+        "5",
+        "--parameterization",
+        "mup",
+        "--base-width",
+        "16",
+        "--out",
+        s(&p),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let p2 = d.join("p2.safetensors");
+    let log = d.join("log.json");
+    let toml = d.join("run.toml");
+    std::fs::write(&toml, "optimizer = \"adam\"\nlr = [0.01, 0.02, 0.03]\nsteps = 20\nbatch-size = 8\nlog-every = 5\n").unwrap();
+    let (code, _, err) = run(&[
+        "--device",
+        "cpu",
+        "train",
+        "--config",
+        s(&toml),
+        "--params",
+        s(&p),
+        "--x",
+        s(&d.join("x.npy")),
+        "--y",
+        s(&d.join("y.npy")),
+        "--steps",
+        "12",
+        "--out",
+        s(&p2),
+        "--log",
+        s(&log),
+        "--quiet",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let l: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&log).unwrap()).unwrap();
+    // The flag (12 steps) wins over the file (20); the file's per-member rates are used.
+    assert_eq!(l["steps"].as_array().unwrap().last().unwrap(), 12);
+    assert_eq!(l["config"]["lr"].as_array().unwrap().len(), 3);
+    assert_eq!(l["diverged_at"].as_array().unwrap().len(), 3);
+    let f = d.join("f.npy");
+    let (code, _, err) = run(&[
+        "--device",
+        "cpu",
+        "forward",
+        "--params",
+        s(&p2),
+        "--x",
+        s(&d.join("x.npy")),
+        "--out",
+        s(&f),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(npy::read(&f).unwrap().shape, vec![3, 32, 1]);
+    // Bad runs: exit 2, nothing written.
+    let bad = d.join("bad.safetensors");
+    for (args, needle) in [
+        (
+            vec![
+                "train",
+                "--params",
+                s(&p),
+                "--x",
+                s(&d.join("x.npy")),
+                "--y",
+                s(&d.join("y.npy")),
+                "--steps",
+                "0",
+            ],
+            "--steps",
+        ),
+        (
+            vec![
+                "train",
+                "--params",
+                s(&p),
+                "--x",
+                s(&d.join("x.npy")),
+                "--y",
+                s(&d.join("y.npy")),
+                "--lr",
+                "-1",
+            ],
+            "--lr",
+        ),
+        (
+            vec![
+                "train",
+                "--params",
+                s(&p),
+                "--x",
+                s(&d.join("x.npy")),
+                "--y",
+                s(&d.join("y.npy")),
+                "--optimizer",
+                "rmsprop",
+            ],
+            "optimizer",
+        ),
+        (
+            vec![
+                "train",
+                "--params",
+                s(&d.join("x.npy")),
+                "--x",
+                s(&d.join("x.npy")),
+                "--y",
+                s(&d.join("y.npy")),
+            ],
+            "safetensors",
+        ),
+        (
+            vec![
+                "train",
+                "--params",
+                s(&p),
+                "--x",
+                s(&d.join("y.npy")),
+                "--y",
+                s(&d.join("y.npy")),
+            ],
+            "features",
+        ),
+        (vec!["init", "--d-in", "4", "--width", "0"], "--width"),
+        (vec!["init", "--d-in", "4", "--ensemble", "0"], "--ensemble"),
+        (
+            vec!["init", "--d-in", "4", "--parameterization", "xyz"],
+            "parameterization",
+        ),
+    ] {
+        let mut a = args.clone();
+        a.extend(["--out", s(&bad)]);
+        let (code, _, err) = run(&a);
+        assert_eq!(code, 2, "{a:?}: {err}");
+        assert!(err.contains(needle), "{a:?}: '{err}' lacks '{needle}'");
+        assert!(!bad.exists());
+    }
+}

@@ -3,6 +3,7 @@
 mod bench;
 mod devices;
 mod kernel;
+mod train;
 
 use crate::error::Error;
 use clap::{Parser, Subcommand};
@@ -30,6 +31,9 @@ Examples:
                                         NTK of a depth-3 ReLU network on the points in x.npy
   widenet predict --x-train xt.npy --y-train yt.npy --x-test xs.npy --t 10 --mean-out m.npy
                                         infinite-width predictions after training time 10
+  widenet init --d-in 5 --width 1024 --ensemble 16 --out p.safetensors
+  widenet train --params p.safetensors --x x.npy --y y.npy --optimizer gd --lr 1 --steps 100 --out p2.safetensors
+                                        16 wide networks trained at once on the GPU
   widenet bench matmul --sizes 512,1024 measure f32 matrix products
   widenet                               device table and a kernel self-check
 
@@ -43,6 +47,12 @@ pub enum Command {
     Kernel(kernel::KernelArgs),
     /// Mean and covariance of infinitely wide networks trained by gradient descent (or the exact posterior).
     Predict(kernel::PredictArgs),
+    /// Initialize an ensemble of MLPs and write its parameters (safetensors).
+    Init(train::InitArgs),
+    /// Outputs of every member of an ensemble on some inputs.
+    Forward(train::ForwardArgs),
+    /// Train an ensemble (GD, SGD, momentum, Adam) and write the trained parameters.
+    Train(train::TrainArgs),
     /// Measure throughput of widenet's kernels on one device.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -56,6 +66,9 @@ pub fn run() -> ExitCode {
         None => devices::self_check(cli.device.as_deref()),
         Some(Command::Devices(a)) => devices::run(&a),
         Some(Command::Bench(b)) => bench::run(b, cli.device.as_deref()),
+        Some(Command::Init(a)) => train::run_init(&a),
+        Some(Command::Forward(a)) => train::run_forward(&a, cli.device.as_deref()),
+        Some(Command::Train(a)) => train::run_train(&a, cli.device.as_deref()),
         Some(Command::Kernel(a)) => kernel::run_kernel(&a, cli.device.as_deref()),
         Some(Command::Predict(a)) => kernel::run_predict(&a, cli.device.as_deref()),
     };

@@ -1,0 +1,406 @@
+//! `widenet init`, `widenet forward` and `widenet train`: MLP ensembles from
+//! the command line, parameters in safetensors files, data in `.npy`.
+
+use crate::activation::Activation;
+use crate::backend::{Loss, Rule};
+use crate::error::{Error, Result};
+use crate::matrix::Matrix;
+use crate::mlp::ensemble::Ensemble;
+use crate::mlp::params::Params;
+use crate::mlp::train::{Schedule, TrainConfig, forward, train};
+use crate::mlp::{MlpSpec, Parameterization};
+use crate::npy;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args, Debug)]
+#[command(
+    allow_negative_numbers = true,
+    after_help = "Example:\n  widenet init --d-in 10 --width 512 --depth 2 --d-out 1 --activation relu --parameterization ntk \\\n    --w-std 1.4 --b-std 0.1 --ensemble 16 --seed 0 --out p.safetensors\n\n\
+Writes layers.{l}.weight [E, fan_out, fan_in] and layers.{l}.bias [E, fan_out] (float32, l = 0..depth,\n\
+the last is the readout) and the architecture in the file's metadata. The same seed gives the same\n\
+numbers everywhere; member e does not depend on the ensemble's size. Parameterizations: ntk and\n\
+standard as neural-tangents' Dense; mup (Tensor Programs V, relative to --base-width); mean-field."
+)]
+pub struct InitArgs {
+    #[arg(long)]
+    pub d_in: usize,
+    #[arg(long, default_value_t = 512)]
+    pub width: usize,
+    /// Hidden layers.
+    #[arg(long, default_value_t = 2)]
+    pub depth: usize,
+    #[arg(long, default_value_t = 1)]
+    pub d_out: usize,
+    /// identity, relu, leaky-relu[:ALPHA], abs, abrelu:A,B, erf[:A,B,C], tanh, gelu, sign.
+    #[arg(long, default_value = "relu")]
+    pub activation: String,
+    /// ntk, standard, mup or mean-field.
+    #[arg(long, default_value = "ntk")]
+    pub parameterization: String,
+    #[arg(long, default_value_t = 1.0)]
+    pub w_std: f64,
+    #[arg(long, default_value_t = 0.0)]
+    pub b_std: f64,
+    /// muP's base width, where it coincides with standard (default: --width).
+    #[arg(long)]
+    pub base_width: Option<usize>,
+    /// Members.
+    #[arg(long, default_value_t = 1)]
+    pub ensemble: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+pub fn run_init(a: &InitArgs) -> Result<()> {
+    let spec = MlpSpec {
+        d_in: a.d_in,
+        width: a.width,
+        depth: a.depth,
+        d_out: a.d_out,
+        activation: Activation::parse(&a.activation)?,
+        parameterization: Parameterization::parse(&a.parameterization)?,
+        w_std: a.w_std,
+        b_std: a.b_std,
+        base_width: a.base_width.unwrap_or(a.width),
+        ensemble: a.ensemble,
+    };
+    check_out(&a.out)?;
+    Params::init(&spec, a.seed)?.save(&a.out)?;
+    eprintln!("wrote {} ({} members)", a.out.display(), spec.ensemble);
+    Ok(())
+}
+
+#[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Example:\n  widenet forward --params p.safetensors --x x.npy --out f.npy    # f: [E, n, d_out]"
+)]
+pub struct ForwardArgs {
+    #[arg(long)]
+    pub params: PathBuf,
+    /// Inputs [n, d_in].
+    #[arg(long)]
+    pub x: PathBuf,
+    /// Outputs [E, n, d_out], float32.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+fn check_out(path: &Path) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if !dir.is_dir() {
+            return Err(Error::file(path, "the output folder does not exist"));
+        }
+    }
+    Ok(())
+}
+
+fn read_f32(path: &Path, what: &str) -> Result<Matrix<f32>> {
+    let m = npy::read_matrix(path, what)?;
+    Ok(m.to_f32())
+}
+
+pub fn run_forward(a: &ForwardArgs, device: Option<&str>) -> Result<()> {
+    check_out(&a.out)?;
+    let p = Params::load(&a.params)?;
+    let x = read_f32(&a.x, "--x")?;
+    if x.cols != p.spec.d_in {
+        return Err(Error::shape(
+            "forward",
+            format!(
+                "--x has {} features but the network has d_in = {}",
+                x.cols, p.spec.d_in
+            ),
+        ));
+    }
+    let dev = super::open_device(device)?;
+    let ens = Ensemble::new(dev.as_ref(), &p)?;
+    let f = forward(&ens, &x)?;
+    npy::write(&a.out, &[p.spec.ensemble, x.rows, p.spec.d_out], &f)
+}
+
+#[derive(clap::Args, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[command(
+    allow_negative_numbers = true,
+    after_help = "Example:\n  widenet train --params p.safetensors --x x.npy --y y.npy --optimizer adam --lr 1e-3 --steps 500 \\\n    --batch-size 64 --out p2.safetensors --log losses.json\n\n\
+gd is full-batch gradient descent on L = 1/(2N) sum (f - y)^2 (N = y.size), so that lr * steps is the\n\
+time t of `widenet predict`. --lr takes one rate or one per member (comma-separated). A member whose\n\
+loss turns NaN or infinite is frozen and reported; the others go on. For xent, y holds class labels\n\
+[n] or rows of probabilities [n, d_out]. Every flag can come from a TOML file (--config run.toml, keys\n\
+as the flags without dashes, e.g. lr = 0.01, batch-size = 64); flags given on the line win."
+)]
+pub struct TrainArgs {
+    /// TOML file with any of these settings.
+    #[arg(long)]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    #[arg(long)]
+    pub params: Option<PathBuf>,
+    #[arg(long)]
+    pub x: Option<PathBuf>,
+    #[arg(long)]
+    pub y: Option<PathBuf>,
+    /// gd (full batch), sgd, momentum or adam.
+    #[arg(long)]
+    pub optimizer: Option<String>,
+    /// Learning rate, or one per member, comma-separated.
+    #[arg(long)]
+    #[serde(default, deserialize_with = "lr_list")]
+    pub lr: Option<String>,
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Minibatch size (sgd, momentum and adam; default 32 or all points).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// mse or xent.
+    #[arg(long)]
+    pub loss: Option<String>,
+    /// constant or cosine.
+    #[arg(long)]
+    pub schedule: Option<String>,
+    /// Momentum coefficient (momentum) [default 0.9].
+    #[arg(long)]
+    pub momentum: Option<f32>,
+    /// Adam's beta1, beta2, eps [default 0.9, 0.999, 1e-8].
+    #[arg(long)]
+    pub beta1: Option<f32>,
+    #[arg(long)]
+    pub beta2: Option<f32>,
+    #[arg(long)]
+    pub eps: Option<f32>,
+    /// Read the losses back every this many steps [default 10].
+    #[arg(long)]
+    pub log_every: Option<usize>,
+    /// Seed of the minibatch shuffling [default 0].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Trained parameters.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Losses as JSON.
+    #[arg(long)]
+    pub log: Option<PathBuf>,
+    /// No progress output.
+    #[arg(long)]
+    #[serde(default)]
+    pub quiet: bool,
+}
+
+fn lr_list<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Lr {
+        One(f64),
+        Many(Vec<f64>),
+        Text(String),
+    }
+    Ok(Some(match Lr::deserialize(d)? {
+        Lr::One(v) => v.to_string(),
+        Lr::Many(v) => v
+            .iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join(","),
+        Lr::Text(s) => s,
+    }))
+}
+
+impl TrainArgs {
+    /// Flags over the config file.
+    fn merged(&self) -> Result<TrainArgs> {
+        let Some(path) = &self.config else {
+            return Ok(TrainArgs {
+                quiet: self.quiet,
+                ..self.clone_fields()
+            });
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
+        let file: TrainArgs =
+            toml::from_str(&text).map_err(|e| Error::file(path, format!("invalid config: {e}")))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let rel = |p: Option<PathBuf>| p.map(|p| if p.is_relative() { base.join(p) } else { p });
+        let me = self.clone_fields();
+        Ok(TrainArgs {
+            config: None,
+            params: me.params.or(rel(file.params)),
+            x: me.x.or(rel(file.x)),
+            y: me.y.or(rel(file.y)),
+            optimizer: me.optimizer.or(file.optimizer),
+            lr: me.lr.or(file.lr),
+            steps: me.steps.or(file.steps),
+            batch_size: me.batch_size.or(file.batch_size),
+            loss: me.loss.or(file.loss),
+            schedule: me.schedule.or(file.schedule),
+            momentum: me.momentum.or(file.momentum),
+            beta1: me.beta1.or(file.beta1),
+            beta2: me.beta2.or(file.beta2),
+            eps: me.eps.or(file.eps),
+            log_every: me.log_every.or(file.log_every),
+            seed: me.seed.or(file.seed),
+            out: me.out.or(rel(file.out)),
+            log: me.log.or(rel(file.log)),
+            quiet: self.quiet || file.quiet,
+        })
+    }
+
+    fn clone_fields(&self) -> TrainArgs {
+        TrainArgs {
+            config: self.config.clone(),
+            params: self.params.clone(),
+            x: self.x.clone(),
+            y: self.y.clone(),
+            optimizer: self.optimizer.clone(),
+            lr: self.lr.clone(),
+            steps: self.steps,
+            batch_size: self.batch_size,
+            loss: self.loss.clone(),
+            schedule: self.schedule.clone(),
+            momentum: self.momentum,
+            beta1: self.beta1,
+            beta2: self.beta2,
+            eps: self.eps,
+            log_every: self.log_every,
+            seed: self.seed,
+            out: self.out.clone(),
+            log: self.log.clone(),
+            quiet: self.quiet,
+        }
+    }
+}
+
+fn need<T: Clone>(v: &Option<T>, flag: &str) -> Result<T> {
+    v.clone().ok_or_else(|| {
+        Error::invalid(format!(
+            "{flag} is required (on the command line or in --config)"
+        ))
+    })
+}
+
+pub fn run_train(a: &TrainArgs, device: Option<&str>) -> Result<()> {
+    let a = a.merged()?;
+    let (params, xp, yp, out) = (
+        need(&a.params, "--params")?,
+        need(&a.x, "--x")?,
+        need(&a.y, "--y")?,
+        need(&a.out, "--out")?,
+    );
+    check_out(&out)?;
+    if let Some(l) = &a.log {
+        check_out(l)?;
+    }
+    let optimizer = a.optimizer.clone().unwrap_or_else(|| "gd".into());
+    let rule = match optimizer.as_str() {
+        "gd" | "sgd" => Rule::Sgd,
+        "momentum" => Rule::Momentum {
+            mu: a.momentum.unwrap_or(0.9),
+        },
+        "adam" => Rule::Adam {
+            b1: a.beta1.unwrap_or(0.9),
+            b2: a.beta2.unwrap_or(0.999),
+            eps: a.eps.unwrap_or(1e-8),
+        },
+        o => {
+            return Err(Error::invalid(format!(
+                "unknown optimizer '{o}' (expected gd, sgd, momentum or adam)"
+            )));
+        }
+    };
+    let loss = match a.loss.as_deref().unwrap_or("mse") {
+        "mse" => Loss::Mse,
+        "xent" | "cross-entropy" => Loss::Xent,
+        o => {
+            return Err(Error::invalid(format!(
+                "unknown loss '{o}' (expected mse or xent)"
+            )));
+        }
+    };
+    let schedule = match a.schedule.as_deref().unwrap_or("constant") {
+        "constant" => Schedule::Constant,
+        "cosine" => Schedule::Cosine,
+        o => {
+            return Err(Error::invalid(format!(
+                "unknown schedule '{o}' (expected constant or cosine)"
+            )));
+        }
+    };
+    let lr_text = a.lr.clone().unwrap_or_else(|| "0.1".into());
+    let lr: Vec<f64> = lr_text
+        .split(',')
+        .map(|t| t.trim().parse::<f64>())
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| {
+            Error::invalid(format!(
+                "--lr must be a number or a comma-separated list, got '{lr_text}'"
+            ))
+        })?;
+    let p = Params::load(&params)?;
+    let x = read_f32(&xp, "--x")?;
+    let y = read_f32(&yp, "--y")?;
+    let batch_size = match (optimizer.as_str(), a.batch_size) {
+        ("gd", Some(_)) => {
+            return Err(Error::invalid(
+                "--batch-size does not apply to gd (full batch); use sgd",
+            ));
+        }
+        ("gd", None) => None,
+        (_, Some(b)) => Some(b),
+        (_, None) => Some(32.min(x.rows)),
+    };
+    let cfg = TrainConfig {
+        rule,
+        lr,
+        steps: a.steps.unwrap_or(100),
+        batch_size,
+        loss,
+        schedule,
+        log_every: a.log_every.unwrap_or(10),
+        seed: a.seed.unwrap_or(0),
+    };
+    let dev = super::open_device(device)?;
+    let mut ens = Ensemble::new(dev.as_ref(), &p)?;
+    let quiet = a.quiet;
+    let log = train(&mut ens, &x, &y, &cfg, |step, total| {
+        if !quiet {
+            eprint!("\rstep {step}/{total}");
+            if step == total {
+                eprintln!();
+            }
+        }
+    })?;
+    ens.params()?.save(&out)?;
+    if let Some(path) = &a.log {
+        let json = serde_json::json!({
+            "config": cfg,
+            "device": dev.info(),
+            "steps": log.steps,
+            "loss": log.loss,
+            "final_loss": log.final_loss.iter().map(|v| if v.is_finite() { Some(*v) } else { None }).collect::<Vec<_>>(),
+            "diverged_at": log.diverged_at,
+        });
+        let text =
+            serde_json::to_string_pretty(&json).map_err(|e| Error::invalid(e.to_string()))?;
+        crate::fsutil::write_atomic(path, text.as_bytes())?;
+    }
+    if !quiet {
+        let alive: Vec<f64> = log
+            .final_loss
+            .iter()
+            .cloned()
+            .filter(|v| v.is_finite())
+            .collect();
+        let diverged = log.diverged_at.iter().filter(|d| d.is_some()).count();
+        let mean = alive.iter().sum::<f64>() / alive.len().max(1) as f64;
+        eprintln!(
+            "final loss (mean over {} members): {mean:.6e}; diverged: {diverged}",
+            alive.len()
+        );
+        eprintln!("wrote {}", out.display());
+    }
+    Ok(())
+}
