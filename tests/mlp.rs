@@ -428,3 +428,170 @@ fn init_variance_matches_the_nngp_of_the_same_flags() {
         }
     }
 }
+
+/// Outputs of member `e` at every point, f64 (independent of the library's passes).
+fn outputs64(p: &Params, e: usize, x: &Matrix<f32>) -> Vec<f64> {
+    let s = &p.spec;
+    let mut out = Vec::new();
+    for r in 0..x.rows {
+        let mut h: Vec<f64> = x.row(r).iter().map(|&v| v as f64).collect();
+        for (l, (fi, fo)) in s.layers().enumerate() {
+            let sc = s.scale(l, false);
+            let w = &p.weights[l][e * fi * fo..(e + 1) * fi * fo];
+            let b = &p.biases[l][e * fo..(e + 1) * fo];
+            let z: Vec<f64> = (0..fo)
+                .map(|o| {
+                    sc.mult_w * (0..fi).map(|i| w[o * fi + i] as f64 * h[i]).sum::<f64>()
+                        + sc.mult_b * b[o] as f64
+                })
+                .collect();
+            h = if l < s.depth {
+                z.iter().map(|&v| s.activation.apply(v)).collect()
+            } else {
+                z
+            };
+        }
+        out.extend(h);
+    }
+    out
+}
+
+#[test]
+fn empirical_ntk_equals_the_jacobian_product() {
+    use widenet::mlp::empirical::empirical_kernels;
+    let x = data(30, 5, 3);
+    for p in [
+        Parameterization::Ntk,
+        Parameterization::Standard,
+        Parameterization::MeanField,
+    ] {
+        let s = MlpSpec {
+            d_out: 2,
+            ..spec(p, Activation::Tanh, 2, 6, 2)
+        };
+        let params = Params::init(&s, 8).unwrap();
+        let g = common::gpu();
+        let cpu = widenet::cpu::CpuBackend;
+        let mut devs: Vec<&dyn Backend> = vec![&cpu];
+        if let Some(g) = g.as_ref() {
+            devs.push(g.as_ref());
+        }
+        for dev in devs {
+            let mut ens = Ensemble::new(dev, &params).unwrap();
+            let k = empirical_kernels(&mut ens, &x).unwrap();
+            for e in 0..s.ensemble {
+                // Jacobian by central differences: J[r * d_out + o][param].
+                let mut jac: Vec<Vec<f64>> = Vec::new();
+                for l in 0..=s.depth {
+                    for which in 0..2 {
+                        let len = if which == 0 {
+                            params.weights[l].len()
+                        } else {
+                            params.biases[l].len()
+                        } / s.ensemble;
+                        for i in 0..len {
+                            let idx = e * len + i;
+                            let h = 1e-3f32;
+                            let mut pp = params.clone();
+                            let t = if which == 0 {
+                                &mut pp.weights[l]
+                            } else {
+                                &mut pp.biases[l]
+                            };
+                            t[idx] += h;
+                            let up = outputs64(&pp, e, &x);
+                            let t = if which == 0 {
+                                &mut pp.weights[l]
+                            } else {
+                                &mut pp.biases[l]
+                            };
+                            t[idx] -= 2.0 * h;
+                            let down = outputs64(&pp, e, &x);
+                            jac.push(
+                                up.iter()
+                                    .zip(&down)
+                                    .map(|(a, b)| (a - b) / (2.0 * h as f64))
+                                    .collect(),
+                            );
+                        }
+                    }
+                }
+                let n = x.rows;
+                for i in 0..n {
+                    for j in 0..n {
+                        let want: f64 = (0..s.d_out)
+                            .map(|o| {
+                                jac.iter()
+                                    .map(|col| col[i * s.d_out + o] * col[j * s.d_out + o])
+                                    .sum::<f64>()
+                            })
+                            .sum::<f64>()
+                            / s.d_out as f64;
+                        let got = k.ntk[(e * n + i) * n + j] as f64;
+                        assert!(
+                            (got - want).abs() < 2e-3 * want.abs().max(1.0),
+                            "{p:?} {} member {e} ({i},{j}): {got} vs {want}",
+                            dev.describe()
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn wide_empirical_kernels_approach_the_analytic_ones() {
+    use widenet::mlp::empirical::{empirical_kernels, kernel_distance};
+    let Some(g) = common::gpu() else { return };
+    let x = data(31, 6, 3);
+    let arch = Architecture {
+        depth: 2,
+        activation: Activation::RELU,
+        w_std: 1.3,
+        b_std: 0.4,
+        parameterization: widenet::kernel::Parameterization::Ntk,
+        width: 1,
+        d_in: 3,
+    };
+    let want = kernels_f64(&arch, &x.to_f64(), None, Want::BOTH).unwrap();
+    let (wn, wt): (Vec<f32>, Vec<f32>) = (
+        want.nngp.unwrap().data.iter().map(|&v| v as f32).collect(),
+        want.ntk.unwrap().data.iter().map(|&v| v as f32).collect(),
+    );
+    let mut last = (f64::INFINITY, f64::INFINITY);
+    for width in [64usize, 1024] {
+        let s = MlpSpec {
+            d_out: 1,
+            ..spec(Parameterization::Ntk, Activation::RELU, 2, width, 8)
+        };
+        let mut ens = Ensemble::new(g.as_ref(), &Params::init(&s, 2).unwrap()).unwrap();
+        let k = empirical_kernels(&mut ens, &x).unwrap();
+        let n2 = 36;
+        let d_ntk = (0..8)
+            .map(|e| kernel_distance(&k.ntk[e * n2..(e + 1) * n2], &wt))
+            .sum::<f64>()
+            / 8.0;
+        let d_nngp = (0..8)
+            .map(|e| kernel_distance(&k.nngp[e * n2..(e + 1) * n2], &wn))
+            .sum::<f64>()
+            / 8.0;
+        // Finite-width fluctuations shrink like width^-1/2: a factor 4 from 64 to 1024.
+        assert!(
+            d_ntk < last.0 && d_nngp < last.1,
+            "width {width}: {d_ntk} {d_nngp} after {last:?}"
+        );
+        if width == 1024 {
+            assert!(
+                d_ntk < 0.1 && d_nngp < 0.1,
+                "width 1024: NTK distance {d_ntk}, NNGP distance {d_nngp}"
+            );
+            assert!(
+                last.0 / d_ntk > 2.0,
+                "NTK distance fell only from {} to {d_ntk}",
+                last.0
+            );
+        }
+        last = (d_ntk, d_nngp);
+    }
+}

@@ -176,6 +176,11 @@ impl<'d> Ensemble<'d> {
 }
 
 impl Grads {
+    /// `dL/dz` of layer `l` after [`Ensemble::backward`].
+    pub fn delta(&self, l: usize) -> &Buffer {
+        &self.dz[l]
+    }
+
     /// The buffer the loss gradient `dL/df` goes into before [`Ensemble::backward`].
     pub fn output_grad(&mut self) -> &mut Buffer {
         let last = self.dz.len() - 1;

@@ -29,6 +29,7 @@
 //! so that a two-layer network's dynamics do not depend on the width; deeper
 //! networks use the same two rules.
 
+pub mod empirical;
 pub mod ensemble;
 pub mod params;
 pub mod train;
