@@ -115,3 +115,158 @@ pub fn ntk(b: &dyn Backend, n: usize, d: usize, depth: usize, runs: usize) -> Re
         runs,
     })
 }
+
+/// The full-batch training step of an ensemble against its matrix products.
+#[derive(Clone, Debug, Serialize)]
+pub struct TrainStepRecord {
+    pub op: &'static str,
+    pub ensemble: usize,
+    pub width: usize,
+    pub depth: usize,
+    pub n: usize,
+    pub d: usize,
+    /// Median seconds of one step.
+    pub step_seconds: f64,
+    pub steps_per_second: f64,
+    /// Median seconds of the same step's matrix products alone.
+    pub matmul_seconds: f64,
+    /// `step_seconds / matmul_seconds`.
+    pub step_over_matmul: f64,
+    /// Share of the step spent outside matrix products.
+    pub outside_matmul_share: f64,
+    pub timing: Timing,
+    pub runs: usize,
+}
+
+fn mlp_setup(
+    e: usize,
+    width: usize,
+    depth: usize,
+    n: usize,
+    d: usize,
+) -> (
+    crate::mlp::MlpSpec,
+    crate::matrix::Matrix<f32>,
+    crate::matrix::Matrix<f32>,
+) {
+    let spec = crate::mlp::MlpSpec {
+        d_in: d,
+        width,
+        depth,
+        d_out: 1,
+        activation: crate::Activation::RELU,
+        parameterization: crate::mlp::Parameterization::Ntk,
+        w_std: 1.4,
+        b_std: 0.1,
+        base_width: width,
+        ensemble: e,
+    };
+    let mut rng = crate::rng::Rng::new(3);
+    let x = crate::matrix::Matrix {
+        rows: n,
+        cols: d,
+        data: rng.normals_f32(n * d),
+    };
+    let y = crate::matrix::Matrix {
+        rows: n,
+        cols: 1,
+        data: rng.normals_f32(n),
+    };
+    (spec, x, y)
+}
+
+fn step_cfg() -> crate::mlp::train::TrainConfig {
+    crate::mlp::train::TrainConfig {
+        rule: crate::backend::Rule::Sgd,
+        lr: vec![1e-3],
+        steps: usize::MAX / 2,
+        batch_size: None,
+        loss: crate::backend::Loss::Mse,
+        schedule: crate::mlp::train::Schedule::Constant,
+        log_every: usize::MAX / 2,
+        seed: 0,
+    }
+}
+
+/// Median time of one full-batch step of an ensemble (after a warm-up step).
+pub fn train_step_seconds(
+    b: &dyn Backend,
+    e: usize,
+    width: usize,
+    depth: usize,
+    n: usize,
+    d: usize,
+    runs: usize,
+) -> Result<(f64, Timing)> {
+    use crate::mlp::{ensemble::Ensemble, params::Params, train::Trainer};
+    let (spec, x, y) = mlp_setup(e, width, depth, n, d);
+    let mut ens = Ensemble::new(b, &Params::init(&spec, 1)?)?;
+    let mut t = Trainer::new(&mut ens, &x, &y, &step_cfg())?;
+    time_median(b, runs, &mut || t.step())
+}
+
+/// `widenet bench train`: one step against its matrix products timed alone.
+pub fn train_step(
+    b: &dyn Backend,
+    e: usize,
+    width: usize,
+    depth: usize,
+    n: usize,
+    d: usize,
+    runs: usize,
+) -> Result<TrainStepRecord> {
+    let (spec, _, _) = mlp_setup(e, width, depth, n, d);
+    let (step, timing) = train_step_seconds(b, e, width, depth, n, d, runs)?;
+    // The products of a step: forward (NT), weight gradients (TN), input gradients (NN).
+    let mut rng = crate::rng::Rng::new(4);
+    let mut products = Vec::new();
+    for (l, (fi, fo)) in spec.layers().enumerate() {
+        products.push(
+            Matmul::new(n, fo, fi)
+                .batch(e)
+                .trans(false, true)
+                .broadcast(l == 0, false),
+        );
+        products.push(
+            Matmul::new(fo, fi, n)
+                .batch(e)
+                .trans(true, false)
+                .broadcast(false, l == 0),
+        );
+        if l > 0 {
+            products.push(Matmul::new(n, fi, fo).batch(e));
+        }
+    }
+    let bufs = products
+        .iter()
+        .map(|p| {
+            Ok((
+                b.upload(&rng.normals_f32(p.a_len()))?,
+                b.upload(&rng.normals_f32(p.b_len()))?,
+                b.zeros(p.c_len())?,
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut bufs = bufs;
+    let (mm, _) = time_median(b, runs, &mut || {
+        for (p, (a, bb, c)) in products.iter().zip(bufs.iter_mut()) {
+            b.matmul(p, a, bb, c)?;
+        }
+        Ok(())
+    })?;
+    Ok(TrainStepRecord {
+        op: "train_step",
+        ensemble: e,
+        width,
+        depth,
+        n,
+        d,
+        step_seconds: step,
+        steps_per_second: 1.0 / step,
+        matmul_seconds: mm,
+        step_over_matmul: step / mm,
+        outside_matmul_share: (1.0 - mm / step).max(0.0),
+        timing,
+        runs,
+    })
+}

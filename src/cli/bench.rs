@@ -6,6 +6,32 @@ use serde_json::json;
 
 #[derive(clap::Subcommand, Debug)]
 pub enum BenchCommand {
+    /// A full-batch training step of an ensemble against its matrix products alone, and
+    /// batched members against one-member runs.
+    Train {
+        #[arg(long, default_value_t = 16)]
+        ensemble: usize,
+        #[arg(long, default_value_t = 1024)]
+        width: usize,
+        #[arg(long, default_value_t = 3)]
+        depth: usize,
+        /// Training points.
+        #[arg(long, default_value_t = 512)]
+        n: usize,
+        /// Input dimension.
+        #[arg(long, default_value_t = 64)]
+        d: usize,
+        /// Members of the batched-against-solo comparison (width --solo-width).
+        #[arg(long, default_value_t = 64)]
+        solo_members: usize,
+        #[arg(long, default_value_t = 256)]
+        solo_width: usize,
+        /// Timed runs (after one warm-up).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// End-to-end NTK of a set of random points with itself (ReLU, f32); entries per second.
     Kernel {
         /// Number of points.
@@ -40,6 +66,56 @@ pub enum BenchCommand {
 
 pub fn run(cmd: BenchCommand, device: Option<&str>) -> Result<()> {
     match cmd {
+        BenchCommand::Train {
+            ensemble,
+            width,
+            depth,
+            n,
+            d,
+            solo_members,
+            solo_width,
+            runs,
+            json,
+        } => {
+            if [ensemble, width, n, d, solo_members, solo_width, runs].contains(&0) {
+                return Err(Error::invalid("every size and --runs must be at least 1"));
+            }
+            let b = super::open_device(device)?;
+            let r = bench::train_step(b.as_ref(), ensemble, width, depth, n, d, runs)?;
+            let (batched, _) =
+                bench::train_step_seconds(b.as_ref(), solo_members, solo_width, depth, n, d, runs)?;
+            let (solo, _) =
+                bench::train_step_seconds(b.as_ref(), 1, solo_width, depth, n, d, runs)?;
+            let speedup = solo * solo_members as f64 / batched;
+            if json {
+                let out = json!({"adapter": b.info(), "results": [r, {
+                    "op": "train_batched_vs_solo", "members": solo_members, "width": solo_width, "depth": depth, "n": n, "d": d,
+                    "batched_step_seconds": batched, "solo_step_seconds": solo, "speedup": speedup, "runs": runs
+                }]});
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&out)
+                        .map_err(|e| Error::invalid(e.to_string()))?
+                );
+            } else {
+                println!("training step on {}", b.describe());
+                println!(
+                    "  E={ensemble} width={width} depth={depth} n={n} d={d}: {:.3} s per step ({:.2} steps/s), its matrix products alone {:.3} s: ratio {:.3}, {:.1}% outside matrix products",
+                    r.step_seconds,
+                    r.steps_per_second,
+                    r.matmul_seconds,
+                    r.step_over_matmul,
+                    100.0 * r.outside_matmul_share
+                );
+                println!(
+                    "  {solo_members} members of width {solo_width}: one batched step {:.4} s, one-member step {:.4} s ({solo_members} of them {:.4} s): batched is {speedup:.1}x faster",
+                    batched,
+                    solo,
+                    solo * solo_members as f64
+                );
+            }
+            Ok(())
+        }
         BenchCommand::Kernel {
             n,
             d,

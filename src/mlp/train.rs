@@ -175,6 +175,261 @@ fn validate(ens: &Ensemble<'_>, x: &Matrix<f32>, y: &Matrix<f32>, cfg: &TrainCon
     Ok(())
 }
 
+/// A training run in progress: device buffers, optimizer state and the log.
+/// [`train`] drives one from start to end; callers that look at the networks
+/// between steps (kernel movement, loss curves) drive it with [`Trainer::step`].
+pub struct Trainer<'e, 'd> {
+    ens: &'e mut Ensemble<'d>,
+    cfg: TrainConfig,
+    n: usize,
+    nb: usize,
+    xs: crate::Buffer,
+    ys: crate::Buffer,
+    batch: Option<(crate::Buffer, crate::Buffer, crate::Buffer)>,
+    lr: crate::Buffer,
+    alive: crate::Buffer,
+    diverged: crate::Buffer,
+    act: super::ensemble::Activations,
+    g: super::ensemble::Grads,
+    rows: crate::Buffer,
+    loss: crate::Buffer,
+    sizes: Vec<(usize, usize)>,
+    state: Vec<[Option<crate::Buffer>; 4]>,
+    shuffle: Rng,
+    perm: Vec<u32>,
+    pos: usize,
+    step: usize,
+    log: TrainLog,
+}
+
+impl<'e, 'd> Trainer<'e, 'd> {
+    /// Checks everything and allocates the run's buffers.
+    pub fn new(
+        ens: &'e mut Ensemble<'d>,
+        x: &Matrix<f32>,
+        y: &Matrix<f32>,
+        cfg: &TrainConfig,
+    ) -> Result<Self> {
+        let y = targets(cfg.loss, y, ens.spec.d_out)?;
+        validate(ens, x, &y, cfg)?;
+        let dev = ens.dev;
+        ens.adam = matches!(cfg.rule, Rule::Adam { .. });
+        let (e, n, d_in, d_out) = (ens.spec.ensemble, x.rows, ens.spec.d_in, ens.spec.d_out);
+        let nb = cfg.batch_size.unwrap_or(n);
+        let batch = if nb < n {
+            Some((
+                dev.zeros(nb * d_in)?,
+                dev.zeros(nb * d_out)?,
+                dev.zeros(nb)?,
+            ))
+        } else {
+            None
+        };
+        let lrs: Vec<f32> = if cfg.lr.len() == 1 {
+            vec![cfg.lr[0] as f32; e]
+        } else {
+            cfg.lr.iter().map(|&v| v as f32).collect()
+        };
+        let sizes: Vec<(usize, usize)> = ens.spec.layers().map(|(fi, fo)| (fi * fo, fo)).collect();
+        let (need_m, need_v) = match cfg.rule {
+            Rule::Sgd => (false, false),
+            Rule::Momentum { .. } => (true, false),
+            Rule::Adam { .. } => (true, true),
+        };
+        let opt = |need: bool, len: usize| -> Result<Option<crate::Buffer>> {
+            if need {
+                Ok(Some(dev.zeros(len)?))
+            } else {
+                Ok(None)
+            }
+        };
+        let state = sizes
+            .iter()
+            .map(|&(w, b)| {
+                Ok([
+                    opt(need_m, e * w)?,
+                    opt(need_m, e * b)?,
+                    opt(need_v, e * w)?,
+                    opt(need_v, e * b)?,
+                ])
+            })
+            .collect::<Result<_>>()?;
+        Ok(Trainer {
+            xs: dev.upload(&x.data)?,
+            ys: dev.upload(&y.data)?,
+            batch,
+            lr: dev.upload(&lrs)?,
+            alive: dev.upload(&vec![1.0; e])?,
+            diverged: dev.upload(&vec![-1.0; e])?,
+            act: ens.activations(nb)?,
+            g: ens.grads(nb)?,
+            rows: dev.zeros(e * nb)?,
+            loss: dev.zeros(e)?,
+            sizes,
+            state,
+            shuffle: Rng::new(cfg.seed ^ 0x5348_5546_464c_4531),
+            perm: (0..n as u32).collect(),
+            pos: n,
+            step: 0,
+            log: TrainLog {
+                steps: Vec::new(),
+                loss: Vec::new(),
+                final_loss: Vec::new(),
+                diverged_at: Vec::new(),
+            },
+            cfg: cfg.clone(),
+            n,
+            nb,
+            ens,
+        })
+    }
+
+    /// Steps taken so far.
+    pub fn steps_done(&self) -> usize {
+        self.step
+    }
+
+    /// The ensemble being trained.
+    pub fn ensemble(&mut self) -> &mut Ensemble<'d> {
+        self.ens
+    }
+
+    /// One step: forward, loss, divergence marks, backward, update. Reads the
+    /// losses back when the step is logged, and only then.
+    pub fn step(&mut self) -> Result<()> {
+        self.step += 1;
+        let step = self.step;
+        let dev = self.ens.dev;
+        let (e, d_in, d_out, nb, n) = (
+            self.ens.spec.ensemble,
+            self.ens.spec.d_in,
+            self.ens.spec.d_out,
+            self.nb,
+            self.n,
+        );
+        if let Some((xb, yb, idx)) = self.batch.as_mut() {
+            let mut picked = Vec::with_capacity(nb);
+            while picked.len() < nb {
+                if self.pos == n {
+                    for i in (1..n).rev() {
+                        self.perm.swap(i, self.shuffle.below(i + 1));
+                    }
+                    self.pos = 0;
+                }
+                picked.push(self.perm[self.pos]);
+                self.pos += 1;
+            }
+            dev.write(idx, &index_bits(&picked))?;
+            dev.gather_rows(&self.xs, d_in, idx, xb)?;
+            dev.gather_rows(&self.ys, d_out, idx, yb)?;
+        }
+        let (xin, yin) = match &self.batch {
+            Some((xb, yb, _)) => (xb, yb),
+            None => (&self.xs, &self.ys),
+        };
+        self.ens.forward(xin, &mut self.act)?;
+        let shape = Batched::new(e, nb, d_out);
+        dev.loss_grad(
+            self.cfg.loss,
+            shape,
+            &self.act.z[self.ens.spec.depth],
+            yin,
+            self.g.output_grad(),
+            &mut self.rows,
+        )?;
+        dev.sum_rows(Batched::new(e, 1, nb), &self.rows, &mut self.loss)?;
+        dev.mark_diverged(step as u32, &self.loss, &mut self.alive, &mut self.diverged)?;
+        if step == 1 || step == self.cfg.steps || step.is_multiple_of(self.cfg.log_every) {
+            self.log.steps.push(step);
+            self.log
+                .loss
+                .push(dev.read(&self.loss)?.into_iter().map(f64::from).collect());
+        }
+        self.ens.backward(xin, &self.act, &mut self.g)?;
+        let factor = schedule_factor(self.cfg.schedule, step.min(self.cfg.steps), self.cfg.steps);
+        for l in 0..self.sizes.len() {
+            let s = self.ens.spec.scale(l, self.ens.adam);
+            let [mw, mb, vw, vb] = &mut self.state[l];
+            let up = Update {
+                rule: self.cfg.rule,
+                scale: (s.lr_w * factor) as f32,
+                step: step as u32,
+            };
+            dev.update(
+                &up,
+                self.sizes[l].0,
+                &self.g.w[l],
+                &self.lr,
+                &self.alive,
+                &mut self.ens.w[l],
+                mw.as_mut(),
+                vw.as_mut(),
+            )?;
+            let up = Update {
+                rule: self.cfg.rule,
+                scale: (s.lr_b * factor) as f32,
+                step: step as u32,
+            };
+            dev.update(
+                &up,
+                self.sizes[l].1,
+                &self.g.b[l],
+                &self.lr,
+                &self.alive,
+                &mut self.ens.b[l],
+                mb.as_mut(),
+                vb.as_mut(),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Each member's loss on all the training data now (NaN for a diverged member).
+    pub fn full_loss(&mut self) -> Result<Vec<f64>> {
+        let dev = self.ens.dev;
+        let (e, n, d_out) = (self.ens.spec.ensemble, self.n, self.ens.spec.d_out);
+        let mut act = self.ens.activations(n)?;
+        self.ens.forward(&self.xs, &mut act)?;
+        let mut df = dev.zeros(e * n * d_out)?;
+        let mut rows = dev.zeros(e * n)?;
+        dev.loss_grad(
+            self.cfg.loss,
+            Batched::new(e, n, d_out),
+            &act.z[self.ens.spec.depth],
+            &self.ys,
+            &mut df,
+            &mut rows,
+        )?;
+        let mut loss = dev.zeros(e)?;
+        dev.sum_rows(Batched::new(e, 1, n), &rows, &mut loss)?;
+        let alive = dev.read(&self.alive)?;
+        Ok(dev
+            .read(&loss)?
+            .into_iter()
+            .zip(&alive)
+            .map(|(l, &a)| if a > 0.5 { f64::from(l) } else { f64::NAN })
+            .collect())
+    }
+
+    /// Which members diverged, and when.
+    pub fn diverged_at(&self) -> Result<Vec<Option<usize>>> {
+        Ok(self
+            .ens
+            .dev
+            .read(&self.diverged)?
+            .into_iter()
+            .map(|d| if d < 0.0 { None } else { Some(d as usize) })
+            .collect())
+    }
+
+    /// Ends the run: final losses on all the data and the divergence record.
+    pub fn finish(mut self) -> Result<TrainLog> {
+        self.log.final_loss = self.full_loss()?;
+        self.log.diverged_at = self.diverged_at()?;
+        Ok(self.log)
+    }
+}
+
 /// Trains `ens` on `x` (`[n, d_in]`) and `y` (`[n, d_out]`, see [`targets`]).
 pub fn train(
     ens: &mut Ensemble<'_>,
@@ -183,150 +438,14 @@ pub fn train(
     cfg: &TrainConfig,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<TrainLog> {
-    let y = targets(cfg.loss, y, ens.spec.d_out)?;
-    validate(ens, x, &y, cfg)?;
-    let dev = ens.dev;
-    ens.adam = matches!(cfg.rule, Rule::Adam { .. });
-    let (e, n, d_in, d_out) = (ens.spec.ensemble, x.rows, ens.spec.d_in, ens.spec.d_out);
-    let nb = cfg.batch_size.unwrap_or(n);
-    let xs = dev.upload(&x.data)?;
-    let ys = dev.upload(&y.data)?;
-    let minibatch = nb < n;
-    let (mut xb, mut yb, mut idx) = if minibatch {
-        (
-            Some(dev.zeros(nb * d_in)?),
-            Some(dev.zeros(nb * d_out)?),
-            Some(dev.zeros(nb)?),
-        )
-    } else {
-        (None, None, None)
-    };
-    let lrs: Vec<f32> = if cfg.lr.len() == 1 {
-        vec![cfg.lr[0] as f32; e]
-    } else {
-        cfg.lr.iter().map(|&v| v as f32).collect()
-    };
-    let lr = dev.upload(&lrs)?;
-    let mut alive = dev.upload(&vec![1.0; e])?;
-    let mut diverged = dev.upload(&vec![-1.0; e])?;
-    let mut act = ens.activations(nb)?;
-    let mut g = ens.grads(nb)?;
-    let mut rows = dev.zeros(e * nb)?;
-    let mut loss = dev.zeros(e)?;
-    let state = |n: usize| -> Result<Option<crate::Buffer>> { Ok(Some(dev.zeros(n)?)) };
-    let sizes: Vec<(usize, usize)> = ens.spec.layers().map(|(fi, fo)| (fi * fo, fo)).collect();
-    let mut m_w = Vec::new();
-    let mut m_b = Vec::new();
-    let mut v_w = Vec::new();
-    let mut v_b = Vec::new();
-    for &(w, b) in &sizes {
-        let (need_m, need_v) = match cfg.rule {
-            Rule::Sgd => (false, false),
-            Rule::Momentum { .. } => (true, false),
-            Rule::Adam { .. } => (true, true),
-        };
-        m_w.push(if need_m { state(e * w)? } else { None });
-        m_b.push(if need_m { state(e * b)? } else { None });
-        v_w.push(if need_v { state(e * w)? } else { None });
-        v_b.push(if need_v { state(e * b)? } else { None });
-    }
-    let mut shuffle = Rng::new(cfg.seed ^ 0x5348_5546_464c_4531);
-    let mut perm: Vec<u32> = (0..n as u32).collect();
-    let mut pos = n;
-    let mut log = TrainLog {
-        steps: Vec::new(),
-        loss: Vec::new(),
-        final_loss: Vec::new(),
-        diverged_at: Vec::new(),
-    };
+    let mut t = Trainer::new(ens, x, y, cfg)?;
     for step in 1..=cfg.steps {
-        let (xin, yin) = if minibatch {
-            let mut batch = Vec::with_capacity(nb);
-            while batch.len() < nb {
-                if pos == n {
-                    for i in (1..n).rev() {
-                        perm.swap(i, shuffle.below(i + 1));
-                    }
-                    pos = 0;
-                }
-                batch.push(perm[pos]);
-                pos += 1;
-            }
-            let (Some(xb), Some(yb), Some(idx)) = (xb.as_mut(), yb.as_mut(), idx.as_mut()) else {
-                return Err(Error::invalid("internal: minibatch buffers missing"));
-            };
-            dev.write(idx, &index_bits(&batch))?;
-            dev.gather_rows(&xs, d_in, idx, xb)?;
-            dev.gather_rows(&ys, d_out, idx, yb)?;
-            (&*xb, &*yb)
-        } else {
-            (&xs, &ys)
-        };
-        ens.forward(xin, &mut act)?;
-        let shape = Batched::new(e, nb, d_out);
-        dev.loss_grad(
-            cfg.loss,
-            shape,
-            &act.z[ens.spec.depth],
-            yin,
-            g.output_grad(),
-            &mut rows,
-        )?;
-        dev.sum_rows(Batched::new(e, 1, nb), &rows, &mut loss)?;
-        dev.mark_diverged(step as u32, &loss, &mut alive, &mut diverged)?;
-        if step == 1 || step == cfg.steps || step % cfg.log_every == 0 {
-            log.steps.push(step);
-            log.loss
-                .push(dev.read(&loss)?.into_iter().map(f64::from).collect());
+        t.step()?;
+        if step == 1 || step == cfg.steps || step.is_multiple_of(cfg.log_every) {
             progress(step, cfg.steps);
         }
-        ens.backward(xin, &act, &mut g)?;
-        let factor = schedule_factor(cfg.schedule, step, cfg.steps);
-        for l in 0..sizes.len() {
-            let s = ens.spec.scale(l, ens.adam);
-            let (mw, vw) = (m_w[l].as_mut(), v_w[l].as_mut());
-            let up = Update {
-                rule: cfg.rule,
-                scale: (s.lr_w * factor) as f32,
-                step: step as u32,
-            };
-            dev.update(&up, sizes[l].0, &g.w[l], &lr, &alive, &mut ens.w[l], mw, vw)?;
-            let (mb, vb) = (m_b[l].as_mut(), v_b[l].as_mut());
-            let up = Update {
-                rule: cfg.rule,
-                scale: (s.lr_b * factor) as f32,
-                step: step as u32,
-            };
-            dev.update(&up, sizes[l].1, &g.b[l], &lr, &alive, &mut ens.b[l], mb, vb)?;
-        }
     }
-    // Loss on all the data after training.
-    let mut act_all = if minibatch { ens.activations(n)? } else { act };
-    ens.forward(&xs, &mut act_all)?;
-    let mut df = dev.zeros(e * n * d_out)?;
-    let mut rows_all = dev.zeros(e * n)?;
-    dev.loss_grad(
-        cfg.loss,
-        Batched::new(e, n, d_out),
-        &act_all.z[ens.spec.depth],
-        &ys,
-        &mut df,
-        &mut rows_all,
-    )?;
-    dev.sum_rows(Batched::new(e, 1, n), &rows_all, &mut loss)?;
-    let alive_v = dev.read(&alive)?;
-    log.final_loss = dev
-        .read(&loss)?
-        .into_iter()
-        .zip(&alive_v)
-        .map(|(l, &a)| if a > 0.5 { f64::from(l) } else { f64::NAN })
-        .collect();
-    log.diverged_at = dev
-        .read(&diverged)?
-        .into_iter()
-        .map(|d| if d < 0.0 { None } else { Some(d as usize) })
-        .collect();
-    Ok(log)
+    t.finish()
 }
 
 /// Outputs of every member on `x`: `[E, rows, d_out]`.
