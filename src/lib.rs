@@ -10,6 +10,7 @@ pub mod bench;
 pub mod cli;
 pub mod cpu;
 pub mod error;
+pub mod experiments;
 pub mod fsutil;
 pub mod gpu;
 pub mod kernel;

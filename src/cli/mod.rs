@@ -2,6 +2,7 @@
 
 mod bench;
 mod devices;
+mod experiments;
 mod kernel;
 mod train;
 
@@ -35,12 +36,16 @@ Examples:
   widenet train --params p.safetensors --x x.npy --y y.npy --optimizer gd --lr 1 --steps 100 --out p2.safetensors
                                         16 wide networks trained at once on the GPU
   widenet bench matmul --sizes 512,1024 measure f32 matrix products
-  widenet                               device table and a kernel self-check
+  widenet                               the main job: `widenet compare` with its defaults
+  widenet compare --quick               finite networks against their infinite-width limit, small
+  widenet self-check                    device table and a matrix product checked against the CPU
 
 Run `widenet <command> --help` for each command's options.";
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Finite networks against their infinite-width limit across widths (the default job).
+    Compare(experiments::CompareArgs),
     /// List the adapters wgpu finds on every backend (Vulkan, Metal, DX12, GL).
     Devices(devices::Args),
     /// Infinite-width NNGP or NTK of a fully connected network, written as .npy.
@@ -53,6 +58,8 @@ pub enum Command {
     Forward(train::ForwardArgs),
     /// Train an ensemble (GD, SGD, momentum, Adam) and write the trained parameters.
     Train(train::TrainArgs),
+    /// The device table and a product checked against the CPU reference.
+    SelfCheck,
     /// Measure throughput of widenet's kernels on one device.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -63,7 +70,11 @@ pub enum Command {
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        None => devices::self_check(cli.device.as_deref()),
+        None => {
+            experiments::run_compare(&experiments::CompareArgs::default(), cli.device.as_deref())
+        }
+        Some(Command::Compare(a)) => experiments::run_compare(&a, cli.device.as_deref()),
+        Some(Command::SelfCheck) => devices::self_check(cli.device.as_deref()),
         Some(Command::Devices(a)) => devices::run(&a),
         Some(Command::Bench(b)) => bench::run(b, cli.device.as_deref()),
         Some(Command::Init(a)) => train::run_init(&a),

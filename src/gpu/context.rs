@@ -136,6 +136,7 @@ pub struct GpuContext {
     error: Arc<Mutex<Option<String>>>,
     matmul_kernel: Mutex<MatmulKernel>,
     binding_cap: std::sync::atomic::AtomicU64,
+    kernel_forced: std::sync::atomic::AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -188,6 +189,7 @@ impl GpuContext {
         } else {
             MatmulKernel::Vec4
         };
+        let forced = std::env::var("WIDENET_MATMUL_KERNEL").is_ok();
         if let Ok(v) = std::env::var("WIDENET_MATMUL_KERNEL") {
             match MatmulKernel::parse(&v) {
                 Some(MatmulKernel::Sg8) if !sg8 => log::warn!(
@@ -223,12 +225,20 @@ impl GpuContext {
             error,
             matmul_kernel: Mutex::new(default_kernel),
             binding_cap: std::sync::atomic::AtomicU64::new(u64::MAX),
+            kernel_forced: std::sync::atomic::AtomicBool::new(forced),
         })
     }
 
     /// The matrix-product kernel used for shapes that allow a fast one.
     pub fn matmul_kernel(&self) -> MatmulKernel {
         *lock(&self.matmul_kernel)
+    }
+
+    /// Whether the kernel was chosen explicitly (tests, benchmarks,
+    /// `WIDENET_MATMUL_KERNEL`), so that no shape-based fallback applies.
+    pub(crate) fn matmul_kernel_forced(&self) -> bool {
+        self.kernel_forced
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The matrix-product kernels this device can run.
@@ -251,6 +261,8 @@ impl GpuContext {
             )));
         }
         *lock(&self.matmul_kernel) = k;
+        self.kernel_forced
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 

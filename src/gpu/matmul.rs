@@ -204,10 +204,11 @@ fn run(
     }
     let (a_si, a_sp) = spec.a_strides();
     let (b_sp, b_sj) = spec.b_strides();
-    let kernel = if vec4_shapes(spec) {
-        ctx.matmul_kernel()
-    } else {
-        MatmulKernel::Generic
+    let kernel = match ctx.matmul_kernel() {
+        _ if !vec4_shapes(spec) => MatmulKernel::Generic,
+        // The subgroup kernel's tile is 256 rows tall: short products waste most of it.
+        MatmulKernel::Sg8 if m < 128 && !ctx.matmul_kernel_forced() => MatmulKernel::Vec4,
+        k => k,
     };
     let (key, tile_rows, tile_cols) = kernel.setup();
     let tiles_m = u32_of(OP, "workgroups along m", m.div_ceil(tile_rows))?;

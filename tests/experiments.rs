@@ -1,0 +1,80 @@
+//! The experiments on their quick settings: reports are produced, and the
+//! measured slopes and orderings come out as theory says (tolerances wide
+//! enough for seed noise, tight enough to fail on a broken implementation).
+
+mod common;
+
+use widenet::experiments::OutDir;
+use widenet::experiments::compare::{CompareConfig, run};
+use widenet::experiments::data::teacher;
+
+fn device() -> Box<dyn widenet::Backend> {
+    match common::gpu() {
+        Some(_) => Box::new(
+            widenet::gpu::GpuBackend::open(&widenet::DeviceChoice::Gpu(None))
+                .unwrap()
+                .unwrap(),
+        ),
+        None => Box::new(widenet::cpu::CpuBackend),
+    }
+}
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("widenet-exp-{}-{name}", std::process::id()))
+}
+
+#[test]
+fn compare_quick_reproduces_the_width_scaling() {
+    let cfg = CompareConfig::quick();
+    let data = teacher(cfg.d_in, cfg.n_train, cfg.n_test, cfg.seed);
+    let out = OutDir::create(Some(&tmp("compare")), "compare").unwrap();
+    let dev = device();
+    let r = run(dev.as_ref(), &cfg, &data, &out, true).unwrap();
+    for f in [
+        "report.json",
+        "report.md",
+        "kernel_at_init.svg",
+        "deviation_and_movement.svg",
+        "loss.svg",
+        "test_predictions.svg",
+    ] {
+        assert!(out.file(f).exists(), "{f} missing");
+    }
+    let slope = |k: &str| r["slopes"][k]["slope"].as_f64().unwrap();
+    // Kernel fluctuations at initialization and the deviation from the
+    // infinite-width dynamics shrink like width^-1/2.
+    for k in [
+        "ntk_init_distance",
+        "nngp_init_distance",
+        "member_deviation",
+    ] {
+        assert!((-0.7..=-0.3).contains(&slope(k)), "{k}: slope {}", slope(k));
+    }
+    // Kernel movement vanishes at least as fast (lazy training).
+    assert!(
+        slope("ntk_movement") < -0.4,
+        "ntk_movement slope {}",
+        slope("ntk_movement")
+    );
+    // The loss curves of the widest networks follow the infinite-width curve.
+    let widths = r["widths"].as_array().unwrap();
+    let widest = &widths[widths.len() - 1];
+    let inf = r["infinite"]["train_loss_curve"].as_array().unwrap();
+    for (a, b) in widest["train_loss_curve"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(inf)
+    {
+        let (a, b) = (a.as_f64().unwrap(), b.as_f64().unwrap());
+        assert!(
+            (a - b).abs() < 0.35 * b,
+            "train loss {a} against infinite-width {b}"
+        );
+    }
+    // Training reduced the loss by orders of magnitude.
+    let first = inf[0].as_f64().unwrap();
+    let last = inf[inf.len() - 1].as_f64().unwrap();
+    assert!(last < first / 20.0);
+    assert_eq!(widest["diverged"], 0);
+}
