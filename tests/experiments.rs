@@ -78,3 +78,45 @@ fn compare_quick_reproduces_the_width_scaling() {
     assert!(last < first / 20.0);
     assert_eq!(widest["diverged"], 0);
 }
+
+#[test]
+fn deep_linear_quick_follows_saxe() {
+    use widenet::experiments::deep_linear::{DeepLinearConfig, run};
+    let cfg = DeepLinearConfig::quick();
+    let out = OutDir::create(Some(&tmp("deep-linear")), "deep-linear").unwrap();
+    let dev = device();
+    let r = run(dev.as_ref(), &cfg, &out, true).unwrap();
+    for f in [
+        "report.json",
+        "report.md",
+        "modes_2_layers.svg",
+        "modes_3_layers.svg",
+    ] {
+        assert!(out.file(f).exists(), "{f} missing");
+    }
+    for res in r["results"].as_array().unwrap() {
+        // The balanced modes follow the exact discrete-time map to f32 precision...
+        let disc = res["max_deviation_from_discrete"].as_f64().unwrap();
+        assert!(
+            disc < 1e-3,
+            "layers {}: discrete deviation {disc}",
+            res["layers"]
+        );
+        // ...and the continuous-time solution up to the step size (tau = 25 steps).
+        let cont = res["max_deviation_from_continuous"].as_f64().unwrap();
+        assert!(
+            cont < 0.15,
+            "layers {}: continuous deviation {cont}",
+            res["layers"]
+        );
+        assert_eq!(res["learned_in_order"], true);
+        // Every mode was learned (a mode that never reached half strength has no time).
+        assert!(
+            res["half_times"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|t| t.is_u64())
+        );
+    }
+}

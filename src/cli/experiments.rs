@@ -152,3 +152,92 @@ pub fn run_compare(a: &CompareArgs, device: Option<&str>) -> Result<()> {
     }
     Ok(())
 }
+
+fn parse_floats(flag: &str, s: &str) -> Result<Vec<f64>> {
+    s.split(',')
+        .map(|t| t.trim().parse::<f64>())
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| {
+            Error::invalid(format!(
+                "{flag}: expected comma-separated numbers, got '{s}'"
+            ))
+        })
+}
+
+fn toml_config<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
+    toml::from_str(&text).map_err(|e| Error::file(path, format!("invalid config: {e}")))
+}
+
+#[derive(clap::Args, Debug, Default)]
+#[command(
+    after_help = "Examples:\n  widenet deep-linear\n  widenet deep-linear --layers 2 --singular-values 4,2,1 --u0 1e-4 --tau 200 --steps 6000\n\n\
+Deep linear networks (2 and 3 weight layers by default) learn the singular modes of their task one\n\
+by one, in order of singular value (Saxe, McClelland and Ganguli 2014). The report gives each mode's\n\
+strength over training against the exact solutions and the largest deviation."
+)]
+pub struct DeepLinearArgs {
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    #[arg(long)]
+    pub quick: bool,
+    /// Comma-separated numbers of weight layers.
+    #[arg(long)]
+    pub layers: Option<String>,
+    /// Comma-separated singular values of the task.
+    #[arg(long)]
+    pub singular_values: Option<String>,
+    #[arg(long)]
+    pub width: Option<usize>,
+    #[arg(long)]
+    pub seeds: Option<usize>,
+    /// Initial strength of every mode.
+    #[arg(long)]
+    pub u0: Option<f64>,
+    /// Time constant in steps (sets the learning rate).
+    #[arg(long)]
+    pub tau: Option<f64>,
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Read the modes every this many steps.
+    #[arg(long)]
+    pub every: Option<usize>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+pub fn run_deep_linear(a: &DeepLinearArgs, device: Option<&str>) -> Result<()> {
+    use crate::experiments::deep_linear::{DeepLinearConfig, run};
+    let mut c: DeepLinearConfig = match &a.config {
+        Some(p) => toml_config(p)?,
+        None if a.quick => DeepLinearConfig::quick(),
+        None => DeepLinearConfig::default(),
+    };
+    if let Some(l) = &a.layers {
+        c.layers = super::parse_list("--layers", l)?;
+    }
+    if let Some(s) = &a.singular_values {
+        c.singular_values = parse_floats("--singular-values", s)?;
+    }
+    macro_rules! over {
+        ($($f:ident),*) => { $( if let Some(v) = a.$f { c.$f = v; } )* };
+    }
+    over!(width, seeds, u0, tau, steps, every, seed);
+    c.validate()?;
+    let dev = super::open_device(device)?;
+    let out = OutDir::create(a.out.as_deref(), "deep-linear")?;
+    run(dev.as_ref(), &c, &out, a.quiet)?;
+    if !a.quiet {
+        println!(
+            "{}",
+            std::fs::read_to_string(out.file("report.md")).unwrap_or_default()
+        );
+        eprintln!("wrote {}", out.path.display());
+    }
+    Ok(())
+}

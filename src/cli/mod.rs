@@ -46,6 +46,8 @@ Run `widenet <command> --help` for each command's options.";
 pub enum Command {
     /// Finite networks against their infinite-width limit across widths (the default job).
     Compare(experiments::CompareArgs),
+    /// Deep linear networks learning singular modes one by one (Saxe et al. 2014).
+    DeepLinear(experiments::DeepLinearArgs),
     /// List the adapters wgpu finds on every backend (Vulkan, Metal, DX12, GL).
     Devices(devices::Args),
     /// Infinite-width NNGP or NTK of a fully connected network, written as .npy.
@@ -73,6 +75,7 @@ pub fn run() -> ExitCode {
         None => {
             experiments::run_compare(&experiments::CompareArgs::default(), cli.device.as_deref())
         }
+        Some(Command::DeepLinear(a)) => experiments::run_deep_linear(&a, cli.device.as_deref()),
         Some(Command::Compare(a)) => experiments::run_compare(&a, cli.device.as_deref()),
         Some(Command::SelfCheck) => devices::self_check(cli.device.as_deref()),
         Some(Command::Devices(a)) => devices::run(&a),

@@ -6,6 +6,7 @@
 
 pub mod compare;
 pub mod data;
+pub mod deep_linear;
 pub mod plot;
 
 use crate::error::{Error, Result};
