@@ -120,3 +120,72 @@ fn deep_linear_quick_follows_saxe() {
         );
     }
 }
+
+#[test]
+fn mutransfer_quick_best_rate_transfers_under_mup_only() {
+    use widenet::experiments::mutransfer::{MuTransferConfig, best_log2_lr, run};
+    // The parabola refinement of the argmin.
+    assert_eq!(best_log2_lr(&[0.0, 1.0, 2.0], &[4.0, 1.0, 4.0]), Some(1.0));
+    assert_eq!(
+        best_log2_lr(
+            &[0.0, 1.0, 2.0],
+            &[f64::INFINITY, f64::INFINITY, f64::INFINITY]
+        ),
+        None
+    );
+    let b = best_log2_lr(&[0.0, 1.0, 2.0], &[2.0, 1.0, 4.0]).unwrap();
+    assert!(b > 0.0 && b < 1.0, "{b}");
+    let cfg = MuTransferConfig::quick();
+    let out = OutDir::create(Some(&tmp("mutransfer")), "mutransfer").unwrap();
+    let dev = device();
+    let r = run(dev.as_ref(), &cfg, &out, true).unwrap();
+    for f in [
+        "report.json",
+        "report.md",
+        "best_lr.svg",
+        "lr_sweep_mup_sgd.svg",
+        "lr_sweep_standard_adam.svg",
+    ] {
+        assert!(out.file(f).exists(), "{f} missing");
+    }
+    let shift = |p: &str, o: &str| {
+        r["sweeps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["parameterization"] == p && s["optimizer"] == o)
+            .unwrap()["shift_per_doubling"]
+            .as_f64()
+            .unwrap()
+    };
+    // SGD: under SP the best rate falls with the width (theory: halves per doubling), under muP it stays.
+    assert!(
+        shift("standard", "sgd") < -0.5,
+        "SP SGD shift {}",
+        shift("standard", "sgd")
+    );
+    assert!(
+        shift("mup", "sgd").abs() < 0.35,
+        "muP SGD shift {}",
+        shift("mup", "sgd")
+    );
+    // Adam: muP moves the best rate less than SP.
+    assert!(
+        shift("standard", "adam") < -0.5,
+        "SP Adam shift {}",
+        shift("standard", "adam")
+    );
+    assert!(shift("mup", "adam") > shift("standard", "adam") + 0.3);
+    // Diverged runs are recorded, not dropped: the largest SGD rate diverges under SP at the largest width.
+    let sp = r["sweeps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["parameterization"] == "standard" && s["optimizer"] == "sgd")
+        .unwrap();
+    let last = sp["widths"].as_array().unwrap().last().unwrap();
+    assert_eq!(
+        last["diverged"].as_array().unwrap().len(),
+        cfg.sgd_log2_lrs.len()
+    );
+}

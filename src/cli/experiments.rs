@@ -241,3 +241,72 @@ pub fn run_deep_linear(a: &DeepLinearArgs, device: Option<&str>) -> Result<()> {
     }
     Ok(())
 }
+
+#[derive(clap::Args, Debug, Default)]
+#[command(
+    allow_negative_numbers = true,
+    after_help = "Examples:\n  widenet mutransfer\n  widenet mutransfer --widths 128,256,512,1024 --sgd-log2-lrs=-8,-6,-4,-2,0,2 --steps 200\n\n\
+Sweeps the learning rate at every width under the standard parameterization and muP (base width:\n\
+the smallest width), with SGD and Adam, and reports the best learning rate per width and its shift\n\
+per doubling of the width. Diverged runs are recorded as diverged."
+)]
+pub struct MuTransferArgs {
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    #[arg(long)]
+    pub quick: bool,
+    #[arg(long)]
+    pub widths: Option<String>,
+    /// Comma-separated log2 learning rates for SGD.
+    #[arg(long)]
+    pub sgd_log2_lrs: Option<String>,
+    /// Comma-separated log2 learning rates for Adam.
+    #[arg(long)]
+    pub adam_log2_lrs: Option<String>,
+    #[arg(long)]
+    pub seeds: Option<usize>,
+    #[arg(long)]
+    pub depth: Option<usize>,
+    #[arg(long)]
+    pub steps: Option<usize>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+pub fn run_mutransfer(a: &MuTransferArgs, device: Option<&str>) -> Result<()> {
+    use crate::experiments::mutransfer::{MuTransferConfig, run};
+    let mut c: MuTransferConfig = match &a.config {
+        Some(p) => toml_config(p)?,
+        None if a.quick => MuTransferConfig::quick(),
+        None => MuTransferConfig::default(),
+    };
+    if let Some(w) = &a.widths {
+        c.widths = super::parse_list("--widths", w)?;
+    }
+    if let Some(s) = &a.sgd_log2_lrs {
+        c.sgd_log2_lrs = parse_floats("--sgd-log2-lrs", s)?;
+    }
+    if let Some(s) = &a.adam_log2_lrs {
+        c.adam_log2_lrs = parse_floats("--adam-log2-lrs", s)?;
+    }
+    macro_rules! over {
+        ($($f:ident),*) => { $( if let Some(v) = a.$f { c.$f = v; } )* };
+    }
+    over!(seeds, depth, steps, seed);
+    c.validate()?;
+    let dev = super::open_device(device)?;
+    let out = OutDir::create(a.out.as_deref(), "mutransfer")?;
+    run(dev.as_ref(), &c, &out, a.quiet)?;
+    if !a.quiet {
+        println!(
+            "{}",
+            std::fs::read_to_string(out.file("report.md")).unwrap_or_default()
+        );
+        eprintln!("wrote {}", out.path.display());
+    }
+    Ok(())
+}

@@ -48,6 +48,8 @@ pub enum Command {
     Compare(experiments::CompareArgs),
     /// Deep linear networks learning singular modes one by one (Saxe et al. 2014).
     DeepLinear(experiments::DeepLinearArgs),
+    /// Learning-rate sweeps across widths under SP and muP, SGD and Adam.
+    Mutransfer(experiments::MuTransferArgs),
     /// List the adapters wgpu finds on every backend (Vulkan, Metal, DX12, GL).
     Devices(devices::Args),
     /// Infinite-width NNGP or NTK of a fully connected network, written as .npy.
@@ -76,6 +78,7 @@ pub fn run() -> ExitCode {
             experiments::run_compare(&experiments::CompareArgs::default(), cli.device.as_deref())
         }
         Some(Command::DeepLinear(a)) => experiments::run_deep_linear(&a, cli.device.as_deref()),
+        Some(Command::Mutransfer(a)) => experiments::run_mutransfer(&a, cli.device.as_deref()),
         Some(Command::Compare(a)) => experiments::run_compare(&a, cli.device.as_deref()),
         Some(Command::SelfCheck) => devices::self_check(cli.device.as_deref()),
         Some(Command::Devices(a)) => devices::run(&a),
