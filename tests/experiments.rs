@@ -189,3 +189,54 @@ fn mutransfer_quick_best_rate_transfers_under_mup_only() {
         cfg.sgd_log2_lrs.len()
     );
 }
+
+#[test]
+fn drift_quick_separates_lazy_and_rich_training() {
+    use widenet::experiments::drift::{DriftConfig, run};
+    let cfg = DriftConfig::quick();
+    let out = OutDir::create(Some(&tmp("drift")), "drift").unwrap();
+    let dev = device();
+    let r = run(dev.as_ref(), &cfg, &out, true).unwrap();
+    for f in [
+        "report.json",
+        "report.md",
+        "movement_vs_width.svg",
+        "movement_vs_alpha.svg",
+    ] {
+        assert!(out.file(f).exists(), "{f} missing");
+    }
+    let slope = |p: &str, k: &str| {
+        r["parameterizations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["parameterization"] == p)
+            .unwrap()["slopes"][k]["slope"]
+            .as_f64()
+            .unwrap()
+    };
+    // ntk: lazy, movement shrinks like width^-1/2.
+    assert!(
+        (-0.9..=-0.3).contains(&slope("ntk", "feature_movement")),
+        "ntk features {}",
+        slope("ntk", "feature_movement")
+    );
+    assert!(
+        slope("ntk", "ntk_movement") < -0.3,
+        "ntk kernel {}",
+        slope("ntk", "ntk_movement")
+    );
+    // muP: features keep moving at every width.
+    assert!(
+        slope("mup", "feature_movement").abs() < 0.2,
+        "muP features {}",
+        slope("mup", "feature_movement")
+    );
+    assert!(slope("mup", "feature_movement") > slope("ntk", "feature_movement") + 0.2);
+    // Output scale: movement ~ 1/alpha.
+    let fa = r["alpha_sweep"]["feature_slope"].as_f64().unwrap();
+    assert!(
+        (-1.3..=-0.6).contains(&fa),
+        "feature movement against alpha {fa}"
+    );
+}

@@ -310,3 +310,65 @@ pub fn run_mutransfer(a: &MuTransferArgs, device: Option<&str>) -> Result<()> {
     }
     Ok(())
 }
+
+#[derive(clap::Args, Debug, Default)]
+#[command(
+    after_help = "Examples:\n  widenet drift\n  widenet drift --widths 64,256,1024,4096 --seeds 8 --steps 300\n\n\
+Relative change of the empirical NTK and of the hidden features during training, against width under\n\
+the ntk parameterization (lazy: shrinks like width^-1/2) and muP (rich: stays of order one), and against\n\
+an output scale alpha in the style of Chizat and Bach (shrinks like 1/alpha)."
+)]
+pub struct DriftArgs {
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    #[arg(long)]
+    pub quick: bool,
+    #[arg(long)]
+    pub widths: Option<String>,
+    #[arg(long)]
+    pub seeds: Option<usize>,
+    #[arg(long)]
+    pub depth: Option<usize>,
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Comma-separated output scales.
+    #[arg(long)]
+    pub alphas: Option<String>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+pub fn run_drift(a: &DriftArgs, device: Option<&str>) -> Result<()> {
+    use crate::experiments::drift::{DriftConfig, run};
+    let mut c: DriftConfig = match &a.config {
+        Some(p) => toml_config(p)?,
+        None if a.quick => DriftConfig::quick(),
+        None => DriftConfig::default(),
+    };
+    if let Some(w) = &a.widths {
+        c.widths = super::parse_list("--widths", w)?;
+    }
+    if let Some(s) = &a.alphas {
+        c.alphas = parse_floats("--alphas", s)?;
+    }
+    macro_rules! over {
+        ($($f:ident),*) => { $( if let Some(v) = a.$f { c.$f = v; } )* };
+    }
+    over!(seeds, depth, steps, seed);
+    c.validate()?;
+    let dev = super::open_device(device)?;
+    let out = OutDir::create(a.out.as_deref(), "drift")?;
+    run(dev.as_ref(), &c, &out, a.quiet)?;
+    if !a.quiet {
+        println!(
+            "{}",
+            std::fs::read_to_string(out.file("report.md")).unwrap_or_default()
+        );
+        eprintln!("wrote {}", out.path.display());
+    }
+    Ok(())
+}

@@ -50,6 +50,8 @@ pub enum Command {
     DeepLinear(experiments::DeepLinearArgs),
     /// Learning-rate sweeps across widths under SP and muP, SGD and Adam.
     Mutransfer(experiments::MuTransferArgs),
+    /// Lazy against rich training: kernel and feature movement against width and output scale.
+    Drift(experiments::DriftArgs),
     /// List the adapters wgpu finds on every backend (Vulkan, Metal, DX12, GL).
     Devices(devices::Args),
     /// Infinite-width NNGP or NTK of a fully connected network, written as .npy.
@@ -79,6 +81,7 @@ pub fn run() -> ExitCode {
         }
         Some(Command::DeepLinear(a)) => experiments::run_deep_linear(&a, cli.device.as_deref()),
         Some(Command::Mutransfer(a)) => experiments::run_mutransfer(&a, cli.device.as_deref()),
+        Some(Command::Drift(a)) => experiments::run_drift(&a, cli.device.as_deref()),
         Some(Command::Compare(a)) => experiments::run_compare(&a, cli.device.as_deref()),
         Some(Command::SelfCheck) => devices::self_check(cli.device.as_deref()),
         Some(Command::Devices(a)) => devices::run(&a),

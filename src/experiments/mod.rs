@@ -7,6 +7,7 @@
 pub mod compare;
 pub mod data;
 pub mod deep_linear;
+pub mod drift;
 pub mod mutransfer;
 pub mod plot;
 

@@ -25,6 +25,21 @@ pub struct EmpiricalKernels {
 
 /// The empirical NTK and NNGP of every member on the points `x` (`[n, d_in]`).
 pub fn empirical_kernels(ens: &mut Ensemble<'_>, x: &Matrix<f32>) -> Result<EmpiricalKernels> {
+    kernels_weighted(ens, x, false)
+}
+
+/// The kernel that gradient descent actually follows: each layer's
+/// contribution weighted by its learning-rate multiplier (for SGD), so that
+/// one step moves the outputs on `x` by `-(lr / N) Theta_eff (f - y)`.
+pub fn effective_ntk(ens: &mut Ensemble<'_>, x: &Matrix<f32>) -> Result<EmpiricalKernels> {
+    kernels_weighted(ens, x, true)
+}
+
+fn kernels_weighted(
+    ens: &mut Ensemble<'_>,
+    x: &Matrix<f32>,
+    lr_weighted: bool,
+) -> Result<EmpiricalKernels> {
     let spec = ens.spec;
     if x.cols != spec.d_in || x.rows == 0 {
         return Err(Error::shape(
@@ -68,8 +83,13 @@ pub fn empirical_kernels(ens: &mut Ensemble<'_>, x: &Matrix<f32>) -> Result<Empi
             let md = Matmul::new(n, n, fo).batch(e).trans(false, true);
             gram(&md, g.delta(l), &mut gd)?;
             dev.mul(&gd, &ga, &mut prod)?;
-            dev.axpy((s.mult_w * s.mult_w) as f32 * inv_out, &prod, &mut ntk)?;
-            dev.axpy((s.mult_b * s.mult_b) as f32 * inv_out, &gd, &mut ntk)?;
+            let (rw, rb) = if lr_weighted {
+                (s.lr_w, s.lr_b)
+            } else {
+                (1.0, 1.0)
+            };
+            dev.axpy((rw * s.mult_w * s.mult_w) as f32 * inv_out, &prod, &mut ntk)?;
+            dev.axpy((rb * s.mult_b * s.mult_b) as f32 * inv_out, &gd, &mut ntk)?;
             if l == spec.depth && k == 0 {
                 // The readout's input Gram gives the NNGP (the same for every output).
                 dev.scale(&mut ga, (s.mult_w * s.mult_w) as f32)?;

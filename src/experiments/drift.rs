@@ -1,0 +1,368 @@
+//! `widenet drift`: lazy against rich training. The relative change over
+//! training of each member's empirical NTK and of its last hidden features,
+//! against width under the `ntk` parameterization (theory: ~ width^-1/2, the
+//! lazy regime of Jacot et al. 2018) and under muP (theory: order one at every
+//! width, Yang and Hu 2021), and against an output scale alpha in the style of
+//! Chizat, Oyallon and Bach (2019): training `alpha f` on targets `y` is
+//! training `f` on `y / alpha` with the loss divided by `alpha^2`; centred at
+//! initialization, each member learns `y / alpha + f(x; w0)` (theory: movement
+//! ~ 1/alpha).
+
+use super::data::teacher;
+use super::plot::{Series, plot};
+use super::{OutDir, mean, progress, seed_slope};
+use crate::activation::Activation;
+use crate::backend::{Backend, Loss, Rule};
+use crate::error::{Error, Result};
+use crate::matrix::Matrix;
+use crate::mlp::empirical::{effective_ntk, kernel_distance};
+use crate::mlp::ensemble::Ensemble;
+use crate::mlp::params::Params;
+use crate::mlp::train::{Schedule, TrainConfig, Trainer};
+use crate::mlp::{MlpSpec, Parameterization};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+/// Settings of `widenet drift`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DriftConfig {
+    pub widths: Vec<usize>,
+    pub seeds: usize,
+    pub depth: usize,
+    pub activation: String,
+    pub d_in: usize,
+    pub n_train: usize,
+    pub steps: usize,
+    /// Output scales of the lazy-training sweep.
+    pub alphas: Vec<f64>,
+    /// Width of the output-scale sweep.
+    pub alpha_width: usize,
+    pub seed: u64,
+}
+
+impl Default for DriftConfig {
+    fn default() -> Self {
+        DriftConfig {
+            widths: vec![64, 128, 256, 512, 1024],
+            seeds: 4,
+            depth: 2,
+            activation: "relu".into(),
+            d_in: 8,
+            n_train: 32,
+            steps: 100,
+            alphas: vec![0.25, 0.5, 1.0, 2.0, 4.0, 8.0],
+            alpha_width: 256,
+            seed: 0,
+        }
+    }
+}
+
+impl DriftConfig {
+    pub fn quick() -> Self {
+        DriftConfig {
+            widths: vec![32, 128, 512],
+            seeds: 4,
+            steps: 40,
+            n_train: 16,
+            alphas: vec![0.5, 2.0, 8.0],
+            alpha_width: 128,
+            ..Default::default()
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if self.widths.len() < 2 || self.widths.contains(&0) || self.alpha_width == 0 {
+            return Err(Error::invalid(
+                "--widths needs at least two widths, each at least 1",
+            ));
+        }
+        if self.seeds < 2
+            || self.steps == 0
+            || self.n_train == 0
+            || self.depth == 0
+            || self.d_in == 0
+        {
+            return Err(Error::invalid(
+                "--seeds must be at least 2; --steps, --n-train, --depth and --d-in at least 1",
+            ));
+        }
+        if self.alphas.iter().any(|a| !(a.is_finite() && *a > 0.0)) {
+            return Err(Error::invalid("--alphas must be positive"));
+        }
+        Activation::parse(&self.activation)?;
+        Ok(())
+    }
+}
+
+fn spec(cfg: &DriftConfig, width: usize, p: Parameterization, e: usize) -> Result<MlpSpec> {
+    Ok(MlpSpec {
+        d_in: cfg.d_in,
+        width,
+        depth: cfg.depth,
+        d_out: 1,
+        activation: Activation::parse(&cfg.activation)?,
+        parameterization: p,
+        w_std: 1.4,
+        b_std: 0.1,
+        base_width: cfg.widths[0],
+        ensemble: e,
+    })
+}
+
+/// Half the largest stable gradient-descent rate at the base width: one step
+/// moves the outputs by `-(lr / N) Theta_eff (f - y)`, stable below
+/// `lr = 2 N / lambda_max(Theta_eff)`; take `N / (2 lambda_max)` over the seeds.
+fn pick_lr(
+    dev: &dyn Backend,
+    cfg: &DriftConfig,
+    p: Parameterization,
+    x: &Matrix<f32>,
+    _y: &Matrix<f32>,
+) -> Result<f64> {
+    let s = spec(cfg, cfg.widths[0], p, cfg.seeds)?;
+    let mut ens = Ensemble::new(dev, &Params::init(&s, cfg.seed)?)?;
+    let k = crate::mlp::empirical::effective_ntk(&mut ens, x)?;
+    let n = x.rows;
+    let mut lam_max: f64 = 0.0;
+    for m in 0..s.ensemble {
+        let mat = faer::Mat::from_fn(n, n, |i, j| k.ntk[(m * n + i) * n + j] as f64);
+        let ev = mat
+            .self_adjoint_eigenvalues(faer::Side::Lower)
+            .map_err(|e| Error::Numerical(format!("{e:?}")))?;
+        lam_max = ev.iter().cloned().fold(lam_max, f64::max);
+    }
+    if !(lam_max > 0.0) {
+        return Err(Error::Numerical("the effective NTK vanished".into()));
+    }
+    Ok(n as f64 / (2.0 * lam_max))
+}
+
+/// Relative movement of the effective NTK (the kernel gradient descent
+/// follows) and of the last hidden features of every member over a run.
+fn movement(
+    dev: &dyn Backend,
+    params: &Params,
+    seed: u64,
+    x: &Matrix<f32>,
+    y: &Matrix<f32>,
+    lr: f64,
+    steps: usize,
+) -> Result<(Vec<f64>, Vec<f64>, Vec<f64>)> {
+    let s = &params.spec;
+    let mut ens = Ensemble::new(dev, params)?;
+    let (e, n, w, depth) = (s.ensemble, x.rows, s.width, s.depth);
+    let k0 = effective_ntk(&mut ens, x)?;
+    let features = |ens: &Ensemble<'_>| -> Result<Vec<f32>> {
+        let xs = dev.upload(&x.data)?;
+        let mut act = ens.activations(n)?;
+        ens.forward(&xs, &mut act)?;
+        dev.read(&act.h[depth - 1])
+    };
+    let h0 = features(&ens)?;
+    let c = TrainConfig {
+        rule: Rule::Sgd,
+        lr: vec![lr],
+        steps,
+        batch_size: None,
+        loss: Loss::Mse,
+        schedule: Schedule::Constant,
+        log_every: usize::MAX / 2,
+        seed,
+    };
+    let mut t = Trainer::new(&mut ens, x, y, &c)?;
+    for _ in 0..steps {
+        t.step()?;
+    }
+    let final_loss = t.full_loss()?;
+    let k1 = effective_ntk(t.ensemble(), x)?;
+    let h1 = features(t.ensemble())?;
+    let n2 = n * n;
+    let ntk: Vec<f64> = (0..e)
+        .map(|m| kernel_distance(&k1.ntk[m * n2..(m + 1) * n2], &k0.ntk[m * n2..(m + 1) * n2]))
+        .collect();
+    let per = n * w;
+    let feat: Vec<f64> = (0..e)
+        .map(|m| kernel_distance(&h1[m * per..(m + 1) * per], &h0[m * per..(m + 1) * per]))
+        .collect();
+    Ok((ntk, feat, final_loss))
+}
+
+/// Runs the measurements and writes the report.
+pub fn run(
+    dev: &dyn Backend,
+    cfg: &DriftConfig,
+    out: &OutDir,
+    quiet: bool,
+) -> Result<serde_json::Value> {
+    cfg.validate()?;
+    let data = teacher(cfg.d_in, cfg.n_train, 1, cfg.seed);
+    let (x, y) = (&data.x_train, &data.y_train);
+    let xs: Vec<f64> = cfg.widths.iter().map(|&w| w as f64).collect();
+    let bar = progress(
+        quiet,
+        (2 * cfg.widths.len() + cfg.alphas.len()) as u64,
+        "drift",
+    );
+    let mut by_param = Vec::new();
+    let mut plot_series = Vec::new();
+    for p in [Parameterization::Ntk, Parameterization::Mup] {
+        let lr = pick_lr(dev, cfg, p, x, y)?;
+        let mut ntk_seeds = vec![Vec::new(); cfg.seeds];
+        let mut feat_seeds = vec![Vec::new(); cfg.seeds];
+        let mut rows = Vec::new();
+        for &w in &cfg.widths {
+            bar.set_message(format!("{} width {w}", p.name()));
+            let params = Params::init(&spec(cfg, w, p, cfg.seeds)?, cfg.seed)?;
+            let (ntk, feat, loss) = movement(dev, &params, cfg.seed, x, y, lr, cfg.steps)?;
+            for (s, v) in ntk_seeds.iter_mut().zip(&ntk) {
+                s.push(*v);
+            }
+            for (s, v) in feat_seeds.iter_mut().zip(&feat) {
+                s.push(*v);
+            }
+            rows.push(json!({"width": w, "ntk_movement": {"mean": mean(&ntk), "per_seed": ntk}, "feature_movement": {"mean": mean(&feat), "per_seed": feat}, "final_loss": mean(&loss)}));
+            bar.inc(1);
+        }
+        let sn = seed_slope(&xs, &ntk_seeds);
+        let sf = seed_slope(&xs, &feat_seeds);
+        let means = |v: &Vec<Vec<f64>>| -> Vec<(f64, f64)> {
+            xs.iter()
+                .enumerate()
+                .map(|(i, &x)| (x, mean(&v.iter().map(|s| s[i]).collect::<Vec<_>>())))
+                .collect()
+        };
+        let label = |what: &str, s: &Option<super::Slope>| {
+            format!(
+                "{} {what} (slope {:.2})",
+                p.name(),
+                s.map_or(f64::NAN, |s| s.slope)
+            )
+        };
+        plot_series.push(Series::measured(
+            label("NTK movement", &sn),
+            means(&ntk_seeds),
+        ));
+        plot_series.push(Series::measured(
+            label("feature movement", &sf),
+            means(&feat_seeds),
+        ));
+        by_param.push(json!({"parameterization": p.name(), "lr": lr, "widths": rows, "slopes": {"ntk_movement": sn, "feature_movement": sf}}));
+    }
+    // Output-scale sweep at one width, ntk parameterization.
+    let lr = pick_lr(dev, cfg, Parameterization::Ntk, x, y)?;
+    let mut alpha_rows = Vec::new();
+    let mut a_ntk = Vec::new();
+    let mut a_feat = Vec::new();
+    let all = Params::init(
+        &spec(cfg, cfg.alpha_width, Parameterization::Ntk, cfg.seeds)?,
+        cfg.seed,
+    )?;
+    for &alpha in &cfg.alphas {
+        bar.set_message(format!("alpha {alpha}"));
+        // Centred as Chizat and Bach: member m learns y / alpha + f_m(x; w0),
+        // so the change it must make is y / alpha.
+        let (mut ntk, mut feat) = (Vec::new(), Vec::new());
+        for m in 0..cfg.seeds {
+            let one = all.member(m)?;
+            let f0 = crate::mlp::train::forward(&Ensemble::new(dev, &one)?, x)?;
+            let ys = Matrix {
+                rows: y.rows,
+                cols: 1,
+                data: y
+                    .data
+                    .iter()
+                    .zip(&f0)
+                    .map(|(v, f)| (*v as f64 / alpha) as f32 + f)
+                    .collect(),
+            };
+            let (k, f, _) = movement(dev, &one, cfg.seed, x, &ys, lr, cfg.steps)?;
+            ntk.extend(k);
+            feat.extend(f);
+        }
+        a_ntk.push(mean(&ntk));
+        a_feat.push(mean(&feat));
+        alpha_rows.push(
+            json!({"alpha": alpha, "ntk_movement": mean(&ntk), "feature_movement": mean(&feat)}),
+        );
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let alpha_slope = super::fit_loglog(&cfg.alphas, &a_ntk).map(|f| f.0);
+    let feat_alpha_slope = super::fit_loglog(&cfg.alphas, &a_feat).map(|f| f.0);
+    plot(
+        &out.file("movement_vs_width.svg"),
+        "Relative change over training against width: ntk (lazy) and muP (rich)",
+        "width",
+        "relative change",
+        true,
+        true,
+        &plot_series,
+    )?;
+    plot(
+        &out.file("movement_vs_alpha.svg"),
+        &format!(
+            "Relative change over training against output scale alpha (width {}, ntk)",
+            cfg.alpha_width
+        ),
+        "alpha",
+        "relative change",
+        true,
+        true,
+        &[
+            Series::measured(
+                format!(
+                    "NTK movement (slope {:.2})",
+                    alpha_slope.unwrap_or(f64::NAN)
+                ),
+                cfg.alphas
+                    .iter()
+                    .cloned()
+                    .zip(a_ntk.iter().cloned())
+                    .collect(),
+            ),
+            Series::measured(
+                format!(
+                    "feature movement (slope {:.2})",
+                    feat_alpha_slope.unwrap_or(f64::NAN)
+                ),
+                cfg.alphas
+                    .iter()
+                    .cloned()
+                    .zip(a_feat.iter().cloned())
+                    .collect(),
+            ),
+        ],
+    )?;
+    let report = json!({
+        "experiment": "drift", "version": env!("CARGO_PKG_VERSION"), "config": cfg, "device": dev.info(),
+        "parameterizations": by_param,
+        "alpha_sweep": {"width": cfg.alpha_width, "lr": lr, "points": alpha_rows, "ntk_slope": alpha_slope, "feature_slope": feat_alpha_slope},
+    });
+    let mut md = String::from("# widenet drift\n\n");
+    md.push_str(&format!("Relative change of the empirical NTK and of the last hidden features over {} steps of full-batch gradient descent, depth-{} {} networks, {} seeds. Device: {}.\n\n", cfg.steps, cfg.depth, cfg.activation, cfg.seeds, dev.info().name));
+    md.push_str("| parameterization | lr | NTK movement slope in width | feature movement slope in width | theory |\n|---|---|---|---|---|\n");
+    for b in &by_param {
+        let theory = if b["parameterization"] == "ntk" {
+            "-1/2 (lazy)"
+        } else {
+            "0 (features learn)"
+        };
+        md.push_str(&format!(
+            "| {} | {:.4} | {:.3} | {:.3} | {theory} |\n",
+            b["parameterization"].as_str().unwrap_or(""),
+            b["lr"].as_f64().unwrap_or(f64::NAN),
+            b["slopes"]["ntk_movement"]["slope"]
+                .as_f64()
+                .unwrap_or(f64::NAN),
+            b["slopes"]["feature_movement"]["slope"]
+                .as_f64()
+                .unwrap_or(f64::NAN)
+        ));
+    }
+    md.push_str(&format!("\nOutput-scale sweep at width {}: NTK movement slope in alpha {:.3}, feature movement slope {:.3} (theory: -1).\n\n", cfg.alpha_width, alpha_slope.unwrap_or(f64::NAN), feat_alpha_slope.unwrap_or(f64::NAN)));
+    md.push_str("![movement against width](movement_vs_width.svg)\n\n![movement against alpha](movement_vs_alpha.svg)\n");
+    out.write_json(&report)?;
+    out.write_md(&md)?;
+    Ok(report)
+}
