@@ -132,7 +132,7 @@ fn pick_lr(
             .map_err(|e| Error::Numerical(format!("{e:?}")))?;
         lam_max = ev.iter().cloned().fold(lam_max, f64::max);
     }
-    if !(lam_max > 0.0) {
+    if lam_max.is_nan() || lam_max <= 0.0 {
         return Err(Error::Numerical("the effective NTK vanished".into()));
     }
     Ok(n as f64 / (2.0 * lam_max))
