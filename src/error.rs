@@ -41,6 +41,12 @@ pub enum Error {
     #[error("{0}")]
     Numerical(String),
 
+    /// The user interrupted a long run; what was finished has been written.
+    #[error(
+        "interrupted; the finished points and a partial report are in {0} (rerun with --resume to continue)"
+    )]
+    Interrupted(String),
+
     /// Reading or writing a file failed.
     #[error("{path}: {message}")]
     File { path: PathBuf, message: String },

@@ -29,7 +29,7 @@ fn compare_quick_reproduces_the_width_scaling() {
     let data = teacher(cfg.d_in, cfg.n_train, cfg.n_test, cfg.seed);
     let out = OutDir::create(Some(&tmp("compare")), "compare").unwrap();
     let dev = device();
-    let r = run(dev.as_ref(), &cfg, &data, &out, true).unwrap();
+    let r = run(dev.as_ref(), &cfg, &data, &out, true, false).unwrap();
     for f in [
         "report.json",
         "report.md",

@@ -64,6 +64,9 @@ pub struct CompareArgs {
     /// No progress bars.
     #[arg(long)]
     pub quiet: bool,
+    /// Continue an interrupted run in --out: widths already finished there are not recomputed.
+    #[arg(long, requires = "out")]
+    pub resume: bool,
 }
 
 fn load_config(path: &Path) -> Result<CompareConfig> {
@@ -142,7 +145,7 @@ pub fn run_compare(a: &CompareArgs, device: Option<&str>) -> Result<()> {
             out.path.display()
         );
     }
-    let report = compare::run(dev.as_ref(), &cfg, &data, &out, a.quiet)?;
+    let report = compare::run(dev.as_ref(), &cfg, &data, &out, a.quiet, a.resume)?;
     if !a.quiet {
         println!(
             "{}",

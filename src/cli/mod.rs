@@ -75,6 +75,7 @@ pub enum Command {
 /// (0 success, 2 bad input, 1 device failure).
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
+    crate::experiments::install_interrupt_handler();
     let result = match cli.command {
         None => {
             experiments::run_compare(&experiments::CompareArgs::default(), cli.device.as_deref())
@@ -104,6 +105,7 @@ pub fn run() -> ExitCode {
 fn exit_code(e: &Error) -> ExitCode {
     match e {
         Error::Gpu { .. } => ExitCode::from(1),
+        Error::Interrupted(_) => ExitCode::from(130),
         _ => ExitCode::from(2),
     }
 }

@@ -174,6 +174,7 @@ pub fn run(
     data: &Split,
     out: &OutDir,
     quiet: bool,
+    resume: bool,
 ) -> Result<serde_json::Value> {
     cfg.validate()?;
     let activation = Activation::parse(&cfg.activation)?;
@@ -284,131 +285,193 @@ pub fn run(
 
     let bar = progress(quiet, (cfg.widths.len() * cfg.steps) as u64, "compare");
     let e = cfg.seeds;
-    let mut widths_json = Vec::new();
-    let mut per_seed: [Vec<Vec<f64>>; 4] = Default::default(); // ntk_init, member_dev, movement, nngp_init: [seed][width]
-    for series in per_seed.iter_mut() {
-        *series = vec![Vec::new(); e];
-    }
-    let mut curves = Vec::new();
-    let mut final_means = Vec::new();
+    let fingerprint = json!({"experiment": "compare", "config": cfg, "data": {"x_train": data.x_train.data, "y_train": data.y_train.data, "x_test": data.x_test.data}});
+    let checkpoint = super::Checkpoint::open(out, &fingerprint, resume)?;
+    let mut widths_json: Vec<serde_json::Value> = Vec::new();
+    let mut interrupted = false;
     for &width in &cfg.widths {
+        if let Some(done) = checkpoint.get(&format!("width-{width}")) {
+            bar.inc(cfg.steps as u64);
+            widths_json.push(done);
+            continue;
+        }
+        if super::interrupted() {
+            interrupted = true;
+            break;
+        }
         bar.set_message(format!("width {width}"));
-        let spec = MlpSpec {
-            d_in,
-            width,
-            depth: cfg.depth,
-            d_out: 1,
-            activation,
-            parameterization: Parameterization::Ntk,
-            w_std: cfg.w_std,
-            b_std: cfg.b_std,
-            base_width: width,
-            ensemble: e,
+        let measure = || -> Result<Option<serde_json::Value>> {
+            let spec = MlpSpec {
+                d_in,
+                width,
+                depth: cfg.depth,
+                d_out: 1,
+                activation,
+                parameterization: Parameterization::Ntk,
+                w_std: cfg.w_std,
+                b_std: cfg.b_std,
+                base_width: width,
+                ensemble: e,
+            };
+            let mut ens = Ensemble::new(dev, &Params::init(&spec, cfg.seed)?)?;
+            let k0 = empirical_kernels(&mut ens, &z)?;
+            let n2 = ntot * ntot;
+            let ntk0: Vec<&[f32]> = (0..e).map(|m| &k0.ntk[m * n2..(m + 1) * n2]).collect();
+            let ntk_init: Vec<f64> = ntk0
+                .iter()
+                .map(|k| kernel_distance(k, &analytic_ntk))
+                .collect();
+            let nngp_init: Vec<f64> = (0..e)
+                .map(|m| kernel_distance(&k0.nngp[m * n2..(m + 1) * n2], &analytic_nngp))
+                .collect();
+            let f0: Vec<f64> = forward(&ens, &z)?.into_iter().map(f64::from).collect();
+            let tcfg = TrainConfig {
+                rule: Rule::Sgd,
+                lr: vec![lr],
+                steps: cfg.steps,
+                batch_size: None,
+                loss: Loss::Mse,
+                schedule: Schedule::Constant,
+                log_every: usize::MAX / 2,
+                seed: cfg.seed,
+            };
+            let mut trainer = Trainer::new(&mut ens, &data.x_train, &data.y_train, &tcfg)?;
+            let mut train_curve = Vec::new();
+            let mut test_curve = Vec::new();
+            let mut f_now = f0.clone();
+            for s in 0..=cfg.steps {
+                if curve_steps.contains(&s) {
+                    f_now = forward(trainer.ensemble(), &z)?
+                        .into_iter()
+                        .map(f64::from)
+                        .collect();
+                    let member = |m: usize| &f_now[m * ntot..(m + 1) * ntot];
+                    train_curve.push(mean(
+                        &(0..e)
+                            .map(|m| mse(&member(m)[..ntr], &data.y_train.data))
+                            .collect::<Vec<_>>(),
+                    ));
+                    test_curve.push(mean(
+                        &(0..e)
+                            .map(|m| mse(&member(m)[ntr..], &data.y_test.data))
+                            .collect::<Vec<_>>(),
+                    ));
+                }
+                if s < cfg.steps {
+                    if super::interrupted() {
+                        return Ok(None);
+                    }
+                    trainer.step()?;
+                    bar.inc(1);
+                }
+            }
+            let diverged = trainer.diverged_at()?;
+            let k1 = empirical_kernels(trainer.ensemble(), &z)?;
+            let movement: Vec<f64> = (0..e)
+                .map(|m| kernel_distance(&k1.ntk[m * n2..(m + 1) * n2], ntk0[m]))
+                .collect();
+            // Member deviation from its own linearized infinite-width trajectory.
+            let mut deviation = Vec::with_capacity(e);
+            for m in 0..e {
+                let f0m = &f0[m * ntot..(m + 1) * ntot];
+                let resid = faer::Mat::from_fn(ntr, 1, |i, _| data.y_train.data[i] as f64 - f0m[i]);
+                let delta = &lin_op * resid;
+                let flin: Vec<f64> = (0..nte).map(|i| f0m[ntr + i] + delta[(i, 0)]).collect();
+                let ft = &f_now[m * ntot + ntr..(m + 1) * ntot];
+                let diff: Vec<f64> = ft.iter().zip(&flin).map(|(a, b)| a - b).collect();
+                deviation.push(norm(&diff) / norm(&flin));
+            }
+            let test_of = |m: usize| &f_now[m * ntot + ntr..(m + 1) * ntot];
+            let ens_mean: Vec<f64> = (0..nte)
+                .map(|i| mean(&(0..e).map(|m| test_of(m)[i]).collect::<Vec<_>>()))
+                .collect();
+            let ens_var: Vec<f64> = (0..nte)
+                .map(|i| std(&(0..e).map(|m| test_of(m)[i]).collect::<Vec<_>>()).powi(2))
+                .collect();
+            let mean_err: Vec<f64> = ens_mean.iter().zip(&mu_inf).map(|(a, b)| a - b).collect();
+            let mean_rel_error = norm(&mean_err) / norm(&mu_inf);
+            let var_ratio = mean(&ens_var) / mean(&var_inf);
+            Ok(Some(json!({
+                "width": width,
+                "ntk_init_distance": {"mean": mean(&ntk_init), "per_seed": ntk_init},
+                "nngp_init_distance": {"mean": mean(&nngp_init), "per_seed": nngp_init},
+                "member_deviation": {"mean": mean(&deviation), "per_seed": deviation},
+                "ntk_movement": {"mean": mean(&movement), "per_seed": movement},
+                "mean_rel_error": mean_rel_error,
+                "spread_variance": mean(&ens_var),
+                "predicted_variance": mean(&var_inf),
+                "variance_ratio": var_ratio,
+                "train_loss_curve": train_curve,
+                "test_loss_curve": test_curve,
+                "diverged": diverged.iter().filter(|d| d.is_some()).count(),
+                "test_mean": ens_mean,
+                "test_std": ens_var.iter().map(|v| v.sqrt()).collect::<Vec<_>>(),
+            })))
         };
-        let mut ens = Ensemble::new(dev, &Params::init(&spec, cfg.seed)?)?;
-        let k0 = empirical_kernels(&mut ens, &z)?;
-        let n2 = ntot * ntot;
-        let ntk0: Vec<&[f32]> = (0..e).map(|m| &k0.ntk[m * n2..(m + 1) * n2]).collect();
-        let ntk_init: Vec<f64> = ntk0
-            .iter()
-            .map(|k| kernel_distance(k, &analytic_ntk))
-            .collect();
-        let nngp_init: Vec<f64> = (0..e)
-            .map(|m| kernel_distance(&k0.nngp[m * n2..(m + 1) * n2], &analytic_nngp))
-            .collect();
-        let f0: Vec<f64> = forward(&ens, &z)?.into_iter().map(f64::from).collect();
-        let tcfg = TrainConfig {
-            rule: Rule::Sgd,
-            lr: vec![lr],
-            steps: cfg.steps,
-            batch_size: None,
-            loss: Loss::Mse,
-            schedule: Schedule::Constant,
-            log_every: usize::MAX / 2,
-            seed: cfg.seed,
-        };
-        let mut trainer = Trainer::new(&mut ens, &data.x_train, &data.y_train, &tcfg)?;
-        let mut train_curve = Vec::new();
-        let mut test_curve = Vec::new();
-        let mut f_now = f0.clone();
-        for s in 0..=cfg.steps {
-            if curve_steps.contains(&s) {
-                f_now = forward(trainer.ensemble(), &z)?
-                    .into_iter()
-                    .map(f64::from)
-                    .collect();
-                let member = |m: usize| &f_now[m * ntot..(m + 1) * ntot];
-                train_curve.push(mean(
-                    &(0..e)
-                        .map(|m| mse(&member(m)[..ntr], &data.y_train.data))
-                        .collect::<Vec<_>>(),
-                ));
-                test_curve.push(mean(
-                    &(0..e)
-                        .map(|m| mse(&member(m)[ntr..], &data.y_test.data))
-                        .collect::<Vec<_>>(),
-                ));
+        match measure()? {
+            Some(v) => {
+                checkpoint.put(&format!("width-{width}"), &v)?;
+                widths_json.push(v);
             }
-            if s < cfg.steps {
-                trainer.step()?;
-                bar.inc(1);
+            None => {
+                interrupted = true;
+                break;
             }
         }
-        let diverged = trainer.diverged_at()?;
-        let k1 = empirical_kernels(trainer.ensemble(), &z)?;
-        let movement: Vec<f64> = (0..e)
-            .map(|m| kernel_distance(&k1.ntk[m * n2..(m + 1) * n2], ntk0[m]))
-            .collect();
-        // Member deviation from its own linearized infinite-width trajectory.
-        let mut deviation = Vec::with_capacity(e);
-        for m in 0..e {
-            let f0m = &f0[m * ntot..(m + 1) * ntot];
-            let resid = faer::Mat::from_fn(ntr, 1, |i, _| data.y_train.data[i] as f64 - f0m[i]);
-            let delta = &lin_op * resid;
-            let flin: Vec<f64> = (0..nte).map(|i| f0m[ntr + i] + delta[(i, 0)]).collect();
-            let ft = &f_now[m * ntot + ntr..(m + 1) * ntot];
-            let diff: Vec<f64> = ft.iter().zip(&flin).map(|(a, b)| a - b).collect();
-            deviation.push(norm(&diff) / norm(&flin));
-        }
-        let test_of = |m: usize| &f_now[m * ntot + ntr..(m + 1) * ntot];
-        let ens_mean: Vec<f64> = (0..nte)
-            .map(|i| mean(&(0..e).map(|m| test_of(m)[i]).collect::<Vec<_>>()))
-            .collect();
-        let ens_var: Vec<f64> = (0..nte)
-            .map(|i| std(&(0..e).map(|m| test_of(m)[i]).collect::<Vec<_>>()).powi(2))
-            .collect();
-        let mean_err: Vec<f64> = ens_mean.iter().zip(&mu_inf).map(|(a, b)| a - b).collect();
-        let mean_rel_error = norm(&mean_err) / norm(&mu_inf);
-        let var_ratio = mean(&ens_var) / mean(&var_inf);
-        for (series, vals) in per_seed
-            .iter_mut()
-            .zip([&ntk_init, &deviation, &movement, &nngp_init])
-        {
-            for (s, v) in series.iter_mut().zip(vals.iter()) {
-                s.push(*v);
-            }
-        }
-        widths_json.push(json!({
-            "width": width,
-            "ntk_init_distance": {"mean": mean(&ntk_init), "per_seed": ntk_init},
-            "nngp_init_distance": {"mean": mean(&nngp_init), "per_seed": nngp_init},
-            "member_deviation": {"mean": mean(&deviation), "per_seed": deviation},
-            "ntk_movement": {"mean": mean(&movement), "per_seed": movement},
-            "mean_rel_error": mean_rel_error,
-            "spread_variance": mean(&ens_var),
-            "predicted_variance": mean(&var_inf),
-            "variance_ratio": var_ratio,
-            "train_loss_curve": train_curve,
-            "test_loss_curve": test_curve,
-            "diverged": diverged.iter().filter(|d| d.is_some()).count(),
-            "test_mean": ens_mean,
-            "test_std": ens_var.iter().map(|v| v.sqrt()).collect::<Vec<_>>(),
-        }));
-        curves.push((width, train_curve, test_curve));
-        final_means.push((width, ens_mean, ens_var));
     }
     bar.finish_and_clear();
-    let xs: Vec<f64> = cfg.widths.iter().map(|&w| w as f64).collect();
+    // Everything below is derived from the per-width points (fresh or resumed).
+    let done_widths: Vec<usize> = widths_json
+        .iter()
+        .filter_map(|w| w["width"].as_u64().map(|v| v as usize))
+        .collect();
+    let mut per_seed: [Vec<Vec<f64>>; 4] = Default::default(); // ntk_init, member_dev, movement, nngp_init: [seed][width]
+    for (series, key) in per_seed.iter_mut().zip([
+        "ntk_init_distance",
+        "member_deviation",
+        "ntk_movement",
+        "nngp_init_distance",
+    ]) {
+        *series = (0..e)
+            .map(|m| {
+                widths_json
+                    .iter()
+                    .map(|w| {
+                        super::floats(&w[key]["per_seed"])
+                            .get(m)
+                            .copied()
+                            .unwrap_or(f64::NAN)
+                    })
+                    .collect()
+            })
+            .collect();
+    }
+    let curves: Vec<(usize, Vec<f64>, Vec<f64>)> = widths_json
+        .iter()
+        .zip(&done_widths)
+        .map(|(w, &wd)| {
+            (
+                wd,
+                super::floats(&w["train_loss_curve"]),
+                super::floats(&w["test_loss_curve"]),
+            )
+        })
+        .collect();
+    let final_means: Vec<(usize, Vec<f64>, Vec<f64>)> = widths_json
+        .iter()
+        .zip(&done_widths)
+        .map(|(w, &wd)| {
+            (
+                wd,
+                super::floats(&w["test_mean"]),
+                super::floats(&w["test_std"])
+                    .iter()
+                    .map(|s| s * s)
+                    .collect(),
+            )
+        })
+        .collect();
+    let xs: Vec<f64> = done_widths.iter().map(|&w| w as f64).collect();
     let slope = |i: usize| seed_slope(&xs, &per_seed[i]);
     let slopes = [
         ("ntk_init_distance", slope(0)),
@@ -435,6 +498,7 @@ pub fn run(
         "infinite": {"train_loss_curve": inf_train, "test_loss_curve": inf_test, "test_mean": mu_inf, "test_variance": var_inf},
         "widths": widths_json,
         "slopes": slopes_json,
+        "interrupted": interrupted,
     });
     write_plots(
         out,
@@ -451,6 +515,9 @@ pub fn run(
     )?;
     out.write_json(&report)?;
     out.write_md(&markdown(cfg, &report, &slopes, lr, t_final))?;
+    if interrupted {
+        return Err(Error::Interrupted(out.path.display().to_string()));
+    }
     Ok(report)
 }
 

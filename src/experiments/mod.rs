@@ -141,3 +141,87 @@ pub(crate) fn std(v: &[f64]) -> f64 {
     let m = mean(v);
     (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len().max(2) - 1) as f64).sqrt()
 }
+
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether the user asked to stop (Ctrl-C); long loops check it between points.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Asks the running experiment to stop, as Ctrl-C does.
+pub fn request_interrupt() {
+    INTERRUPTED.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Makes Ctrl-C ask the running experiment to stop after writing what it has;
+/// a second Ctrl-C ends the process at once.
+pub fn install_interrupt_handler() {
+    let _ = ctrlc::set_handler(|| {
+        if INTERRUPTED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            std::process::exit(130);
+        }
+        eprintln!(
+            "\ninterrupted: finishing the report with the points done so far (Ctrl-C again to quit now)"
+        );
+    });
+}
+
+/// Finished points of a sweep, saved as they complete in `OUT/points/`, so
+/// that an interrupted run resumes without recomputing them.
+pub struct Checkpoint {
+    dir: PathBuf,
+}
+
+impl Checkpoint {
+    /// Opens the checkpoint folder of `out`. With `resume`, points saved by an
+    /// earlier run of the same configuration are kept (another configuration
+    /// is an error); without, earlier points are discarded.
+    pub fn open(out: &OutDir, fingerprint: &serde_json::Value, resume: bool) -> Result<Self> {
+        let dir = out.file("points");
+        let cfg_path = dir.join("config.json");
+        if resume && cfg_path.exists() {
+            let text = std::fs::read_to_string(&cfg_path).map_err(|e| Error::file(&cfg_path, e))?;
+            let old: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| Error::file(&cfg_path, format!("unreadable checkpoint: {e}")))?;
+            // Compare through the same text round trip (f32 data print shorter than their f64 values).
+            let norm = |v: &serde_json::Value| {
+                serde_json::to_string(v)
+                    .ok()
+                    .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            };
+            if norm(&old) != norm(fingerprint) {
+                return Err(Error::invalid(format!(
+                    "{} holds points of a run with another configuration; use another --out or drop --resume",
+                    out.path.display()
+                )));
+            }
+        } else if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(|e| Error::file(&dir, e))?;
+        }
+        std::fs::create_dir_all(&dir).map_err(|e| Error::file(&dir, e))?;
+        let text =
+            serde_json::to_string_pretty(fingerprint).map_err(|e| Error::invalid(e.to_string()))?;
+        crate::fsutil::write_atomic(&cfg_path, text.as_bytes())?;
+        Ok(Checkpoint { dir })
+    }
+
+    /// A saved point.
+    pub fn get(&self, key: &str) -> Option<serde_json::Value> {
+        let text = std::fs::read_to_string(self.dir.join(format!("{key}.json"))).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    /// Saves a finished point.
+    pub fn put(&self, key: &str, v: &serde_json::Value) -> Result<()> {
+        let text = serde_json::to_string(v).map_err(|e| Error::invalid(e.to_string()))?;
+        crate::fsutil::write_atomic(&self.dir.join(format!("{key}.json")), text.as_bytes())
+    }
+}
+
+/// The numbers of a JSON array.
+pub(crate) fn floats(v: &serde_json::Value) -> Vec<f64> {
+    v.as_array()
+        .map(|a| a.iter().map(|x| x.as_f64().unwrap_or(f64::NAN)).collect())
+        .unwrap_or_default()
+}
