@@ -33,7 +33,12 @@ fn read_as<T: npyz::Deserialize + Copy>(
 /// Reads a `.npy` file.
 pub fn read(path: &Path) -> Result<Array> {
     let bytes = std::fs::read(path).map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
-    let f = npyz::NpyFile::new(&bytes[..])
+    parse(&bytes, path)
+}
+
+/// Parses the bytes of a `.npy` file (`path` names it in messages).
+pub fn parse(bytes: &[u8], path: &Path) -> Result<Array> {
+    let f = npyz::NpyFile::new(bytes)
         .map_err(|e| Error::file(path, format!("not a valid .npy file: {e}")))?;
     let shape: Vec<usize> = f.shape().iter().map(|&s| s as usize).collect();
     let fortran = f.order() == npyz::Order::Fortran;
@@ -44,7 +49,15 @@ pub fn read(path: &Path) -> Result<Array> {
         ));
     };
     let dtype = ts.to_string();
-    let n: usize = shape.iter().product();
+    let n = shape
+        .iter()
+        .try_fold(1usize, |a, &s| a.checked_mul(s))
+        .ok_or_else(|| {
+            Error::file(
+                path,
+                format!("the header announces an impossible shape {shape:?}"),
+            )
+        })?;
     let needed = n.saturating_mul(ts.num_bytes().unwrap_or(0));
     if bytes.len() < needed {
         return Err(Error::file(

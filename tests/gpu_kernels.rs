@@ -362,3 +362,14 @@ fn operands_above_the_binding_limit_are_split_or_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn a_buffer_larger_than_the_device_allows_is_refused_with_the_limit() {
+    let Some(g) = gpu() else { return };
+    let max = g.context().info().max_buffer_size;
+    let err = g.zeros((max / 4 + 1) as usize).unwrap_err().to_string();
+    assert!(
+        err.contains("max_buffer_size") && err.contains(&max.to_string()),
+        "{err}"
+    );
+}

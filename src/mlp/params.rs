@@ -110,9 +110,14 @@ impl Params {
     pub fn load(path: &Path) -> Result<Params> {
         let bytes =
             std::fs::read(path).map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
-        let st = SafeTensors::deserialize(&bytes)
+        Params::from_bytes(&bytes, path)
+    }
+
+    /// Parses the bytes of a parameter file (`path` names it in messages).
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Params> {
+        let st = SafeTensors::deserialize(bytes)
             .map_err(|e| Error::file(path, format!("not a valid safetensors file: {e}")))?;
-        let (_, meta) = SafeTensors::read_metadata(&bytes)
+        let (_, meta) = SafeTensors::read_metadata(bytes)
             .map_err(|e| Error::file(path, format!("bad header: {e}")))?;
         let spec_json = meta
             .metadata()
