@@ -138,7 +138,10 @@ fn mutransfer_quick_best_rate_transfers_under_mup_only() {
     let cfg = MuTransferConfig::quick();
     let out = OutDir::create(Some(&tmp("mutransfer")), "mutransfer").unwrap();
     let dev = device();
-    let r = run(dev.as_ref(), &cfg, &out, true).unwrap();
+    let r = run(dev.as_ref(), &cfg, &out, true, false).unwrap();
+    // A resumed sweep reads every finished point back and reports the same.
+    let again = run(dev.as_ref(), &cfg, &out, true, true).unwrap();
+    assert_eq!(again["sweeps"], r["sweeps"]);
     for f in [
         "report.json",
         "report.md",

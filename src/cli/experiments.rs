@@ -254,6 +254,9 @@ the smallest width), with SGD and Adam, and reports the best learning rate per w
 per doubling of the width. Diverged runs are recorded as diverged."
 )]
 pub struct MuTransferArgs {
+    /// Continue an interrupted sweep in --out without recomputing its finished points.
+    #[arg(long, requires = "out")]
+    pub resume: bool,
     #[arg(long)]
     pub config: Option<PathBuf>,
     #[arg(long)]
@@ -303,7 +306,7 @@ pub fn run_mutransfer(a: &MuTransferArgs, device: Option<&str>) -> Result<()> {
     c.validate()?;
     let dev = super::open_device(device)?;
     let out = OutDir::create(a.out.as_deref(), "mutransfer")?;
-    run(dev.as_ref(), &c, &out, a.quiet)?;
+    run(dev.as_ref(), &c, &out, a.quiet, a.resume)?;
     if !a.quiet {
         println!(
             "{}",

@@ -115,10 +115,17 @@ pub fn run(
     cfg: &MuTransferConfig,
     out: &OutDir,
     quiet: bool,
+    resume: bool,
 ) -> Result<serde_json::Value> {
     cfg.validate()?;
     let activation = Activation::parse(&cfg.activation)?;
     let data = teacher(cfg.d_in, cfg.n_train, 1, cfg.seed);
+    let checkpoint = super::Checkpoint::open(
+        out,
+        &json!({"experiment": "mutransfer", "config": cfg}),
+        resume,
+    )?;
+    let mut interrupted = false;
     let base = cfg.widths[0];
     let combos = [
         (Parameterization::Standard, "sgd"),
@@ -150,6 +157,17 @@ pub fn run(
         let mut per_width = Vec::new();
         let mut best = Vec::new();
         for &width in &cfg.widths {
+            let key = format!("{}-{opt}-w{width}", param.name());
+            if let Some(done) = checkpoint.get(&key) {
+                best.push(done["best_log2_lr"].as_f64());
+                per_width.push(done);
+                bar.inc(1);
+                continue;
+            }
+            if interrupted || super::interrupted() {
+                interrupted = true;
+                break;
+            }
             bar.set_message(format!("{} {opt} width {width}", param.name()));
             let e = grid.len() * cfg.seeds;
             let spec = MlpSpec {
@@ -200,6 +218,9 @@ pub fn run(
                 "diverged": diverged,
                 "best_log2_lr": b,
             }));
+            if let Some(last) = per_width.last() {
+                checkpoint.put(&key, last)?;
+            }
             bar.inc(1);
         }
         // Shift of the best log2 learning rate per doubling of the width.
@@ -285,7 +306,7 @@ pub fn run(
         true,
         &series,
     )?;
-    let report = json!({"experiment": "mutransfer", "version": env!("CARGO_PKG_VERSION"), "config": cfg, "device": dev.info(), "sweeps": sweeps});
+    let report = json!({"experiment": "mutransfer", "version": env!("CARGO_PKG_VERSION"), "config": cfg, "device": dev.info(), "sweeps": sweeps, "interrupted": interrupted});
     let mut md = String::from("# widenet mutransfer\n\n");
     md.push_str(&format!(
         "Learning-rate sweeps of depth-{} {} networks at widths {:?} (muP base width {}), {} steps of full-batch training on a teacher task, {} seed(s) per point. The shift is the change of log2(best learning rate) per doubling of the width (0: the best rate transfers). Device: {}.\n\n",
@@ -310,5 +331,8 @@ pub fn run(
     md.push_str("\n![best learning rate](best_lr.svg)\n\n![SP SGD](lr_sweep_standard_sgd.svg)\n\n![muP SGD](lr_sweep_mup_sgd.svg)\n\n![SP Adam](lr_sweep_standard_adam.svg)\n\n![muP Adam](lr_sweep_mup_adam.svg)\n");
     out.write_json(&report)?;
     out.write_md(&md)?;
+    if interrupted {
+        return Err(Error::Interrupted(out.path.display().to_string()));
+    }
     Ok(report)
 }
