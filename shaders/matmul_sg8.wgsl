@@ -6,6 +6,8 @@
 //   1: a       storage, read             array<vec4<f32>>, row-major A, k a multiple of 4
 //   2: b       storage, read             array<vec4<f32>>, row-major B, n a multiple of 4
 //   3: c       storage, read_write       array<vec4<f32>>, C
+//   4: bias    storage, read             array<vec4<f32>>, bias[e, j] (EPILOGUE only; a dummy otherwise)
+//   5: h       storage, read_write       array<vec4<f32>>, act(C)     (EPILOGUE only; a dummy otherwise)
 //
 // On lavapipe a load whose address differs between lanes costs one scalar load
 // per lane and component, while values moved between lanes with
@@ -19,13 +21,20 @@ struct MatmulParams {
     a_si: u32, a_sp: u32, b_sp: u32, b_sj: u32,
     a_off: u32, b_off: u32, c_off: u32, _pad1: u32,
     a_bs: u32, b_bs: u32, c_bs: u32, _pad2: u32,
-    alpha: f32, beta: f32, _pad3: u32, _pad4: u32,
+    alpha: f32, beta: f32, bias_off: u32, _pad4: u32,
+    code: u32, mult_b: f32, pa: f32, pb: f32,
+    pc: f32, _pad5: u32, _pad6: u32, _pad7: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: MatmulParams;
 @group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> c: array<vec4<f32>>;
+// Fused epilogue of a dense layer (EPILOGUE): C += mult_b * bias[e] (row
+// broadcast), then h = act(C). The host prepends activation.wgsl.
+@group(0) @binding(4) var<storage, read> bias: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read_write> h: array<vec4<f32>>;
+override EPILOGUE: bool = false;
 
 // Workgroup: 8 subgroups of 8 lanes; subgroup y covers rows (wg.y * 8 + y) * 8 .. +8
 // and the 32 columns wg.x * 32 .. +32.
@@ -254,41 +263,45 @@ fn matmul_sg8(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id
         return;
     }
     let cbase = p.c_off + e * p.c_bs + col;
-    store4(cbase, row0 + 0u, acc0);
-    store4(cbase, row0 + 1u, acc1);
-    store4(cbase, row0 + 2u, acc2);
-    store4(cbase, row0 + 3u, acc3);
-    store4(cbase, row0 + 4u, acc4);
-    store4(cbase, row0 + 5u, acc5);
-    store4(cbase, row0 + 6u, acc6);
-    store4(cbase, row0 + 7u, acc7);
-    store4(cbase, row0 + 8u, acc8);
-    store4(cbase, row0 + 9u, acc9);
-    store4(cbase, row0 + 10u, acc10);
-    store4(cbase, row0 + 11u, acc11);
-    store4(cbase, row0 + 12u, acc12);
-    store4(cbase, row0 + 13u, acc13);
-    store4(cbase, row0 + 14u, acc14);
-    store4(cbase, row0 + 15u, acc15);
-    store4(cbase, row0 + 16u, acc16);
-    store4(cbase, row0 + 17u, acc17);
-    store4(cbase, row0 + 18u, acc18);
-    store4(cbase, row0 + 19u, acc19);
-    store4(cbase, row0 + 20u, acc20);
-    store4(cbase, row0 + 21u, acc21);
-    store4(cbase, row0 + 22u, acc22);
-    store4(cbase, row0 + 23u, acc23);
-    store4(cbase, row0 + 24u, acc24);
-    store4(cbase, row0 + 25u, acc25);
-    store4(cbase, row0 + 26u, acc26);
-    store4(cbase, row0 + 27u, acc27);
-    store4(cbase, row0 + 28u, acc28);
-    store4(cbase, row0 + 29u, acc29);
-    store4(cbase, row0 + 30u, acc30);
-    store4(cbase, row0 + 31u, acc31);
+    var bv = vec4<f32>(0.0);
+    if (EPILOGUE) {
+        bv = p.mult_b * bias[(p.bias_off + e * p.n + col) / 4u];
+    }
+    store4(cbase, row0 + 0u, acc0, bv);
+    store4(cbase, row0 + 1u, acc1, bv);
+    store4(cbase, row0 + 2u, acc2, bv);
+    store4(cbase, row0 + 3u, acc3, bv);
+    store4(cbase, row0 + 4u, acc4, bv);
+    store4(cbase, row0 + 5u, acc5, bv);
+    store4(cbase, row0 + 6u, acc6, bv);
+    store4(cbase, row0 + 7u, acc7, bv);
+    store4(cbase, row0 + 8u, acc8, bv);
+    store4(cbase, row0 + 9u, acc9, bv);
+    store4(cbase, row0 + 10u, acc10, bv);
+    store4(cbase, row0 + 11u, acc11, bv);
+    store4(cbase, row0 + 12u, acc12, bv);
+    store4(cbase, row0 + 13u, acc13, bv);
+    store4(cbase, row0 + 14u, acc14, bv);
+    store4(cbase, row0 + 15u, acc15, bv);
+    store4(cbase, row0 + 16u, acc16, bv);
+    store4(cbase, row0 + 17u, acc17, bv);
+    store4(cbase, row0 + 18u, acc18, bv);
+    store4(cbase, row0 + 19u, acc19, bv);
+    store4(cbase, row0 + 20u, acc20, bv);
+    store4(cbase, row0 + 21u, acc21, bv);
+    store4(cbase, row0 + 22u, acc22, bv);
+    store4(cbase, row0 + 23u, acc23, bv);
+    store4(cbase, row0 + 24u, acc24, bv);
+    store4(cbase, row0 + 25u, acc25, bv);
+    store4(cbase, row0 + 26u, acc26, bv);
+    store4(cbase, row0 + 27u, acc27, bv);
+    store4(cbase, row0 + 28u, acc28, bv);
+    store4(cbase, row0 + 29u, acc29, bv);
+    store4(cbase, row0 + 30u, acc30, bv);
+    store4(cbase, row0 + 31u, acc31, bv);
 }
 
-fn store4(cbase: u32, row: u32, v: vec4<f32>) {
+fn store4(cbase: u32, row: u32, v: vec4<f32>, bv: vec4<f32>) {
     if (row >= p.m) {
         return;
     }
@@ -297,5 +310,14 @@ fn store4(cbase: u32, row: u32, v: vec4<f32>) {
     if (p.beta != 0.0) {
         out += p.beta * c[idx];
     }
+    out += bv;
     c[idx] = out;
+    if (EPILOGUE) {
+        h[idx] = vec4<f32>(
+            act_value(p.code, out.x, p.pa, p.pb, p.pc),
+            act_value(p.code, out.y, p.pa, p.pb, p.pc),
+            act_value(p.code, out.z, p.pa, p.pb, p.pc),
+            act_value(p.code, out.w, p.pa, p.pb, p.pc),
+        );
+    }
 }

@@ -16,13 +16,20 @@ struct MatmulParams {
     a_si: u32, a_sp: u32, b_sp: u32, b_sj: u32,
     a_off: u32, b_off: u32, c_off: u32, _pad1: u32,
     a_bs: u32, b_bs: u32, c_bs: u32, _pad2: u32,
-    alpha: f32, beta: f32, _pad3: u32, _pad4: u32,
+    alpha: f32, beta: f32, bias_off: u32, _pad4: u32,
+    code: u32, mult_b: f32, pa: f32, pb: f32,
+    pc: f32, _pad5: u32, _pad6: u32, _pad7: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: MatmulParams;
 @group(0) @binding(1) var<storage, read> a4: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> c: array<vec4<f32>>;
+// Fused epilogue of a dense layer (EPILOGUE): C += mult_b * bias[e] (row
+// broadcast), then h = act(C). The host prepends activation.wgsl.
+@group(0) @binding(4) var<storage, read> bias: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read_write> h: array<vec4<f32>>;
+override EPILOGUE: bool = false;
 
 @compute @workgroup_size(8, 8, 1)
 fn matmul_vec4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -149,41 +156,50 @@ fn matmul_vec4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
         return;
     }
     let cbase = p.c_off + e * p.c_bs + col;
-    store4(cbase, row0 + 0u, 0u, c00);
-    if (col + 4u < p.n) {
-        store4(cbase, row0 + 0u, 4u, c01);
+    var bv0 = vec4<f32>(0.0);
+    var bv1 = vec4<f32>(0.0);
+    if (EPILOGUE) {
+        let bb = p.bias_off + e * p.n + col;
+        bv0 = p.mult_b * bias[bb / 4u];
+        if (col + 4u < p.n) {
+            bv1 = p.mult_b * bias[bb / 4u + 1u];
+        }
     }
-    store4(cbase, row0 + 1u, 0u, c10);
+    store4(cbase, row0 + 0u, 0u, c00, bv0);
     if (col + 4u < p.n) {
-        store4(cbase, row0 + 1u, 4u, c11);
+        store4(cbase, row0 + 0u, 4u, c01, bv1);
     }
-    store4(cbase, row0 + 2u, 0u, c20);
+    store4(cbase, row0 + 1u, 0u, c10, bv0);
     if (col + 4u < p.n) {
-        store4(cbase, row0 + 2u, 4u, c21);
+        store4(cbase, row0 + 1u, 4u, c11, bv1);
     }
-    store4(cbase, row0 + 3u, 0u, c30);
+    store4(cbase, row0 + 2u, 0u, c20, bv0);
     if (col + 4u < p.n) {
-        store4(cbase, row0 + 3u, 4u, c31);
+        store4(cbase, row0 + 2u, 4u, c21, bv1);
     }
-    store4(cbase, row0 + 4u, 0u, c40);
+    store4(cbase, row0 + 3u, 0u, c30, bv0);
     if (col + 4u < p.n) {
-        store4(cbase, row0 + 4u, 4u, c41);
+        store4(cbase, row0 + 3u, 4u, c31, bv1);
     }
-    store4(cbase, row0 + 5u, 0u, c50);
+    store4(cbase, row0 + 4u, 0u, c40, bv0);
     if (col + 4u < p.n) {
-        store4(cbase, row0 + 5u, 4u, c51);
+        store4(cbase, row0 + 4u, 4u, c41, bv1);
     }
-    store4(cbase, row0 + 6u, 0u, c60);
+    store4(cbase, row0 + 5u, 0u, c50, bv0);
     if (col + 4u < p.n) {
-        store4(cbase, row0 + 6u, 4u, c61);
+        store4(cbase, row0 + 5u, 4u, c51, bv1);
     }
-    store4(cbase, row0 + 7u, 0u, c70);
+    store4(cbase, row0 + 6u, 0u, c60, bv0);
     if (col + 4u < p.n) {
-        store4(cbase, row0 + 7u, 4u, c71);
+        store4(cbase, row0 + 6u, 4u, c61, bv1);
+    }
+    store4(cbase, row0 + 7u, 0u, c70, bv0);
+    if (col + 4u < p.n) {
+        store4(cbase, row0 + 7u, 4u, c71, bv1);
     }
 }
 
-fn store4(cbase: u32, row: u32, dc: u32, v: vec4<f32>) {
+fn store4(cbase: u32, row: u32, dc: u32, v: vec4<f32>, bv: vec4<f32>) {
     if (row >= p.m) {
         return;
     }
@@ -192,5 +208,14 @@ fn store4(cbase: u32, row: u32, dc: u32, v: vec4<f32>) {
     if (p.beta != 0.0) {
         out += p.beta * c[idx];
     }
+    out += bv;
     c[idx] = out;
+    if (EPILOGUE) {
+        h[idx] = vec4<f32>(
+            act_value(p.code, out.x, p.pa, p.pb, p.pc),
+            act_value(p.code, out.y, p.pa, p.pb, p.pc),
+            act_value(p.code, out.z, p.pa, p.pb, p.pc),
+            act_value(p.code, out.w, p.pa, p.pb, p.pc),
+        );
+    }
 }

@@ -204,6 +204,26 @@ pub trait Backend: Send + Sync {
 
     /// Batched matrix product, see [`Matmul`].
     fn matmul(&self, spec: &Matmul, a: &Buffer, b: &Buffer, c: &mut Buffer) -> Result<()>;
+    /// A dense layer's forward pass: `z = spec(x, w)`, `z += mult_b * bias`
+    /// (`bias` is `[batch, n]`, broadcast over rows), `h = act(z)`. Backends
+    /// may fuse the three; the default runs them one after another.
+    #[allow(clippy::too_many_arguments)]
+    fn dense_forward(
+        &self,
+        spec: &Matmul,
+        x: &Buffer,
+        w: &Buffer,
+        bias: &Buffer,
+        mult_b: f32,
+        act: Activation,
+        z: &mut Buffer,
+        h: &mut Buffer,
+    ) -> Result<()> {
+        self.matmul(spec, x, w, z)?;
+        self.bias_add(Batched::new(spec.batch, spec.m, spec.n), z, bias, mult_b)?;
+        self.activation(act, z, h)
+    }
+
     /// `y = act(x)`, elementwise.
     fn activation(&self, act: Activation, x: &Buffer, y: &mut Buffer) -> Result<()>;
     /// `dx = dy * act'(x)`, elementwise.

@@ -373,3 +373,60 @@ fn a_buffer_larger_than_the_device_allows_is_refused_with_the_limit() {
         "{err}"
     );
 }
+
+#[test]
+fn fused_dense_forward_on_every_kernel() {
+    let Some(g0) = gpu() else { return };
+    for k in g0.context().matmul_kernels() {
+        let Some(g) = gpu_with_kernel(k) else {
+            panic!("{k:?}")
+        };
+        for &(batch, m, n, kk, bcast) in &[
+            (3usize, 33usize, 40usize, 12usize, true),
+            (2, 300, 8, 16, false),
+            (1, 7, 4, 4, true),
+            (2, 5, 6, 3, false),
+        ] {
+            for act in [
+                Activation::RELU,
+                Activation::Gelu,
+                Activation::Erf {
+                    a: 1.5,
+                    b: 0.5,
+                    c: 0.1,
+                },
+            ] {
+                let spec = Matmul::new(m, n, kk)
+                    .batch(batch)
+                    .trans(false, true)
+                    .broadcast(bcast, false)
+                    .scaled(0.7, 0.0);
+                let x = randn(1, spec.a_len());
+                let w = randn(2, spec.b_len());
+                let bias = randn(3, batch * n);
+                let mut z = vec![0.0; spec.c_len()];
+                ops::matmul(&spec, &wide(&x), &wide(&w), &mut z);
+                ops::bias_add(Batched::new(batch, m, n), &mut z, &wide(&bias), -1.25);
+                let mut h = vec![0.0; z.len()];
+                ops::activation(act, &z, &mut h);
+                let (mut gz, mut gh) = (poisoned(&g, z.len()), poisoned(&g, z.len()));
+                g.dense_forward(
+                    &spec,
+                    &g.upload(&x).unwrap(),
+                    &g.upload(&w).unwrap(),
+                    &g.upload(&bias).unwrap(),
+                    -1.25,
+                    act,
+                    &mut gz,
+                    &mut gh,
+                )
+                .unwrap();
+                assert!(rel_err(&g.read(&gz).unwrap(), &z) < TOL, "{k:?} {spec:?} z");
+                assert!(
+                    rel_err(&g.read(&gh).unwrap(), &h) < TOL,
+                    "{k:?} {spec:?} {act} h"
+                );
+            }
+        }
+    }
+}

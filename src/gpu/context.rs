@@ -28,8 +28,14 @@ impl Shader {
     fn source(self) -> String {
         match self {
             Shader::Matmul => include_str!("../../shaders/matmul.wgsl").to_string(),
-            Shader::MatmulVec4 => include_str!("../../shaders/matmul_vec4.wgsl").to_string(),
-            Shader::MatmulSg8 => include_str!("../../shaders/matmul_sg8.wgsl").to_string(),
+            Shader::MatmulVec4 => format!(
+                "{ACTIVATION_WGSL}\n{}",
+                include_str!("../../shaders/matmul_vec4.wgsl")
+            ),
+            Shader::MatmulSg8 => format!(
+                "{ACTIVATION_WGSL}\n{}",
+                include_str!("../../shaders/matmul_sg8.wgsl")
+            ),
             Shader::Elementwise => format!(
                 "{ACTIVATION_WGSL}\n{}",
                 include_str!("../../shaders/elementwise.wgsl")
@@ -136,6 +142,7 @@ pub struct GpuContext {
     error: Arc<Mutex<Option<String>>>,
     matmul_kernel: Mutex<MatmulKernel>,
     binding_cap: std::sync::atomic::AtomicU64,
+    dummies: (wgpu::Buffer, wgpu::Buffer),
     kernel_forced: std::sync::atomic::AtomicBool,
 }
 
@@ -201,6 +208,18 @@ impl GpuContext {
                 }
             }
         }
+        let dummy = |label: &'static str| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: 256,
+                usage: wgpu::BufferUsages::STORAGE,
+                mapped_at_creation: false,
+            })
+        };
+        let dummies = (
+            dummy("widenet dummy (read)"),
+            dummy("widenet dummy (write)"),
+        );
         let ring = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("widenet params ring"),
             size: SLOT_BYTES * RING_SLOTS,
@@ -225,6 +244,7 @@ impl GpuContext {
             error,
             matmul_kernel: Mutex::new(default_kernel),
             binding_cap: std::sync::atomic::AtomicU64::new(u64::MAX),
+            dummies,
             kernel_forced: std::sync::atomic::AtomicBool::new(forced),
         })
     }
@@ -232,6 +252,11 @@ impl GpuContext {
     /// The matrix-product kernel used for shapes that allow a fast one.
     pub fn matmul_kernel(&self) -> MatmulKernel {
         *lock(&self.matmul_kernel)
+    }
+
+    /// Two small storage buffers for bindings a kernel declares but a dispatch does not use.
+    pub(crate) fn dummies(&self) -> (&wgpu::Buffer, &wgpu::Buffer) {
+        (&self.dummies.0, &self.dummies.1)
     }
 
     /// Whether the kernel was chosen explicitly (tests, benchmarks,

@@ -26,8 +26,24 @@ pub(crate) struct MatmulParams {
     _pad2: u32,
     alpha: f32,
     beta: f32,
-    _pad3: u32,
+    bias_off: u32,
     _pad4: u32,
+    code: u32,
+    mult_b: f32,
+    pa: f32,
+    pb: f32,
+    pc: f32,
+    _pad5: [u32; 3],
+}
+
+/// The fused end of a dense layer: `C += mult_b * bias` (bias `[batch, n]`,
+/// broadcast over rows), then `h = act(C)`.
+#[derive(Clone, Copy)]
+pub(crate) struct Epilogue<'a> {
+    pub bias: &'a wgpu::Buffer,
+    pub h: &'a wgpu::Buffer,
+    pub act: crate::activation::Activation,
+    pub mult_b: f32,
 }
 
 /// The matrix-product kernels, from the most general to the most specialized.
@@ -57,7 +73,12 @@ impl MatmulKernel {
 
     /// The kernel's pipeline and the (rows, columns) of C one workgroup covers.
     fn setup(self) -> (PipelineKey, usize, usize) {
-        let slots = vec![read(1), read(2), write(3)];
+        // The fast kernels declare the epilogue's bindings 4 and 5 (bound to
+        // dummies when it is off).
+        let slots = match self {
+            MatmulKernel::Generic => vec![read(1), read(2), write(3)],
+            _ => vec![read(1), read(2), write(3), read(4), write(5)],
+        };
         let (shader, entry, rows, cols) = match self {
             MatmulKernel::Generic => (Shader::Matmul, "matmul", 32, 32),
             MatmulKernel::Vec4 => (Shader::MatmulVec4, "matmul_vec4", 64, 64),
@@ -97,6 +118,7 @@ pub(crate) fn matmul(
     b: &wgpu::Buffer,
     c: &wgpu::Buffer,
     scratch: &mut [Option<wgpu::Buffer>; 2],
+    epi: Option<Epilogue<'_>>,
 ) -> Result<()> {
     let fast = ctx.matmul_kernel() != MatmulKernel::Generic;
     let worth = spec.m >= 8 && spec.n >= 8 && spec.k >= 8;
@@ -106,7 +128,7 @@ pub(crate) fn matmul(
         ..*spec
     };
     if !(fast && worth && vec4_shapes(&canonical) && (spec.trans_a || spec.trans_b)) {
-        return run(ctx, spec, a, b, c);
+        return run(ctx, spec, a, b, c, epi);
     }
     let [sa, sb] = scratch;
     let a_use = if spec.trans_a {
@@ -121,7 +143,7 @@ pub(crate) fn matmul(
     } else {
         b
     };
-    run(ctx, &canonical, a_use, b_use, c)
+    run(ctx, &canonical, a_use, b_use, c, epi)
 }
 
 /// Transposes `members` of `rows x cols` from `src` into a scratch buffer grown as needed.
@@ -155,6 +177,7 @@ fn run(
     a: &wgpu::Buffer,
     b: &wgpu::Buffer,
     c: &wgpu::Buffer,
+    epi: Option<Epilogue<'_>>,
 ) -> Result<()> {
     const OP: &str = "matmul";
     let (m, n, k) = (spec.m, spec.n, spec.k);
@@ -210,7 +233,16 @@ fn run(
         MatmulKernel::Sg8 if m < 128 && !ctx.matmul_kernel_forced() => MatmulKernel::Vec4,
         k => k,
     };
-    let (key, tile_rows, tile_cols) = kernel.setup();
+    let (mut key, tile_rows, tile_cols) = kernel.setup();
+    // The epilogue runs fused in the fast kernels, as separate passes after the generic one.
+    let fused = if kernel == MatmulKernel::Generic {
+        None
+    } else {
+        epi
+    };
+    if fused.is_some() {
+        key.constants.push(("EPILOGUE", 1f64.to_bits()));
+    }
     let tiles_m = u32_of(OP, "workgroups along m", m.div_ceil(tile_rows))?;
     let tiles_n = u32_of(OP, "workgroups along n", n.div_ceil(tile_cols))?;
     // The sg8 kernel walks down a column of tiles first so that a strip of B stays in cache.
@@ -233,7 +265,15 @@ fn run(
             ctx.window(OP, e0 * b_member, eb * b_member)?
         };
         let wc = ctx.window(OP, e0 * c_member, eb * c_member)?;
+        let wbias = ctx.window(OP, e0 * n, eb * n)?;
+        let (code, [pa, pb, pc]) = epi.map_or((0, [0.0; 3]), |e| e.act.shader_code());
         let params = MatmulParams {
+            bias_off: wbias.shift,
+            code,
+            mult_b: epi.map_or(0.0, |e| e.mult_b),
+            pa,
+            pb,
+            pc,
             m: u32_of(OP, "m", m)?,
             n: u32_of(OP, "n", n)?,
             k: u32_of(OP, "k", k)?,
@@ -276,8 +316,48 @@ fn run(
                 size: wc.size,
             },
         ];
+        let mut views = views.to_vec();
+        if kernel != MatmulKernel::Generic {
+            let (dr, dw) = ctx.dummies();
+            match fused {
+                Some(e) => {
+                    views.push(View {
+                        buffer: e.bias,
+                        offset: wbias.offset,
+                        size: wbias.size,
+                    });
+                    views.push(View {
+                        buffer: e.h,
+                        offset: wc.offset,
+                        size: wc.size,
+                    });
+                }
+                None => {
+                    views.push(View {
+                        buffer: dr,
+                        offset: 0,
+                        size: dr.size(),
+                    });
+                    views.push(View {
+                        buffer: dw,
+                        offset: 0,
+                        size: dw.size(),
+                    });
+                }
+            }
+        }
         ctx.dispatch(&key, &params, &views, [groups_x, groups_y, eb as u32])?;
         e0 += eb;
+    }
+    if let (Some(e), None) = (epi, fused) {
+        let shape = crate::backend::Batched::new(spec.batch, m, n);
+        super::elementwise::bias_add(ctx, shape, c, e.bias, e.mult_b)?;
+        super::elementwise::flat(
+            ctx,
+            super::elementwise::Flat::ActForward(e.act),
+            spec.batch * m * n,
+            &[c, e.h],
+        )?;
     }
     Ok(())
 }

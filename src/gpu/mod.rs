@@ -108,7 +108,53 @@ impl Backend for GpuBackend {
     fn matmul(&self, spec: &Matmul, a: &Buffer, b: &Buffer, c: &mut Buffer) -> Result<()> {
         spec.check(a.len, b.len, c.len)?;
         let mut scratch = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
-        matmul::matmul(&self.ctx, spec, gpu(a)?, gpu(b)?, gpu(c)?, &mut scratch)
+        matmul::matmul(
+            &self.ctx,
+            spec,
+            gpu(a)?,
+            gpu(b)?,
+            gpu(c)?,
+            &mut scratch,
+            None,
+        )
+    }
+
+    fn dense_forward(
+        &self,
+        spec: &Matmul,
+        x: &Buffer,
+        w: &Buffer,
+        bias: &Buffer,
+        mult_b: f32,
+        act: Activation,
+        z: &mut Buffer,
+        h: &mut Buffer,
+    ) -> Result<()> {
+        spec.check(x.len, w.len, z.len)?;
+        check_len(
+            "dense_forward",
+            &[("bias", bias.len, spec.batch * spec.n), ("h", h.len, z.len)],
+        )?;
+        check_finite("dense_forward", "mult_b", mult_b)?;
+        if spec.beta != 0.0 {
+            return Err(Error::invalid("dense_forward: beta must be 0"));
+        }
+        let mut scratch = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
+        let epi = matmul::Epilogue {
+            bias: gpu(bias)?,
+            h: gpu(h)?,
+            act,
+            mult_b,
+        };
+        matmul::matmul(
+            &self.ctx,
+            spec,
+            gpu(x)?,
+            gpu(w)?,
+            gpu(z)?,
+            &mut scratch,
+            Some(epi),
+        )
     }
 
     fn activation(&self, act: Activation, x: &Buffer, y: &mut Buffer) -> Result<()> {
@@ -198,7 +244,7 @@ impl Backend for GpuBackend {
         };
         let spec = Matmul::new(t.rows, t.cols, t.k).scaled(1.0 / t.arch.d_in as f32, 0.0);
         let mut mm = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
-        matmul::matmul(&self.ctx, &spec, x1, x2t, gram, &mut mm)?;
+        matmul::matmul(&self.ctx, &spec, x1, x2t, gram, &mut mm, None)?;
         ntk::tile(&self.ctx, t, gram, diag, nngp, ntk)
     }
 

@@ -119,18 +119,25 @@ impl<'d> Ensemble<'d> {
                 .trans(false, true)
                 .broadcast(l == 0, false)
                 .scaled(s.mult_w as f32, 0.0);
-            let (input, z) = if l == 0 {
-                (x, &mut act.z[0])
-            } else {
-                let (hs, zs) = (&act.h, &mut act.z);
-                (&hs[l - 1], &mut zs[l])
-            };
-            self.dev.matmul(&spec, input, &self.w[l], z)?;
-            self.dev
-                .bias_add(Batched::new(e, n, fo), z, &self.b[l], s.mult_b as f32)?;
+            // Split the hidden activations so that layer l reads h[l-1] and writes h[l].
+            let (before, after) = act.h.split_at_mut(l);
+            let input = if l == 0 { x } else { &before[l - 1] };
+            let z = &mut act.z[l];
             if l < self.spec.depth {
+                self.dev.dense_forward(
+                    &spec,
+                    input,
+                    &self.w[l],
+                    &self.b[l],
+                    s.mult_b as f32,
+                    self.spec.activation,
+                    z,
+                    &mut after[0],
+                )?;
+            } else {
+                self.dev.matmul(&spec, input, &self.w[l], z)?;
                 self.dev
-                    .activation(self.spec.activation, &act.z[l], &mut act.h[l])?;
+                    .bias_add(Batched::new(e, n, fo), z, &self.b[l], s.mult_b as f32)?;
             }
         }
         Ok(())
