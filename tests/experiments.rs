@@ -199,7 +199,11 @@ fn drift_quick_separates_lazy_and_rich_training() {
     let cfg = DriftConfig::quick();
     let out = OutDir::create(Some(&tmp("drift")), "drift").unwrap();
     let dev = device();
-    let r = run(dev.as_ref(), &cfg, &out, true).unwrap();
+    let r = run(dev.as_ref(), &cfg, &out, true, false).unwrap();
+    // Resumed, every point comes back from the checkpoint: the same report.
+    let again = run(dev.as_ref(), &cfg, &out, true, true).unwrap();
+    assert_eq!(again["parameterizations"], r["parameterizations"]);
+    assert_eq!(again["alpha_sweep"], r["alpha_sweep"]);
     for f in [
         "report.json",
         "report.md",

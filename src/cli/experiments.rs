@@ -16,7 +16,8 @@ deviation from the linearized dynamics, kernel movement, ensemble mean and sprea
 the fitted slopes in width (theory: -1/2). Writes report.json, report.md and SVG plots to --out."
 )]
 pub struct CompareArgs {
-    /// TOML settings (keys as the flags, e.g. widths = [64, 256], seeds = 8); flags win.
+    /// TOML settings (keys as the flags, e.g. widths = [64, 256], seeds = 8), or a
+    /// report.json to rerun its configuration; flags win.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Small preset (seconds).
@@ -70,9 +71,7 @@ pub struct CompareArgs {
 }
 
 fn load_config(path: &Path) -> Result<CompareConfig> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
-    toml::from_str(&text).map_err(|e| Error::file(path, format!("invalid config: {e}")))
+    toml_config(path)
 }
 
 impl CompareArgs {
@@ -167,9 +166,18 @@ fn parse_floats(flag: &str, s: &str) -> Result<Vec<f64>> {
         })
 }
 
+/// Settings from a TOML file, or from a run's `report.json` (its `config`
+/// object), so that every report reproduces its run.
 fn toml_config<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
+    if path.extension().is_some_and(|e| e == "json") {
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| Error::file(path, format!("invalid JSON: {e}")))?;
+        let cfg = v.get("config").cloned().unwrap_or(v);
+        return serde_json::from_value(cfg)
+            .map_err(|e| Error::file(path, format!("invalid config: {e}")));
+    }
     toml::from_str(&text).map_err(|e| Error::file(path, format!("invalid config: {e}")))
 }
 
@@ -183,6 +191,9 @@ strength over training against the exact solutions and the largest deviation."
 pub struct DeepLinearArgs {
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Large preset for real GPUs.
+    #[arg(long, conflicts_with = "quick")]
+    pub large: bool,
     #[arg(long)]
     pub quick: bool,
     /// Comma-separated numbers of weight layers.
@@ -219,6 +230,7 @@ pub fn run_deep_linear(a: &DeepLinearArgs, device: Option<&str>) -> Result<()> {
     let mut c: DeepLinearConfig = match &a.config {
         Some(p) => toml_config(p)?,
         None if a.quick => DeepLinearConfig::quick(),
+        None if a.large => DeepLinearConfig::large(),
         None => DeepLinearConfig::default(),
     };
     if let Some(l) = &a.layers {
@@ -259,6 +271,9 @@ pub struct MuTransferArgs {
     pub resume: bool,
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Large preset for real GPUs.
+    #[arg(long, conflicts_with = "quick")]
+    pub large: bool,
     #[arg(long)]
     pub quick: bool,
     #[arg(long)]
@@ -288,6 +303,7 @@ pub fn run_mutransfer(a: &MuTransferArgs, device: Option<&str>) -> Result<()> {
     let mut c: MuTransferConfig = match &a.config {
         Some(p) => toml_config(p)?,
         None if a.quick => MuTransferConfig::quick(),
+        None if a.large => MuTransferConfig::large(),
         None => MuTransferConfig::default(),
     };
     if let Some(w) = &a.widths {
@@ -325,8 +341,14 @@ the ntk parameterization (lazy: shrinks like width^-1/2) and muP (rich: stays of
 an output scale alpha in the style of Chizat and Bach (shrinks like 1/alpha)."
 )]
 pub struct DriftArgs {
+    /// Continue an interrupted run in --out without recomputing its finished points.
+    #[arg(long, requires = "out")]
+    pub resume: bool,
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Large preset for real GPUs.
+    #[arg(long, conflicts_with = "quick")]
+    pub large: bool,
     #[arg(long)]
     pub quick: bool,
     #[arg(long)]
@@ -353,6 +375,7 @@ pub fn run_drift(a: &DriftArgs, device: Option<&str>) -> Result<()> {
     let mut c: DriftConfig = match &a.config {
         Some(p) => toml_config(p)?,
         None if a.quick => DriftConfig::quick(),
+        None if a.large => DriftConfig::large(),
         None => DriftConfig::default(),
     };
     if let Some(w) = &a.widths {
@@ -368,7 +391,7 @@ pub fn run_drift(a: &DriftArgs, device: Option<&str>) -> Result<()> {
     c.validate()?;
     let dev = super::open_device(device)?;
     let out = OutDir::create(a.out.as_deref(), "drift")?;
-    run(dev.as_ref(), &c, &out, a.quiet)?;
+    run(dev.as_ref(), &c, &out, a.quiet, a.resume)?;
     if !a.quiet {
         println!(
             "{}",

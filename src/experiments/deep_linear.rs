@@ -78,6 +78,20 @@ impl DeepLinearConfig {
         }
     }
 
+    pub fn large() -> Self {
+        DeepLinearConfig {
+            layers: vec![2, 3, 4],
+            singular_values: vec![4.0, 2.0, 1.0, 0.5, 0.25, 0.125],
+            width: 256,
+            seeds: 16,
+            u0: 1e-4,
+            tau: 400.0,
+            steps: 40000,
+            every: 200,
+            seed: 0,
+        }
+    }
+
     pub fn validate(&self) -> Result<()> {
         if self.layers.is_empty() || self.layers.iter().any(|&l| !(2..=6).contains(&l)) {
             return Err(Error::invalid(
@@ -211,6 +225,10 @@ pub fn run(
     let mut results = Vec::new();
     let mut series_all = Vec::new();
     for &layers in &cfg.layers {
+        if super::interrupted() {
+            // Finish with the configurations done so far (the report says so).
+            break;
+        }
         let spec = MlpSpec {
             d_in: d,
             width: cfg.width,
@@ -380,6 +398,7 @@ pub fn run(
         )?;
     }
     let report = json!({
+        "interrupted": super::interrupted(),
         "experiment": "deep-linear",
         "version": env!("CARGO_PKG_VERSION"),
         "config": cfg,

@@ -71,6 +71,17 @@ impl DriftConfig {
         }
     }
 
+    pub fn large() -> Self {
+        DriftConfig {
+            widths: vec![256, 512, 1024, 2048, 4096, 8192],
+            seeds: 16,
+            steps: 500,
+            n_train: 128,
+            alpha_width: 2048,
+            ..Default::default()
+        }
+    }
+
     pub fn validate(&self) -> Result<()> {
         if self.widths.len() < 2 || self.widths.contains(&0) || self.alpha_width == 0 {
             return Err(Error::invalid(
@@ -194,8 +205,24 @@ pub fn run(
     cfg: &DriftConfig,
     out: &OutDir,
     quiet: bool,
+    resume: bool,
 ) -> Result<serde_json::Value> {
     cfg.validate()?;
+    let checkpoint =
+        super::Checkpoint::open(out, &json!({"experiment": "drift", "config": cfg}), resume)?;
+    let mut done_points: Vec<serde_json::Value> = Vec::new();
+    // On Ctrl-C: a report of the points finished so far.
+    let partial = |done: &[serde_json::Value]| -> Result<serde_json::Value> {
+        let report = json!({"experiment": "drift", "version": env!("CARGO_PKG_VERSION"), "config": cfg, "device": dev.info(), "interrupted": true, "points": done});
+        out.write_json(&report)?;
+        out.write_md(&format!(
+            "# widenet drift (interrupted)\n\n{} of {} points finished; they are in report.json and `points/`. Rerun with `--resume --out {}` to finish.\n",
+            done.len(),
+            2 * cfg.widths.len() + cfg.alphas.len(),
+            out.path.display()
+        ))?;
+        Err(Error::Interrupted(out.path.display().to_string()))
+    };
     let data = teacher(cfg.d_in, cfg.n_train, 1, cfg.seed);
     let (x, y) = (&data.x_train, &data.y_train);
     let xs: Vec<f64> = cfg.widths.iter().map(|&w| w as f64).collect();
@@ -213,8 +240,26 @@ pub fn run(
         let mut rows = Vec::new();
         for &w in &cfg.widths {
             bar.set_message(format!("{} width {w}", p.name()));
-            let params = Params::init(&spec(cfg, w, p, cfg.seeds)?, cfg.seed)?;
-            let (ntk, feat, loss) = movement(dev, &params, cfg.seed, x, y, lr, cfg.steps)?;
+            let key = format!("{}-w{w}", p.name());
+            let point = match checkpoint.get(&key) {
+                Some(v) => v,
+                None => {
+                    if super::interrupted() {
+                        return partial(&done_points);
+                    }
+                    let params = Params::init(&spec(cfg, w, p, cfg.seeds)?, cfg.seed)?;
+                    let (ntk, feat, loss) = movement(dev, &params, cfg.seed, x, y, lr, cfg.steps)?;
+                    let v = json!({"key": key, "ntk": ntk, "feat": feat, "loss": loss});
+                    checkpoint.put(&key, &v)?;
+                    v
+                }
+            };
+            let (ntk, feat, loss) = (
+                super::floats(&point["ntk"]),
+                super::floats(&point["feat"]),
+                super::floats(&point["loss"]),
+            );
+            done_points.push(point);
             for (s, v) in ntk_seeds.iter_mut().zip(&ntk) {
                 s.push(*v);
             }
@@ -260,6 +305,18 @@ pub fn run(
     )?;
     for &alpha in &cfg.alphas {
         bar.set_message(format!("alpha {alpha}"));
+        let key = format!("alpha-{alpha}");
+        if let Some(v) = checkpoint.get(&key) {
+            a_ntk.push(mean(&super::floats(&v["ntk"])));
+            a_feat.push(mean(&super::floats(&v["feat"])));
+            alpha_rows.push(json!({"alpha": alpha, "ntk_movement": a_ntk[a_ntk.len() - 1], "feature_movement": a_feat[a_feat.len() - 1]}));
+            done_points.push(v);
+            bar.inc(1);
+            continue;
+        }
+        if super::interrupted() {
+            return partial(&done_points);
+        }
         // Centred as Chizat and Bach: member m learns y / alpha + f_m(x; w0),
         // so the change it must make is y / alpha.
         let (mut ntk, mut feat) = (Vec::new(), Vec::new());
@@ -280,6 +337,9 @@ pub fn run(
             ntk.extend(k);
             feat.extend(f);
         }
+        let v = json!({"key": key, "ntk": ntk, "feat": feat});
+        checkpoint.put(&key, &v)?;
+        done_points.push(v);
         a_ntk.push(mean(&ntk));
         a_feat.push(mean(&feat));
         alpha_rows.push(

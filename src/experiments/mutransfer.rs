@@ -65,6 +65,18 @@ impl MuTransferConfig {
         }
     }
 
+    pub fn large() -> Self {
+        MuTransferConfig {
+            widths: vec![256, 512, 1024, 2048, 4096],
+            sgd_log2_lrs: (-12..=4).map(f64::from).collect(),
+            adam_log2_lrs: (-16..=-2).map(f64::from).collect(),
+            seeds: 4,
+            n_train: 256,
+            steps: 500,
+            ..Default::default()
+        }
+    }
+
     pub fn validate(&self) -> Result<()> {
         if self.widths.len() < 2 || self.widths.contains(&0) {
             return Err(Error::invalid("--widths needs at least two widths"));
