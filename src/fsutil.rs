@@ -1,11 +1,15 @@
 //! Files written whole or not at all.
 
 use crate::error::{Error, Result};
-use std::io::Write;
+use std::io::{BufWriter, Write};
 use std::path::Path;
 
-/// Writes `bytes` to a temporary file beside `path`, then renames it into place.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Streams a file through `fill` into a temporary file beside `path`, then
+/// renames it into place; on any failure the temporary file is removed.
+pub fn write_atomic_with(
+    path: &Path,
+    fill: impl FnOnce(&mut BufWriter<std::fs::File>) -> std::io::Result<()>,
+) -> Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -19,9 +23,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         std::process::id()
     ));
     let result = (|| -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
+        let mut w = BufWriter::new(std::fs::File::create(&tmp)?);
+        fill(&mut w)?;
+        w.flush()?;
+        w.get_ref().sync_all()?;
+        drop(w);
         std::fs::rename(&tmp, path)
     })();
     if let Err(e) = result {
@@ -29,4 +35,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         return Err(Error::file(path, format!("cannot write: {e}")));
     }
     Ok(())
+}
+
+/// Writes `bytes` atomically, see [`write_atomic_with`].
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_with(path, |w| w.write_all(bytes))
 }

@@ -7,7 +7,6 @@
 use crate::error::{Error, Result};
 use crate::matrix::Matrix;
 use npyz::{TypeChar, WriterBuilder};
-use std::io::Write;
 use std::path::Path;
 
 /// An array read from a `.npy` file: its shape and values as f64, C order.
@@ -158,42 +157,21 @@ pub fn read_matrix(path: &Path, what: &str) -> Result<Matrix> {
     Matrix::from_vec(rows, cols, a.data)
 }
 
-/// Writes `data` with `shape` as float32 or float64, atomically.
+/// Writes `data` with `shape` as float32 or float64, atomically (streamed: a
+/// large kernel is not copied in memory first).
 pub fn write<T: npyz::AutoSerialize + Copy>(
     path: &Path,
     shape: &[usize],
     data: &[T],
 ) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .ok_or_else(|| Error::file(path, "not a file path"))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| -> std::io::Result<()> {
-        let file = std::fs::File::create(&tmp)?;
-        let mut buf = std::io::BufWriter::new(file);
-        let shape64: Vec<u64> = shape.iter().map(|&s| s as u64).collect();
-        let mut w = npyz::WriteOptions::new()
+    let shape64: Vec<u64> = shape.iter().map(|&s| s as u64).collect();
+    crate::fsutil::write_atomic_with(path, |w| {
+        let mut npy = npyz::WriteOptions::new()
             .default_dtype()
             .shape(&shape64)
-            .writer(&mut buf)
+            .writer(w)
             .begin_nd()?;
-        w.extend(data.iter().copied())?;
-        w.finish()?;
-        buf.flush()?;
-        buf.get_ref().sync_all()?;
-        Ok(())
-    })();
-    if let Err(e) = result.and_then(|_| std::fs::rename(&tmp, path)) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::file(path, format!("cannot write: {e}")));
-    }
-    Ok(())
+        npy.extend(data.iter().copied())?;
+        npy.finish()
+    })
 }

@@ -247,13 +247,7 @@ pub fn run_deep_linear(a: &DeepLinearArgs, device: Option<&str>) -> Result<()> {
     let dev = super::open_device(device)?;
     let out = OutDir::create(a.out.as_deref(), "deep-linear")?;
     run(dev.as_ref(), &c, &out, a.quiet)?;
-    if !a.quiet {
-        println!(
-            "{}",
-            std::fs::read_to_string(out.file("report.md")).unwrap_or_default()
-        );
-        eprintln!("wrote {}", out.path.display());
-    }
+    show(&out, a.quiet);
     Ok(())
 }
 
@@ -323,13 +317,7 @@ pub fn run_mutransfer(a: &MuTransferArgs, device: Option<&str>) -> Result<()> {
     let dev = super::open_device(device)?;
     let out = OutDir::create(a.out.as_deref(), "mutransfer")?;
     run(dev.as_ref(), &c, &out, a.quiet, a.resume)?;
-    if !a.quiet {
-        println!(
-            "{}",
-            std::fs::read_to_string(out.file("report.md")).unwrap_or_default()
-        );
-        eprintln!("wrote {}", out.path.display());
-    }
+    show(&out, a.quiet);
     Ok(())
 }
 
@@ -392,12 +380,17 @@ pub fn run_drift(a: &DriftArgs, device: Option<&str>) -> Result<()> {
     let dev = super::open_device(device)?;
     let out = OutDir::create(a.out.as_deref(), "drift")?;
     run(dev.as_ref(), &c, &out, a.quiet, a.resume)?;
-    if !a.quiet {
+    show(&out, a.quiet);
+    Ok(())
+}
+
+/// Prints the report and where it is, unless quiet.
+fn show(out: &OutDir, quiet: bool) {
+    if !quiet {
         println!(
             "{}",
             std::fs::read_to_string(out.file("report.md")).unwrap_or_default()
         );
         eprintln!("wrote {}", out.path.display());
     }
-    Ok(())
 }

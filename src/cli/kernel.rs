@@ -7,7 +7,7 @@ use crate::kernel::{Architecture, Kernels, Parameterization, Want, kernels_devic
 use crate::matrix::Matrix;
 use crate::predict::{Get, PredictKernels, PredictSpec, gradient_descent_mse_ensemble};
 use crate::{Backend, npy};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// The architecture flags shared by `kernel`, `predict` and `bench kernel`.
 #[derive(clap::Args, Debug, Clone)]
@@ -136,19 +136,10 @@ fn compute(
     }
 }
 
-fn check_out(path: &Path) -> Result<()> {
-    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        if !dir.is_dir() {
-            return Err(Error::file(path, "the output folder does not exist"));
-        }
-    }
-    Ok(())
-}
-
 pub fn run_kernel(a: &KernelArgs, device: Option<&str>) -> Result<()> {
     let prec = precision(&a.precision)?;
     let get = Get::parse(&a.get)?;
-    check_out(&a.out)?;
+    super::check_out(&a.out)?;
     let x1 = npy::read_matrix(&a.x1, "--x1")?;
     let x2 =
         a.x2.as_ref()
@@ -285,9 +276,9 @@ pub fn run_predict(a: &PredictArgs, device: Option<&str>) -> Result<()> {
             spec.diag_reg
         )));
     }
-    check_out(&a.mean_out)?;
+    super::check_out(&a.mean_out)?;
     if let Some(c) = &a.cov_out {
-        check_out(c)?;
+        super::check_out(c)?;
     }
     let xtr = npy::read_matrix(&a.x_train, "--x-train")?;
     let ytr = npy::read_matrix(&a.y_train, "--y-train")?;

@@ -134,3 +134,13 @@ pub(crate) fn parse_list(flag: &str, s: &str) -> crate::Result<Vec<usize>> {
     }
     Ok(v)
 }
+
+/// Refuses an output path whose folder does not exist, before any work starts.
+pub(crate) fn check_out(path: &std::path::Path) -> crate::Result<()> {
+    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if !dir.is_dir() {
+            return Err(Error::file(path, "the output folder does not exist"));
+        }
+    }
+    Ok(())
+}

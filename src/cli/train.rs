@@ -67,7 +67,7 @@ pub fn run_init(a: &InitArgs) -> Result<()> {
         base_width: a.base_width.unwrap_or(a.width),
         ensemble: a.ensemble,
     };
-    check_out(&a.out)?;
+    super::check_out(&a.out)?;
     Params::init(&spec, a.seed)?.save(&a.out)?;
     eprintln!("wrote {} ({} members)", a.out.display(), spec.ensemble);
     Ok(())
@@ -88,22 +88,13 @@ pub struct ForwardArgs {
     pub out: PathBuf,
 }
 
-fn check_out(path: &Path) -> Result<()> {
-    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        if !dir.is_dir() {
-            return Err(Error::file(path, "the output folder does not exist"));
-        }
-    }
-    Ok(())
-}
-
 fn read_f32(path: &Path, what: &str) -> Result<Matrix<f32>> {
     let m = npy::read_matrix(path, what)?;
     Ok(m.to_f32())
 }
 
 pub fn run_forward(a: &ForwardArgs, device: Option<&str>) -> Result<()> {
-    check_out(&a.out)?;
+    super::check_out(&a.out)?;
     let p = Params::load(&a.params)?;
     let x = read_f32(&a.x, "--x")?;
     if x.cols != p.spec.d_in {
@@ -290,9 +281,9 @@ pub fn run_train(a: &TrainArgs, device: Option<&str>) -> Result<()> {
         need(&a.y, "--y")?,
         need(&a.out, "--out")?,
     );
-    check_out(&out)?;
+    super::check_out(&out)?;
     if let Some(l) = &a.log {
-        check_out(l)?;
+        super::check_out(l)?;
     }
     let optimizer = a.optimizer.clone().unwrap_or_else(|| "gd".into());
     let rule = match optimizer.as_str() {
