@@ -35,33 +35,15 @@ fn data(seed: u64, n: usize, d: usize) -> Matrix<f32> {
     Matrix::from_vec(n, d, r.normals_f32(n * d)).unwrap()
 }
 
-/// Independent f64 forward pass of member `e` and its MSE loss.
+/// MSE loss of member `e`, from the independent f64 forward pass.
 fn loss64(p: &Params, e: usize, x: &Matrix<f32>, y: &Matrix<f32>) -> f64 {
-    let s = &p.spec;
-    let mut total = 0.0;
-    for r in 0..x.rows {
-        let mut h: Vec<f64> = x.row(r).iter().map(|&v| v as f64).collect();
-        for (l, (fi, fo)) in s.layers().enumerate() {
-            let sc = s.scale(l, false);
-            let w = &p.weights[l][e * fi * fo..(e + 1) * fi * fo];
-            let b = &p.biases[l][e * fo..(e + 1) * fo];
-            let z: Vec<f64> = (0..fo)
-                .map(|o| {
-                    sc.mult_w * (0..fi).map(|i| w[o * fi + i] as f64 * h[i]).sum::<f64>()
-                        + sc.mult_b * b[o] as f64
-                })
-                .collect();
-            h = if l < s.depth {
-                z.iter().map(|&v| s.activation.apply(v)).collect()
-            } else {
-                z
-            };
-        }
-        for (c, v) in h.iter().enumerate() {
-            total += (v - y.at(r, c) as f64).powi(2);
-        }
-    }
-    total / (2.0 * (x.rows * s.d_out) as f64)
+    let f = outputs64(p, e, x);
+    let total: f64 = f
+        .iter()
+        .zip(&y.data)
+        .map(|(a, b)| (a - *b as f64).powi(2))
+        .sum();
+    total / (2.0 * (x.rows * p.spec.d_out) as f64)
 }
 
 fn grads_on(
