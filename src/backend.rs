@@ -33,6 +33,15 @@ impl Buffer {
     }
 }
 
+/// A read in flight, see [`Backend::read_begin`].
+#[derive(Debug)]
+pub enum ReadHandle {
+    /// The values, already on the host.
+    Ready(Vec<f32>),
+    /// A copy submitted on a GPU.
+    Gpu(crate::gpu::context::PendingRead),
+}
+
 /// A batched matrix product `C[e] = alpha * op(A[e]) * op(B[e]) + beta * C[e]`.
 ///
 /// Every operand is row-major and the members of the batch are stored one after
@@ -199,6 +208,18 @@ pub trait Backend: Send + Sync {
     fn write(&self, buf: &mut Buffer, data: &[f32]) -> Result<()>;
     /// Waits for queued work and returns the buffer's contents.
     fn read(&self, buf: &Buffer) -> Result<Vec<f32>>;
+    /// Starts reading a buffer back: queued work is submitted, and the values
+    /// can be collected with [`Backend::read_end`] while later work runs.
+    fn read_begin(&self, buf: &Buffer) -> Result<ReadHandle> {
+        Ok(ReadHandle::Ready(self.read(buf)?))
+    }
+    /// Finishes a read started by [`Backend::read_begin`].
+    fn read_end(&self, h: ReadHandle) -> Result<Vec<f32>> {
+        match h {
+            ReadHandle::Ready(v) => Ok(v),
+            ReadHandle::Gpu(_) => Err(Error::invalid("a GPU read was passed to another backend")),
+        }
+    }
     /// Waits for all queued work; reports any device error raised meanwhile.
     fn sync(&self) -> Result<()>;
 

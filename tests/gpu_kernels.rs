@@ -430,3 +430,17 @@ fn fused_dense_forward_on_every_kernel() {
         }
     }
 }
+
+#[test]
+fn reads_in_flight_see_the_work_queued_before_them_only() {
+    let Some(g) = gpu() else { return };
+    let mut x = g.upload(&[1.0, 2.0, 3.0, 4.0]).unwrap();
+    g.scale(&mut x, 2.0).unwrap();
+    let h = g.read_begin(&x).unwrap();
+    // Work queued after the read started does not change what it returns.
+    g.scale(&mut x, 10.0).unwrap();
+    let h2 = g.read_begin(&x).unwrap();
+    assert_eq!(g.read_end(h).unwrap(), vec![2.0, 4.0, 6.0, 8.0]);
+    assert_eq!(g.read_end(h2).unwrap(), vec![20.0, 40.0, 60.0, 80.0]);
+    assert_eq!(g.read(&x).unwrap(), vec![20.0, 40.0, 60.0, 80.0]);
+}

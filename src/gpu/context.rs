@@ -9,6 +9,15 @@ use crate::error::{Error, Result};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+/// A read in flight, see [`GpuContext::begin_read`].
+#[derive(Debug)]
+pub struct PendingRead {
+    staging: wgpu::Buffer,
+    len: usize,
+    index: wgpu::SubmissionIndex,
+    rx: std::sync::mpsc::Receiver<std::result::Result<(), wgpu::BufferAsyncError>>,
+}
+
 /// A WGSL kernel family, one file in `shaders/`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Shader {
@@ -139,6 +148,7 @@ pub struct GpuContext {
     ring: wgpu::Buffer,
     pending: Mutex<Pending>,
     staging: Mutex<Option<wgpu::Buffer>>,
+    read_pool: Mutex<Vec<wgpu::Buffer>>,
     error: Arc<Mutex<Option<String>>>,
     matmul_kernel: Mutex<MatmulKernel>,
     binding_cap: std::sync::atomic::AtomicU64,
@@ -241,6 +251,7 @@ impl GpuContext {
                 next_slot: 0,
             }),
             staging: Mutex::new(None),
+            read_pool: Mutex::new(Vec::new()),
             error,
             matmul_kernel: Mutex::new(default_kernel),
             binding_cap: std::sync::atomic::AtomicU64::new(u64::MAX),
@@ -602,6 +613,76 @@ impl GpuContext {
             self.queue
                 .write_buffer(buffer, offset_elems as u64 * 4, bytemuck::cast_slice(data));
         }
+    }
+
+    /// Submits queued work and a copy of the first `len` elements of `buffer`
+    /// to a mappable buffer, and returns at once; [`Self::finish_read`] waits
+    /// for that copy alone, so work queued after it can run meanwhile.
+    pub(crate) fn begin_read(&self, buffer: &wgpu::Buffer, len: usize) -> Result<PendingRead> {
+        let bytes = (len.max(1) as u64) * 4;
+        let staging = {
+            let mut pool = lock(&self.read_pool);
+            match pool.iter().position(|b| b.size() >= bytes) {
+                Some(i) => pool.swap_remove(i),
+                None => self.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("widenet read"),
+                    size: bytes,
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                }),
+            }
+        };
+        let copy = (len as u64) * 4;
+        if copy > 0 {
+            self.with_encoder(|enc| enc.copy_buffer_to_buffer(buffer, 0, &staging, 0, copy));
+        }
+        let index = self.flush().unwrap_or_else(|| self.queue.submit([]));
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging
+            .slice(..bytes)
+            .map_async(wgpu::MapMode::Read, move |r| {
+                let _ = tx.send(r);
+            });
+        Ok(PendingRead {
+            staging,
+            len,
+            index,
+            rx,
+        })
+    }
+
+    /// Waits for a read started by [`Self::begin_read`] and returns its values.
+    pub(crate) fn finish_read(&self, p: PendingRead) -> Result<Vec<f32>> {
+        let gpu_err = |message: String| Error::Gpu {
+            op: "read",
+            message,
+        };
+        self.device
+            .poll(wgpu::PollType::Wait {
+                submission_index: Some(p.index),
+                timeout: None,
+            })
+            .map_err(|e| gpu_err(e.to_string()))?;
+        self.take_error("read")?;
+        match p.rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(gpu_err(e.to_string())),
+            Err(_) => return Err(gpu_err("mapping never completed".into())),
+        }
+        let out = {
+            let view = p
+                .staging
+                .slice(..(p.len.max(1) as u64) * 4)
+                .get_mapped_range()
+                .map_err(|e| gpu_err(e.to_string()))?;
+            bytemuck::cast_slice::<u8, f32>(&view)[..p.len].to_vec()
+        };
+        p.staging.unmap();
+        let mut pool = lock(&self.read_pool);
+        if pool.len() < 4 {
+            pool.push(p.staging);
+        }
+        Ok(out)
     }
 
     /// Waits for queued work and copies elements `[start, start + len)` back to the host.

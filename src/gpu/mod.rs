@@ -11,8 +11,8 @@ pub(crate) mod optimizer;
 
 use crate::activation::Activation;
 use crate::backend::{
-    Backend, Batched, Buffer, BufferInner, Loss, Matmul, Timing, Update, check_finite, check_len,
-    check_tile, check_update,
+    Backend, Batched, Buffer, BufferInner, Loss, Matmul, ReadHandle, Timing, Update, check_finite,
+    check_len, check_tile, check_update,
 };
 use crate::error::{Error, Result};
 use crate::kernel::KernelTile;
@@ -99,6 +99,20 @@ impl Backend for GpuBackend {
 
     fn read(&self, buf: &Buffer) -> Result<Vec<f32>> {
         self.ctx.read(gpu(buf)?, 0, buf.len)
+    }
+
+    fn read_begin(&self, buf: &Buffer) -> Result<ReadHandle> {
+        if (buf.len as u64) * 4 > (64 << 20) {
+            return Ok(ReadHandle::Ready(self.read(buf)?));
+        }
+        Ok(ReadHandle::Gpu(self.ctx.begin_read(gpu(buf)?, buf.len)?))
+    }
+
+    fn read_end(&self, h: ReadHandle) -> Result<Vec<f32>> {
+        match h {
+            ReadHandle::Ready(v) => Ok(v),
+            ReadHandle::Gpu(p) => self.ctx.finish_read(p),
+        }
     }
 
     fn sync(&self) -> Result<()> {

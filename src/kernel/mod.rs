@@ -335,6 +335,7 @@ pub fn kernels_device(
         .filter(|&(bi, bj)| !same || bj >= bi)
         .collect();
     let total = tiles.len();
+    let mut pending: Option<(Placement, [Option<crate::backend::ReadHandle>; 2])> = None;
     for (done, &(bi, bj)) in tiles.iter().enumerate() {
         let ((r0, r), (c0, c)) = (rb[bi], cb[bj]);
         let c4 = c.next_multiple_of(4);
@@ -361,21 +362,66 @@ pub fn kernels_device(
             want,
         };
         dev.kernel_tile(&tile, &xr[bi], &xc[bj], &diag, bn, bt)?;
-        for (out, buf) in [(&mut nngp, &*bn), (&mut ntk, &*bt)] {
-            if let Some(m) = out.as_mut() {
-                let v = dev.read(buf)?;
-                for i in 0..r {
-                    m.data[(r0 + i) * n2 + c0..(r0 + i) * n2 + c0 + c]
-                        .copy_from_slice(&v[i * c4..i * c4 + c]);
-                }
-                if same && bi != bj {
-                    mirror(m, &v, r0, r, c0, c, c4);
-                }
-            }
+        // Start copying this tile back, then place the previous one while the
+        // device works on this one (and, next round, on the one after).
+        let handles = [
+            want.nngp.then(|| dev.read_begin(bn)).transpose()?,
+            want.ntk.then(|| dev.read_begin(bt)).transpose()?,
+        ];
+        let place = Placement {
+            r0,
+            r,
+            c0,
+            c,
+            c4,
+            mirror: same && bi != bj,
+        };
+        if let Some((p, h)) = pending.replace((place, handles)) {
+            p.place(dev, h, [&mut nngp, &mut ntk])?;
+            progress(done, total);
         }
-        progress(done + 1, total);
+    }
+    if let Some((p, h)) = pending.take() {
+        p.place(dev, h, [&mut nngp, &mut ntk])?;
+        progress(total, total);
     }
     Ok(Kernels { nngp, ntk })
+}
+
+/// Where a tile's values go in the full kernel.
+struct Placement {
+    r0: usize,
+    r: usize,
+    c0: usize,
+    c: usize,
+    c4: usize,
+    mirror: bool,
+}
+
+impl Placement {
+    /// Collects the tile's reads and writes them (and their mirror) into the kernels.
+    fn place(
+        &self,
+        dev: &dyn Backend,
+        handles: [Option<crate::backend::ReadHandle>; 2],
+        outs: [&mut Option<Matrix<f32>>; 2],
+    ) -> Result<()> {
+        for (h, out) in handles.into_iter().zip(outs) {
+            let (Some(h), Some(m)) = (h, out.as_mut()) else {
+                continue;
+            };
+            let v = dev.read_end(h)?;
+            let n2 = m.cols;
+            for i in 0..self.r {
+                let row = (self.r0 + i) * n2 + self.c0;
+                m.data[row..row + self.c].copy_from_slice(&v[i * self.c4..i * self.c4 + self.c]);
+            }
+            if self.mirror {
+                mirror(m, &v, self.r0, self.r, self.c0, self.c, self.c4);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Writes the transpose of a computed tile below the diagonal, in small blocks
