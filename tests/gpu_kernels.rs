@@ -444,3 +444,26 @@ fn reads_in_flight_see_the_work_queued_before_them_only() {
     assert_eq!(g.read_end(h2).unwrap(), vec![20.0, 40.0, 60.0, 80.0]);
     assert_eq!(g.read(&x).unwrap(), vec![20.0, 40.0, 60.0, 80.0]);
 }
+
+#[test]
+fn a_lost_device_gives_errors_not_hangs_or_panics() {
+    let Some(_) = gpu() else { return };
+    let Some(g) = gpu_with_kernel(MatmulKernel::Generic) else {
+        return;
+    };
+    let a = g.upload(&[1.0; 16]).unwrap();
+    let mut c = g.zeros(16).unwrap();
+    g.context().lose_device();
+    let spec = Matmul::new(4, 4, 4);
+    let results = [
+        g.matmul(&spec, &a, &a, &mut c)
+            .and_then(|_| g.sync())
+            .map(|_| ()),
+        g.read(&c).map(|_| ()),
+        g.upload(&[1.0; 4]).and_then(|b| g.read(&b)).map(|_| ()),
+    ];
+    for r in &results {
+        let e = r.as_ref().unwrap_err().to_string();
+        assert!(e.contains("GPU error"), "{e}");
+    }
+}

@@ -265,6 +265,11 @@ impl GpuContext {
         *lock(&self.matmul_kernel)
     }
 
+    /// Destroys the device, as a driver reset would (for tests of device loss).
+    pub fn lose_device(&self) {
+        self.device.destroy();
+    }
+
     /// Two small storage buffers for bindings a kernel declares but a dispatch does not use.
     pub(crate) fn dummies(&self) -> (&wgpu::Buffer, &wgpu::Buffer) {
         (&self.dummies.0, &self.dummies.1)
