@@ -261,6 +261,12 @@ pub trait Backend: Send + Sync {
     fn sum_rows(&self, shape: Batched, x: &Buffer, out: &mut Buffer) -> Result<()>;
     /// `out[e, c] = sum_r x[e, r, c]`.
     fn sum_cols(&self, shape: Batched, x: &Buffer, out: &mut Buffer) -> Result<()>;
+    /// `dst = src` (same length).
+    fn copy(&self, src: &Buffer, dst: &mut Buffer) -> Result<()> {
+        check_len("copy", &[("dst", dst.len, src.len)])?;
+        let v = self.read(src)?;
+        self.write(dst, &v)
+    }
     /// `x *= alpha`.
     fn scale(&self, x: &mut Buffer, alpha: f32) -> Result<()>;
     /// `y += alpha * x`.

@@ -20,6 +20,13 @@ pub struct Record {
     pub gflops: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub entries_per_second: Option<f64>,
+    /// Bytes read plus bytes written per second (copy).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes_per_second: Option<f64>,
+    /// This result over the same adapter's ceiling measured in the same run
+    /// (matmul: the best matmul rate; copy: 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fraction_of_ceiling: Option<f64>,
     pub seconds: f64,
     pub timing: Timing,
     pub runs: usize,
@@ -71,6 +78,8 @@ pub fn matmul(b: &dyn Backend, m: usize, n: usize, k: usize, runs: usize) -> Res
         k: Some(k),
         gflops: Some(2.0 * (m * n * k) as f64 / seconds * 1e-9),
         entries_per_second: None,
+        bytes_per_second: None,
+        fraction_of_ceiling: None,
         seconds,
         timing,
         runs,
@@ -110,6 +119,8 @@ pub fn ntk(b: &dyn Backend, n: usize, d: usize, depth: usize, runs: usize) -> Re
         k: Some(d),
         gflops: None,
         entries_per_second: Some((n * n) as f64 / seconds),
+        bytes_per_second: None,
+        fraction_of_ceiling: None,
         seconds,
         timing: Timing::Wall,
         runs,
@@ -269,4 +280,42 @@ pub fn train_step(
         timing,
         runs,
     })
+}
+
+/// Copy bandwidth of a `mib`-MiB buffer: the memory ceiling of the adapter.
+pub fn copy(b: &dyn Backend, mib: usize, runs: usize) -> Result<Record> {
+    let n = mib * (1 << 20) / 4;
+    let src = b.zeros(n)?;
+    let mut dst = b.zeros(n)?;
+    let (seconds, timing) = time_median(b, runs, &mut || b.copy(&src, &mut dst))?;
+    Ok(Record {
+        op: "copy",
+        m: Some(n),
+        n: None,
+        k: None,
+        gflops: None,
+        entries_per_second: None,
+        bytes_per_second: Some(2.0 * (n * 4) as f64 / seconds),
+        fraction_of_ceiling: Some(1.0),
+        seconds,
+        timing,
+        runs,
+    })
+}
+
+/// The suite on one device: copy bandwidth, matrix products (each also as a
+/// fraction of the best one), the NTK and a training step.
+pub fn all(b: &dyn Backend, runs: usize) -> Result<serde_json::Value> {
+    let copy = copy(b, 64, runs)?;
+    let mut mm: Vec<Record> = [256usize, 512, 1024]
+        .iter()
+        .map(|&s| matmul(b, s, s, s, runs))
+        .collect::<Result<_>>()?;
+    let best = mm.iter().filter_map(|r| r.gflops).fold(0.0, f64::max);
+    for r in &mut mm {
+        r.fraction_of_ceiling = r.gflops.map(|g| g / best);
+    }
+    let ntk = ntk(b, 2000, 64, 3, runs)?;
+    let step = train_step(b, 8, 256, 2, 256, 32, runs)?;
+    Ok(serde_json::json!({"adapter": b.info(), "results": [copy, mm, ntk, step]}))
 }

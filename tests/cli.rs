@@ -610,3 +610,23 @@ fn init_train_forward_round_trip() {
         assert!(!bad.exists());
     }
 }
+
+#[test]
+fn bench_all_reports_every_measurement_with_its_ceiling() {
+    let (code, out, err) = run(&["bench", "all", "--runs", "1", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let r = &v[0]["results"];
+    assert!(v[0]["adapter"]["name"].is_string());
+    assert_eq!(r[0]["op"], "copy");
+    assert!(r[0]["bytes_per_second"].as_f64().unwrap() > 0.0);
+    let mm = r[1].as_array().unwrap();
+    assert_eq!(mm.len(), 3);
+    let best = mm
+        .iter()
+        .map(|x| x["fraction_of_ceiling"].as_f64().unwrap())
+        .fold(0.0, f64::max);
+    assert_eq!(best, 1.0);
+    assert_eq!(r[2]["op"], "ntk");
+    assert_eq!(r[3]["op"], "train_step");
+}

@@ -6,6 +6,15 @@ use serde_json::json;
 
 #[derive(clap::Subcommand, Debug)]
 pub enum BenchCommand {
+    /// The whole suite (copy bandwidth, matmul with fractions of the best rate, NTK, a training
+    /// step) on one device, or on every adapter with `--device all`.
+    All {
+        /// Timed runs per measurement (after one warm-up).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// A full-batch training step of an ensemble against its matrix products alone, and
     /// batched members against one-member runs.
     Train {
@@ -66,6 +75,47 @@ pub enum BenchCommand {
 
 pub fn run(cmd: BenchCommand, device: Option<&str>) -> Result<()> {
     match cmd {
+        BenchCommand::All { runs, json } => {
+            if runs == 0 {
+                return Err(Error::invalid("--runs must be at least 1"));
+            }
+            let devices: Vec<Box<dyn crate::Backend>> =
+                if device.is_some_and(|d| d.eq_ignore_ascii_case("all")) {
+                    let mut v: Vec<Box<dyn crate::Backend>> = Vec::new();
+                    for (a, info) in crate::gpu::enumerate() {
+                        v.push(Box::new(crate::gpu::GpuBackend::from_context(
+                            crate::gpu::GpuContext::new(&a, info)?,
+                        )));
+                    }
+                    v.push(Box::new(crate::cpu::CpuBackend));
+                    v
+                } else {
+                    vec![super::open_device(device)?]
+                };
+            let mut all = Vec::new();
+            for b in &devices {
+                if !json {
+                    eprintln!("benchmarking {}", b.describe());
+                }
+                let r = bench::all(b.as_ref(), runs)?;
+                if !json {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&r["results"])
+                            .map_err(|e| Error::invalid(e.to_string()))?
+                    );
+                }
+                all.push(r);
+            }
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&all)
+                        .map_err(|e| Error::invalid(e.to_string()))?
+                );
+            }
+            Ok(())
+        }
         BenchCommand::Train {
             ensemble,
             width,

@@ -67,6 +67,13 @@ impl Backend for CpuBackend {
         Ok(())
     }
 
+    fn copy(&self, src: &Buffer, dst: &mut Buffer) -> Result<()> {
+        check_len("copy", &[("dst", dst.len, src.len)])?;
+        let s = host(src)?.to_vec();
+        host_mut(dst)?.copy_from_slice(&s);
+        Ok(())
+    }
+
     fn matmul(&self, spec: &Matmul, a: &Buffer, b: &Buffer, c: &mut Buffer) -> Result<()> {
         spec.check(a.len, b.len, c.len)?;
         ops::matmul(spec, host(a)?, host(b)?, host_mut(c)?);

@@ -115,6 +115,14 @@ impl Backend for GpuBackend {
         }
     }
 
+    fn copy(&self, src: &Buffer, dst: &mut Buffer) -> Result<()> {
+        check_len("copy", &[("dst", dst.len, src.len)])?;
+        let (s, d) = (gpu(src)?, gpu(dst)?);
+        self.ctx
+            .with_encoder(|e| e.copy_buffer_to_buffer(s, 0, d, 0, src.len as u64 * 4));
+        Ok(())
+    }
+
     fn sync(&self) -> Result<()> {
         self.ctx.wait("sync")
     }
