@@ -16,16 +16,6 @@
 // then owns 4 columns of C (one vec4 of B per step of k) for all 8 rows:
 // 128 multiply-adds per lane for 5 vector loads.
 
-struct MatmulParams {
-    m: u32, n: u32, k: u32, _pad0: u32,
-    a_si: u32, a_sp: u32, b_sp: u32, b_sj: u32,
-    a_off: u32, b_off: u32, c_off: u32, _pad1: u32,
-    a_bs: u32, b_bs: u32, c_bs: u32, _pad2: u32,
-    alpha: f32, beta: f32, bias_off: u32, _pad4: u32,
-    code: u32, mult_b: f32, pa: f32, pb: f32,
-    pc: f32, _pad5: u32, _pad6: u32, _pad7: u32,
-}
-
 @group(0) @binding(0) var<uniform> p: MatmulParams;
 @group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;

@@ -2,7 +2,7 @@
 // and n multiples of 4 (params as in matmul.wgsl).
 //
 // Bindings (group 0):
-//   0: params  uniform (dynamic offset)  MatmulParams (as in matmul.wgsl)
+//   0: params  uniform (dynamic offset)  MatmulParams (matmul_params.wgsl)
 //   1: a4      storage, read             array<vec4<f32>>, A[i, p..p+4] = a4[(a_off + e*a_bs + i*a_si + p) / 4]
 //   2: b       storage, read             array<vec4<f32>>, B[p, j..j+4] = b[(b_off + e*b_bs + p*b_sp + j) / 4]
 //   3: c       storage, read_write       array<vec4<f32>>, C[i, j..j+4] = c[(c_off + e*c_bs + i*n + j) / 4]
@@ -10,16 +10,6 @@
 // Each invocation accumulates an 8 x 8 block of C (two vec4 per row) over steps
 // of 4 in k: 8 vec4 loads of A and 8 of B feed 256 multiply-adds. A workgroup of
 // 8 x 8 invocations covers a 64 x 64 tile. Requires k and n multiples of 4.
-
-struct MatmulParams {
-    m: u32, n: u32, k: u32, _pad0: u32,
-    a_si: u32, a_sp: u32, b_sp: u32, b_sj: u32,
-    a_off: u32, b_off: u32, c_off: u32, _pad1: u32,
-    a_bs: u32, b_bs: u32, c_bs: u32, _pad2: u32,
-    alpha: f32, beta: f32, bias_off: u32, _pad4: u32,
-    code: u32, mult_b: f32, pa: f32, pb: f32,
-    pc: f32, _pad5: u32, _pad6: u32, _pad7: u32,
-}
 
 @group(0) @binding(0) var<uniform> p: MatmulParams;
 @group(0) @binding(1) var<storage, read> a4: array<vec4<f32>>;

@@ -32,17 +32,25 @@ pub(crate) enum Shader {
 }
 
 const ACTIVATION_WGSL: &str = include_str!("../../shaders/activation.wgsl");
+const MATMUL_PARAMS_WGSL: &str = include_str!("../../shaders/matmul_params.wgsl");
 
 impl Shader {
     fn source(self) -> String {
         match self {
-            Shader::Matmul => include_str!("../../shaders/matmul.wgsl").to_string(),
+            Shader::Matmul => format!(
+                "{MATMUL_PARAMS_WGSL}\n{}",
+                include_str!("../../shaders/matmul.wgsl")
+            ),
             Shader::MatmulVec4 => format!(
-                "{ACTIVATION_WGSL}\n{}",
+                "{ACTIVATION_WGSL}
+{MATMUL_PARAMS_WGSL}
+{}",
                 include_str!("../../shaders/matmul_vec4.wgsl")
             ),
             Shader::MatmulSg8 => format!(
-                "{ACTIVATION_WGSL}\n{}",
+                "{ACTIVATION_WGSL}
+{MATMUL_PARAMS_WGSL}
+{}",
                 include_str!("../../shaders/matmul_sg8.wgsl")
             ),
             Shader::Elementwise => format!(
