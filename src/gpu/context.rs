@@ -42,15 +42,11 @@ impl Shader {
                 include_str!("../../shaders/matmul.wgsl")
             ),
             Shader::MatmulVec4 => format!(
-                "{ACTIVATION_WGSL}
-{MATMUL_PARAMS_WGSL}
-{}",
+                "{ACTIVATION_WGSL}\n{MATMUL_PARAMS_WGSL}\n{}",
                 include_str!("../../shaders/matmul_vec4.wgsl")
             ),
             Shader::MatmulSg8 => format!(
-                "{ACTIVATION_WGSL}
-{MATMUL_PARAMS_WGSL}
-{}",
+                "{ACTIVATION_WGSL}\n{MATMUL_PARAMS_WGSL}\n{}",
                 include_str!("../../shaders/matmul_sg8.wgsl")
             ),
             Shader::Elementwise => format!(
