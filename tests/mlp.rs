@@ -350,10 +350,15 @@ fn parameters_round_trip_and_bad_files_are_refused() {
     // Tensors of a depth-1 network under a depth-2 spec: missing layers.
     let mut q = other.clone();
     q.spec = s;
-    assert!(
-        q.save(&dir.join("q.safetensors")).is_err()
-            || Params::load(&dir.join("q.safetensors")).is_err()
-    );
+    let err = q.save(&dir.join("q.safetensors")).unwrap_err().to_string();
+    assert!(err.contains("tensors"), "{err}");
+    assert!(!dir.join("q.safetensors").exists());
+    assert!(Ensemble::new(&widenet::cpu::CpuBackend, &q).is_err());
+    // Fewer tensors than layers (this used to index out of bounds).
+    let mut short = p.clone();
+    short.weights.pop();
+    assert!(short.save(&dir.join("s.safetensors")).is_err());
+    assert!(Ensemble::new(&widenet::cpu::CpuBackend, &short).is_err());
 }
 
 #[test]

@@ -37,7 +37,7 @@ pub struct Grads {
 impl<'d> Ensemble<'d> {
     /// Uploads parameters.
     pub fn new(dev: &'d dyn Backend, p: &Params) -> Result<Self> {
-        p.spec.validate()?;
+        p.check()?;
         let w = p
             .weights
             .iter()

@@ -49,6 +49,29 @@ impl Params {
         })
     }
 
+    /// Checks that the tensors have the sizes the spec implies.
+    pub fn check(&self) -> Result<()> {
+        self.spec.validate()?;
+        let layers: Vec<(usize, usize)> = self.spec.layers().collect();
+        if self.weights.len() != layers.len() || self.biases.len() != layers.len() {
+            return Err(Error::invalid(format!(
+                "{} weight and {} bias tensors for {} layers",
+                self.weights.len(),
+                self.biases.len(),
+                layers.len()
+            )));
+        }
+        for (l, &(fi, fo)) in layers.iter().enumerate() {
+            let e = self.spec.ensemble;
+            if self.weights[l].len() != e * fo * fi || self.biases[l].len() != e * fo {
+                return Err(Error::invalid(format!(
+                    "layer {l}: tensors do not match [E={e}, {fo}, {fi}] and [E, {fo}]"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// The ensemble made of member `e` alone.
     pub fn member(&self, e: usize) -> Result<Params> {
         if e >= self.spec.ensemble {
@@ -77,6 +100,7 @@ impl Params {
 
     /// Writes the safetensors file (atomically: a temporary file renamed into place).
     pub fn save(&self, path: &Path) -> Result<()> {
+        self.check().map_err(|err| Error::file(path, err))?;
         let e = self.spec.ensemble;
         let mut views = Vec::new();
         for (l, (fi, fo)) in self.spec.layers().enumerate() {
