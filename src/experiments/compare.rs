@@ -23,7 +23,7 @@ use crate::matrix::Matrix;
 use crate::mlp::empirical::{empirical_kernels, kernel_distance};
 use crate::mlp::ensemble::Ensemble;
 use crate::mlp::params::Params;
-use crate::mlp::train::{Schedule, TrainConfig, Trainer, forward};
+use crate::mlp::train::{Schedule, TrainConfig, Trainer};
 use crate::mlp::{MlpSpec, Parameterization};
 use crate::predict::{Get, PredictKernels, PredictSpec, gradient_descent_mse_ensemble};
 use faer::Side;
@@ -324,7 +324,21 @@ pub fn run(
             let nngp_init: Vec<f64> = (0..e)
                 .map(|m| kernel_distance(&k0.nngp[m * n2..(m + 1) * n2], &analytic_nngp))
                 .collect();
-            let f0: Vec<f64> = forward(&ens, &z)?.into_iter().map(f64::from).collect();
+            // The points' buffers, uploaded and allocated once per width and
+            // reused at every point of the curves.
+            let zs = dev.upload(&z.data)?;
+            let mut zact = ens.activations(ntot)?;
+            let outputs = |ens: &Ensemble<'_>,
+                           act: &mut crate::mlp::ensemble::Activations|
+             -> Result<Vec<f64>> {
+                ens.forward(&zs, act)?;
+                Ok(dev
+                    .read(&act.z[cfg.depth])?
+                    .into_iter()
+                    .map(f64::from)
+                    .collect())
+            };
+            let f0 = outputs(&ens, &mut zact)?;
             let tcfg = TrainConfig {
                 rule: Rule::Sgd,
                 lr: vec![lr],
@@ -341,10 +355,7 @@ pub fn run(
             let mut f_now = f0.clone();
             for s in 0..=cfg.steps {
                 if curve_steps.contains(&s) {
-                    f_now = forward(trainer.ensemble(), &z)?
-                        .into_iter()
-                        .map(f64::from)
-                        .collect();
+                    f_now = outputs(trainer.ensemble(), &mut zact)?;
                     let member = |m: usize| &f_now[m * ntot..(m + 1) * ntot];
                     train_curve.push(mean(
                         &(0..e)
