@@ -10,7 +10,7 @@ use crate::kernel::{DIAG_CAPACITY, KernelTile, Parameterization};
 struct NtkParams {
     rows: u32,
     cols: u32,
-    k: u32,
+    _k: u32,
     flags: u32,
     _pad: [u32; 4],
     w_var: f32,
@@ -20,7 +20,7 @@ struct NtkParams {
     pa: f32,
     pb: f32,
     pc: f32,
-    inv_d: f32,
+    _inv_d: f32,
 }
 
 fn params(t: &KernelTile) -> NtkParams {
@@ -30,7 +30,6 @@ fn params(t: &KernelTile) -> NtkParams {
     NtkParams {
         rows: t.rows as u32,
         cols: t.cols as u32,
-        k: t.k as u32,
         flags,
         w_var: (t.arch.w_std * t.arch.w_std) as f32,
         b_var: (t.arch.b_std * t.arch.b_std) as f32,
@@ -39,7 +38,6 @@ fn params(t: &KernelTile) -> NtkParams {
         pa,
         pb,
         pc,
-        inv_d: 1.0 / t.arch.d_in as f32,
         ..Default::default()
     }
 }
