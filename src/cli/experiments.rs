@@ -70,18 +70,9 @@ pub struct CompareArgs {
     pub resume: bool,
 }
 
-fn load_config(path: &Path) -> Result<CompareConfig> {
-    toml_config(path)
-}
-
 impl CompareArgs {
     pub fn config(&self) -> Result<CompareConfig> {
-        let mut c = match &self.config {
-            Some(p) => load_config(p)?,
-            None if self.quick => CompareConfig::quick(),
-            None if self.large => CompareConfig::large(),
-            None => CompareConfig::default(),
-        };
+        let mut c: CompareConfig = base_config(&self.config, self.quick, self.large)?;
         if let Some(w) = &self.widths {
             c.widths = super::parse_list("--widths", w)?;
         }
@@ -227,12 +218,7 @@ pub struct DeepLinearArgs {
 
 pub fn run_deep_linear(a: &DeepLinearArgs, device: Option<&str>) -> Result<()> {
     use crate::experiments::deep_linear::{DeepLinearConfig, run};
-    let mut c: DeepLinearConfig = match &a.config {
-        Some(p) => toml_config(p)?,
-        None if a.quick => DeepLinearConfig::quick(),
-        None if a.large => DeepLinearConfig::large(),
-        None => DeepLinearConfig::default(),
-    };
+    let mut c: DeepLinearConfig = base_config(&a.config, a.quick, a.large)?;
     if let Some(l) = &a.layers {
         c.layers = super::parse_list("--layers", l)?;
     }
@@ -294,12 +280,7 @@ pub struct MuTransferArgs {
 
 pub fn run_mutransfer(a: &MuTransferArgs, device: Option<&str>) -> Result<()> {
     use crate::experiments::mutransfer::{MuTransferConfig, run};
-    let mut c: MuTransferConfig = match &a.config {
-        Some(p) => toml_config(p)?,
-        None if a.quick => MuTransferConfig::quick(),
-        None if a.large => MuTransferConfig::large(),
-        None => MuTransferConfig::default(),
-    };
+    let mut c: MuTransferConfig = base_config(&a.config, a.quick, a.large)?;
     if let Some(w) = &a.widths {
         c.widths = super::parse_list("--widths", w)?;
     }
@@ -360,12 +341,7 @@ pub struct DriftArgs {
 
 pub fn run_drift(a: &DriftArgs, device: Option<&str>) -> Result<()> {
     use crate::experiments::drift::{DriftConfig, run};
-    let mut c: DriftConfig = match &a.config {
-        Some(p) => toml_config(p)?,
-        None if a.quick => DriftConfig::quick(),
-        None if a.large => DriftConfig::large(),
-        None => DriftConfig::default(),
-    };
+    let mut c: DriftConfig = base_config(&a.config, a.quick, a.large)?;
     if let Some(w) = &a.widths {
         c.widths = super::parse_list("--widths", w)?;
     }
@@ -392,5 +368,19 @@ fn show(out: &OutDir, quiet: bool) {
             std::fs::read_to_string(out.file("report.md")).unwrap_or_default()
         );
         eprintln!("wrote {}", out.path.display());
+    }
+}
+
+/// The settings a run starts from: a file, else a preset, else the defaults.
+fn base_config<T: crate::experiments::Preset>(
+    file: &Option<PathBuf>,
+    quick: bool,
+    large: bool,
+) -> Result<T> {
+    match file {
+        Some(p) => toml_config(p),
+        None if quick => Ok(T::quick()),
+        None if large => Ok(T::large()),
+        None => Ok(T::default()),
     }
 }

@@ -225,3 +225,26 @@ pub(crate) fn floats(v: &serde_json::Value) -> Vec<f64> {
         .map(|a| a.iter().map(|x| x.as_f64().unwrap_or(f64::NAN)).collect())
         .unwrap_or_default()
 }
+
+/// An experiment's settings with their presets (`--quick`, `--large`, defaults).
+pub trait Preset: Default + serde::de::DeserializeOwned {
+    /// Seconds: for tests and a first look.
+    fn quick() -> Self;
+    /// For real GPUs.
+    fn large() -> Self;
+}
+
+macro_rules! preset {
+    ($($t:ty),*) => {$(
+        impl Preset for $t {
+            fn quick() -> Self { <$t>::quick() }
+            fn large() -> Self { <$t>::large() }
+        }
+    )*};
+}
+preset!(
+    compare::CompareConfig,
+    deep_linear::DeepLinearConfig,
+    drift::DriftConfig,
+    mutransfer::MuTransferConfig
+);
