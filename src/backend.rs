@@ -407,14 +407,14 @@ pub(crate) fn check_tile(
         ],
     )?;
     if diag < crate::kernel::DIAG_CAPACITY
-        || t.arch.depth * (t.rows + t.cols) > crate::kernel::DIAG_CAPACITY
+        || t.arch.depth * t.table_stride() > crate::kernel::DIAG_CAPACITY
     {
         return Err(Error::shape(
             "kernel_tile",
             format!(
                 "diag must hold {} values and the tile's {} variances",
                 crate::kernel::DIAG_CAPACITY,
-                t.arch.depth * (t.rows + t.cols)
+                t.arch.depth * t.table_stride()
             ),
         ));
     }

@@ -159,14 +159,14 @@ impl Backend for CpuBackend {
     ) -> Result<()> {
         check_tile(t, x1.len, x2t.len, diag.len, nngp.len, ntk.len)?;
         let (a, b, dg) = (host(x1)?, host(x2t)?, host(diag)?);
-        let stride = t.rows + t.cols;
+        let stride = t.table_stride();
         let table = |idx: usize| -> Vec<f64> {
             (0..t.arch.depth)
                 .map(|l| dg[l * stride + idx] as f64)
                 .collect()
         };
         let rows: Vec<Vec<f64>> = (0..t.rows).map(table).collect();
-        let cols: Vec<Vec<f64>> = (0..t.cols).map(|j| table(t.rows + j)).collect();
+        let cols: Vec<Vec<f64>> = (0..t.cols).map(|j| table(t.table_cols_at() + j)).collect();
         let inv_d = 1.0 / t.arch.d_in as f64;
         let mut out_q = vec![0.0f32; t.rows * t.cols];
         let mut out_t = vec![0.0f32; t.rows * t.cols];

@@ -5,6 +5,9 @@ use super::context::{GpuContext, PipelineKey, Shader, Slot, View, Window, read, 
 use crate::error::{Error, Result};
 use crate::kernel::{DIAG_CAPACITY, KernelTile, Parameterization};
 
+/// Rows per invocation, `ROWS` in the shader.
+const ROWS: usize = 16;
+
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
 struct NtkParams {
@@ -12,7 +15,9 @@ struct NtkParams {
     cols: u32,
     _k: u32,
     flags: u32,
-    _pad: [u32; 4],
+    stride: u32,
+    cols_at: u32,
+    _pad: [u32; 2],
     w_var: f32,
     b_var: f32,
     d_in: f32,
@@ -31,6 +36,8 @@ fn params(t: &KernelTile) -> NtkParams {
         rows: t.rows as u32,
         cols: t.cols as u32,
         flags,
+        stride: t.table_stride() as u32,
+        cols_at: t.table_cols_at() as u32,
         w_var: (t.arch.w_std * t.arch.w_std) as f32,
         b_var: (t.arch.b_std * t.arch.b_std) as f32,
         d_in: t.arch.d_in as f32,
@@ -106,7 +113,7 @@ pub(crate) fn tile(
     ];
     let groups = [
         dim((t.cols / 4).div_ceil(64), "columns")?,
-        dim(t.rows, "rows")?,
+        dim(t.rows.div_ceil(ROWS), "rows")?,
         1,
     ];
     ctx.dispatch(&key, &params(t), &views, groups)

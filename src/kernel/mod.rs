@@ -228,9 +228,25 @@ pub struct KernelTile {
     /// Features of the input blocks, `d_in` padded with zeros to a multiple of 4.
     pub k: usize,
     /// The tile sits on the diagonal of a kernel of a set with itself: entry
-    /// (i, i) pairs a point with itself.
+    /// (i, i) pairs a point with itself, and a backend may leave the entries
+    /// below the diagonal unwritten (the caller mirrors the upper triangle).
     pub same_diag: bool,
     pub want: Want,
+}
+
+impl KernelTile {
+    /// Where the column points' variances start in each layer's section of
+    /// the variance table: after the rows', padded to a multiple of 4 so that
+    /// the device loads four columns' values as one vector.
+    pub fn table_cols_at(&self) -> usize {
+        self.rows.next_multiple_of(4)
+    }
+
+    /// Values per layer in the variance table: `x1` rows (padded to a multiple
+    /// of 4), then `x2` columns.
+    pub fn table_stride(&self) -> usize {
+        self.table_cols_at() + self.cols
+    }
 }
 
 /// Largest tile side used by [`kernels_device`]; a tile's buffers stay at or
@@ -240,7 +256,7 @@ pub struct KernelTile {
 pub const TILE: usize = 512;
 
 /// Values in the per-tile variance table handed to [`Backend::kernel_tile`]
-/// (`depth * (rows + cols)` used, the rest padding): 64 KiB, the uniform-buffer
+/// (`depth * KernelTile::table_stride()` used, the rest padding): 64 KiB, the uniform-buffer
 /// size every WebGPU adapter offers.
 pub const DIAG_CAPACITY: usize = 16384;
 
@@ -345,14 +361,6 @@ pub fn kernels_device(
                 e.insert((dev.zeros(r * c4)?, dev.zeros(r * c4)?))
             }
         };
-        let mut table = Vec::with_capacity(DIAG_CAPACITY);
-        for l in 0..arch.depth {
-            table.extend((r0..r0 + r).map(|i| t1[i][l] as f32));
-            table.extend((c0..c0 + c).map(|j| t2[j][l] as f32));
-            table.extend(std::iter::repeat_n(0.0, c4 - c));
-        }
-        table.resize(DIAG_CAPACITY, 0.0);
-        dev.write(&mut diag, &table)?;
         let tile = KernelTile {
             arch: *arch,
             rows: r,
@@ -361,6 +369,21 @@ pub fn kernels_device(
             same_diag: same && bi == bj,
             want,
         };
+        let mut table = vec![0.0f32; DIAG_CAPACITY];
+        for (l, layer) in table
+            .chunks_mut(tile.table_stride())
+            .take(arch.depth)
+            .enumerate()
+        {
+            let (rows, cols) = layer.split_at_mut(tile.table_cols_at());
+            for (v, i) in rows.iter_mut().zip(r0..r0 + r) {
+                *v = t1[i][l] as f32;
+            }
+            for (v, j) in cols.iter_mut().zip(c0..c0 + c) {
+                *v = t2[j][l] as f32;
+            }
+        }
+        dev.write(&mut diag, &table)?;
         dev.kernel_tile(&tile, &xr[bi], &xc[bj], &diag, bn, bt)?;
         // Start copying this tile back, then place the previous one while the
         // device works on this one (and, next round, on the one after).
@@ -375,6 +398,7 @@ pub fn kernels_device(
             c,
             c4,
             mirror: same && bi != bj,
+            diagonal: same && bi == bj,
         };
         if let Some((p, h)) = pending.replace((place, handles)) {
             p.place(dev, h, [&mut nngp, &mut ntk])?;
@@ -395,7 +419,11 @@ struct Placement {
     c0: usize,
     c: usize,
     c4: usize,
+    /// Also write the transpose (a tile above the diagonal of a symmetric kernel).
     mirror: bool,
+    /// A tile on the diagonal of a symmetric kernel: entries below its
+    /// diagonal are unspecified and taken from those above.
+    diagonal: bool,
 }
 
 impl Placement {
@@ -416,11 +444,25 @@ impl Placement {
                 let row = (self.r0 + i) * n2 + self.c0;
                 m.data[row..row + self.c].copy_from_slice(&v[i * self.c4..i * self.c4 + self.c]);
             }
-            if self.mirror {
+            if self.diagonal {
+                // Only entries on and above the diagonal were computed.
+                mirror_lower(m, self.r0, self.r);
+            } else if self.mirror {
                 mirror(m, &v, self.r0, self.r, self.c0, self.c, self.c4);
             }
         }
         Ok(())
+    }
+}
+
+/// Copies the upper triangle of the square block at `(s, s)` of side `r` onto
+/// its lower triangle.
+fn mirror_lower(m: &mut Matrix<f32>, s: usize, r: usize) {
+    let n2 = m.cols;
+    for i in 1..r {
+        for j in 0..i {
+            m.data[(s + i) * n2 + s + j] = m.data[(s + j) * n2 + s + i];
+        }
     }
 }
 
