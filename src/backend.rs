@@ -220,6 +220,13 @@ pub trait Backend: Send + Sync {
             ReadHandle::Gpu(_) => Err(Error::invalid("a GPU read was passed to another backend")),
         }
     }
+    /// Finishes a read like [`Backend::read_end`], handing the values to `f`
+    /// where they lie (a GPU backend's mapped staging memory) instead of
+    /// copying them into a new vector.
+    fn read_end_with(&self, h: ReadHandle, f: &mut dyn FnMut(&[f32])) -> Result<()> {
+        f(&self.read_end(h)?);
+        Ok(())
+    }
     /// Waits for all queued work; reports any device error raised meanwhile.
     fn sync(&self) -> Result<()>;
 

@@ -662,6 +662,14 @@ impl GpuContext {
 
     /// Waits for a read started by [`Self::begin_read`] and returns its values.
     pub(crate) fn finish_read(&self, p: PendingRead) -> Result<Vec<f32>> {
+        let mut out = Vec::new();
+        self.finish_read_with(p, &mut |v| out = v.to_vec())?;
+        Ok(out)
+    }
+
+    /// Waits for a read started by [`Self::begin_read`] and hands its values,
+    /// still in the mapped staging buffer, to `f`.
+    pub(crate) fn finish_read_with(&self, p: PendingRead, f: &mut dyn FnMut(&[f32])) -> Result<()> {
         let gpu_err = |message: String| Error::Gpu {
             op: "read",
             message,
@@ -678,20 +686,20 @@ impl GpuContext {
             Ok(Err(e)) => return Err(gpu_err(e.to_string())),
             Err(_) => return Err(gpu_err("mapping never completed".into())),
         }
-        let out = {
+        {
             let view = p
                 .staging
                 .slice(..(p.len.max(1) as u64) * 4)
                 .get_mapped_range()
                 .map_err(|e| gpu_err(e.to_string()))?;
-            bytemuck::cast_slice::<u8, f32>(&view)[..p.len].to_vec()
-        };
+            f(&bytemuck::cast_slice::<u8, f32>(&view)[..p.len]);
+        }
         p.staging.unmap();
         let mut pool = lock(&self.read_pool);
         if pool.len() < 4 {
             pool.push(p.staging);
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Waits for queued work and copies elements `[start, start + len)` back to the host.

@@ -115,6 +115,16 @@ impl Backend for GpuBackend {
         }
     }
 
+    fn read_end_with(&self, h: ReadHandle, f: &mut dyn FnMut(&[f32])) -> Result<()> {
+        match h {
+            ReadHandle::Ready(v) => {
+                f(&v);
+                Ok(())
+            }
+            ReadHandle::Gpu(p) => self.ctx.finish_read_with(p, f),
+        }
+    }
+
     fn copy(&self, src: &Buffer, dst: &mut Buffer) -> Result<()> {
         check_len("copy", &[("dst", dst.len, src.len)])?;
         let (s, d) = (gpu(src)?, gpu(dst)?);

@@ -438,20 +438,24 @@ impl Placement {
             let (Some(h), Some(m)) = (h, out.as_mut()) else {
                 continue;
             };
-            let v = dev.read_end(h)?;
-            let n2 = m.cols;
-            for i in 0..self.r {
-                let row = (self.r0 + i) * n2 + self.c0;
-                m.data[row..row + self.c].copy_from_slice(&v[i * self.c4..i * self.c4 + self.c]);
-            }
-            if self.diagonal {
-                // Only entries on and above the diagonal were computed.
-                mirror_lower(m, self.r0, self.r);
-            } else if self.mirror {
-                mirror(m, &v, self.r0, self.r, self.c0, self.c, self.c4);
-            }
+            dev.read_end_with(h, &mut |v| self.put(m, v))?;
         }
         Ok(())
+    }
+
+    /// Writes one of the tile's read-back outputs `v` (`[r, c4]`) into `m`.
+    fn put(&self, m: &mut Matrix<f32>, v: &[f32]) {
+        let n2 = m.cols;
+        for i in 0..self.r {
+            let row = (self.r0 + i) * n2 + self.c0;
+            m.data[row..row + self.c].copy_from_slice(&v[i * self.c4..i * self.c4 + self.c]);
+        }
+        if self.diagonal {
+            // Only entries on and above the diagonal were computed.
+            mirror_lower(m, self.r0, self.r);
+        } else if self.mirror {
+            mirror(m, v, self.r0, self.r, self.c0, self.c, self.c4);
+        }
     }
 }
 
