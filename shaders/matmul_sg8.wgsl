@@ -26,13 +26,21 @@
 @group(0) @binding(5) var<storage, read_write> h: array<vec4<f32>>;
 override EPILOGUE: bool = false;
 
-// Workgroup: 8 subgroups of 8 lanes; subgroup y covers rows (wg.y * 8 + y) * 8 .. +8
-// and the 32 columns wg.x * 32 .. +32.
-@compute @workgroup_size(8, 8, 1)
+// Tuned per adapter (src/gpu/tune.rs): subgroups per workgroup, and whether
+// consecutive workgroups walk down the rows (a strip of B stays in cache) or
+// along the columns.
+override WG_Y: u32 = 8u;
+override WALK_M: bool = true;
+
+// Workgroup: WG_Y subgroups of 8 lanes; subgroup y of row tile tm covers rows
+// (tm * WG_Y + y) * 32 .. +32 and the 32 columns tn * 32 .. +32.
+@compute @workgroup_size(8, WG_Y, 1)
 fn matmul_sg8(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let e = wg.z;
-    let row0 = (wg.x * 8u + lid.y) * 32u;
-    let col = wg.y * 32u + lid.x * 4u;
+    let tm = select(wg.y, wg.x, WALK_M);
+    let tn = select(wg.x, wg.y, WALK_M);
+    let row0 = (tm * WG_Y + lid.y) * 32u;
+    let col = tn * 32u + lid.x * 4u;
     let abase = p.a_off + e * p.a_bs;
     let mlast = p.m - 1u;
     var aidx0 = (abase + min(row0 + 0u + lid.x, mlast) * p.a_si) / 4u;

@@ -9,7 +9,7 @@
 //
 // Each invocation accumulates an 8 x 8 block of C (two vec4 per row) over steps
 // of 4 in k: 8 vec4 loads of A and 8 of B feed 256 multiply-adds. A workgroup of
-// 8 x 8 invocations covers a 64 x 64 tile. Requires k and n multiples of 4.
+// 8 x WG_Y invocations covers a (8 WG_Y) x 64 tile. Requires k and n multiples of 4.
 
 @group(0) @binding(0) var<uniform> p: MatmulParams;
 @group(0) @binding(1) var<storage, read> a4: array<vec4<f32>>;
@@ -21,11 +21,18 @@
 @group(0) @binding(5) var<storage, read_write> h: array<vec4<f32>>;
 override EPILOGUE: bool = false;
 
-@compute @workgroup_size(8, 8, 1)
+// Tuned per adapter (src/gpu/tune.rs): rows of invocations per workgroup, and
+// whether consecutive workgroups walk down the rows or along the columns.
+override WG_Y: u32 = 8u;
+override WALK_M: bool = false;
+
+@compute @workgroup_size(8, WG_Y, 1)
 fn matmul_vec4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let e = wg.z;
-    let row0 = (wg.y * 8u + lid.y) * 8u;
-    let col = (wg.x * 8u + lid.x) * 8u;
+    let tm = select(wg.y, wg.x, WALK_M);
+    let tn = select(wg.x, wg.y, WALK_M);
+    let row0 = (tm * WG_Y + lid.y) * 8u;
+    let col = (tn * 8u + lid.x) * 8u;
     let mlast = p.m - 1u;
     let abase = (p.a_off + e * p.a_bs) / 4u;
     let astep = p.a_si / 4u;

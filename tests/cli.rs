@@ -6,9 +6,13 @@ use widenet::kernel::{Architecture, Parameterization, Want, kernels_f64};
 use widenet::matrix::Matrix;
 use widenet::{Activation, npy};
 
+mod common;
+
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_widenet"));
     c.env_remove("WIDENET_DEVICE");
+    // The first-use autotune is tested on its own (below), with its own cache.
+    c.env("WIDENET_NO_AUTOTUNE", "1");
     c
 }
 
@@ -629,4 +633,80 @@ fn bench_all_reports_every_measurement_with_its_ceiling() {
     assert_eq!(best, 1.0);
     assert_eq!(r[2]["op"], "ntk");
     assert_eq!(r[3]["op"], "train_step");
+}
+
+#[test]
+fn tune_measures_once_then_every_command_reads_the_cache() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let d = tmp("tune");
+    let cache = d.join("cache");
+    let x = d.join("x.npy");
+    write(&x, &points(3, 6, 4));
+    let out = d.join("k.npy");
+    let with_cache = |args: &[&str]| {
+        let o = bin()
+            .env_remove("WIDENET_NO_AUTOTUNE")
+            .env("WIDENET_CACHE_DIR", &cache)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).to_string(),
+            String::from_utf8_lossy(&o.stderr).to_string(),
+        )
+    };
+    let kernel = [
+        "kernel",
+        "--x1",
+        s(&x),
+        "--get",
+        "ntk",
+        "--out",
+        s(&out),
+        "--precision",
+        "f32",
+        "--device",
+        "gpu",
+    ];
+    // --no-autotune: nothing measured, nothing cached.
+    let mut skip = kernel.to_vec();
+    skip.push("--no-autotune");
+    let (code, _, err) = with_cache(&skip);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("tuning matrix products"), "{err}");
+    assert!(!cache.join("autotune.json").exists());
+
+    let (code, json, err) = with_cache(&["tune", "--json", "--device", "gpu"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(
+        v["source"].as_str().unwrap().starts_with("measured now"),
+        "{json}"
+    );
+    let trials = v["tune"]["trials"].as_array().unwrap();
+    assert!(trials.len() >= 6, "{json}");
+    for t in trials {
+        assert!(t["gflops"].as_f64().unwrap() > 0.0);
+        assert!(t["rel_err"].as_f64().unwrap() < 1e-4, "{t}");
+    }
+    assert!(cache.join("autotune.json").is_file());
+
+    // A GPU command now takes the plan from the cache without measuring.
+    let (code, _, err) = with_cache(&kernel);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("tuning matrix products"), "{err}");
+    let (code, json, err) = with_cache(&["tune", "--json", "--device", "gpu"]);
+    assert_eq!(code, 0, "{err}");
+    let again: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(again["source"], "cached");
+    assert_eq!(again["tune"]["plan"], v["tune"]["plan"]);
+
+    // The CPU backend has nothing to tune.
+    let (code, _, err) = with_cache(&["tune", "--device", "cpu"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("CPU backend"), "{err}");
+    let _ = std::fs::remove_dir_all(&d);
 }

@@ -6,11 +6,11 @@
 
 mod common;
 
-use common::{gpu, gpu_with_kernel, poisoned, randn, rel_err, wide};
+use common::{gpu, gpu_with_config, gpu_with_kernel, poisoned, randn, rel_err, wide};
 use widenet::Activation;
 use widenet::backend::{Backend, Batched, Matmul};
 use widenet::cpu::ops;
-use widenet::gpu::MatmulKernel;
+use widenet::gpu::{MatmulKernel, tune};
 
 const TOL: f64 = 1e-5;
 
@@ -103,12 +103,15 @@ fn matmul_batched_broadcast_alpha_beta() {
 fn every_matmul_kernel_on_aligned_shapes() {
     // Shapes whose k and n are multiples of 4 reach the vec4 and subgroup kernels
     // (directly for NN, after the transposing copy for NT, TN and TT).
+    // Every configuration the autotune may choose (kernel, workgroup rows, walk order).
     let Some(g0) = gpu() else { return };
     let kernels = g0.context().matmul_kernels();
     assert!(kernels.contains(&MatmulKernel::Vec4));
-    for k in kernels {
-        let Some(g) = gpu_with_kernel(k) else {
-            panic!("kernel {k:?} listed but not usable")
+    let configs = tune::candidates(&g0);
+    assert!(configs.len() > kernels.len(), "{configs:?}");
+    for c in configs {
+        let Some(g) = gpu_with_config(c) else {
+            panic!("configuration {c:?} listed but not usable")
         };
         let mut seed = 1000;
         for &(m, n, kk) in &[
@@ -118,6 +121,7 @@ fn every_matmul_kernel_on_aligned_shapes() {
             (260, 260, 260),
             (300, 4, 8),
             (8, 300, 12),
+            (530, 40, 12),
         ] {
             for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
                 seed += 1;
@@ -377,8 +381,8 @@ fn a_buffer_larger_than_the_device_allows_is_refused_with_the_limit() {
 #[test]
 fn fused_dense_forward_on_every_kernel() {
     let Some(g0) = gpu() else { return };
-    for k in g0.context().matmul_kernels() {
-        let Some(g) = gpu_with_kernel(k) else {
+    for k in tune::candidates(&g0) {
+        let Some(g) = gpu_with_config(k) else {
             panic!("{k:?}")
         };
         for &(batch, m, n, kk, bcast) in &[

@@ -83,9 +83,11 @@ pub fn run(cmd: BenchCommand, device: Option<&str>) -> Result<()> {
                 if device.is_some_and(|d| d.eq_ignore_ascii_case("all")) {
                     let mut v: Vec<Box<dyn crate::Backend>> = Vec::new();
                     for (a, info) in crate::gpu::enumerate() {
-                        v.push(Box::new(crate::gpu::GpuBackend::from_context(
-                            crate::gpu::GpuContext::new(&a, info)?,
-                        )));
+                        let g = crate::gpu::GpuBackend::from_context(crate::gpu::GpuContext::new(
+                            &a, info,
+                        )?);
+                        super::tune::at_first_use(&g);
+                        v.push(Box::new(g));
                     }
                     v.push(Box::new(crate::cpu::CpuBackend));
                     v

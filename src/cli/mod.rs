@@ -5,6 +5,7 @@ mod devices;
 mod experiments;
 mod kernel;
 mod train;
+mod tune;
 
 use crate::error::Error;
 use clap::{Parser, Subcommand};
@@ -20,6 +21,11 @@ pub struct Cli {
     /// virtual, software rasterizer, then the CPU backend).
     #[arg(long, global = true)]
     pub device: Option<String>,
+
+    /// Skip the matrix-product autotune that GPU commands run once per adapter and driver
+    /// (its result is cached; see `widenet tune`). Also $WIDENET_NO_AUTOTUNE=1.
+    #[arg(long, global = true)]
+    pub no_autotune: bool,
 
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -39,6 +45,7 @@ Examples:
   widenet                               the main job: `widenet compare` with its defaults
   widenet compare --quick               finite networks against their infinite-width limit, small
   widenet self-check                    device table and a matrix product checked against the CPU
+  widenet tune                          the matrix-product autotune's table for this adapter
 
 Run `widenet <command> --help` for each command's options.";
 
@@ -66,6 +73,9 @@ pub enum Command {
     Train(train::TrainArgs),
     /// The device table and a product checked against the CPU reference.
     SelfCheck,
+    /// Time every matrix-product configuration on this adapter and cache the fastest (GPU
+    /// commands do this once by themselves; this shows the table or measures again).
+    Tune(tune::Args),
     /// Measure throughput of widenet's kernels on one device.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -76,6 +86,9 @@ pub enum Command {
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     crate::experiments::install_interrupt_handler();
+    if cli.no_autotune {
+        tune::disable();
+    }
     let result = match cli.command {
         None => {
             experiments::run_compare(&experiments::CompareArgs::default(), cli.device.as_deref())
@@ -85,6 +98,7 @@ pub fn run() -> ExitCode {
         Some(Command::Drift(a)) => experiments::run_drift(&a, cli.device.as_deref()),
         Some(Command::Compare(a)) => experiments::run_compare(&a, cli.device.as_deref()),
         Some(Command::SelfCheck) => devices::self_check(cli.device.as_deref()),
+        Some(Command::Tune(a)) => tune::run(&a, cli.device.as_deref()),
         Some(Command::Devices(a)) => devices::run(&a),
         Some(Command::Bench(b)) => bench::run(b, cli.device.as_deref()),
         Some(Command::Init(a)) => train::run_init(&a),
@@ -113,7 +127,13 @@ fn exit_code(e: &Error) -> ExitCode {
 /// Opens the device from `--device` or `WIDENET_DEVICE`.
 pub(crate) fn open_device(flag: Option<&str>) -> crate::Result<Box<dyn crate::Backend>> {
     let choice = crate::DeviceChoice::from_flag_or_env(flag)?;
-    crate::open(&choice)
+    match crate::gpu::GpuBackend::open(&choice)? {
+        Some(g) => {
+            tune::at_first_use(&g);
+            Ok(Box::new(g))
+        }
+        None => Ok(Box::new(crate::cpu::CpuBackend)),
+    }
 }
 
 /// Parses a comma-separated list of positive integers.

@@ -4,7 +4,7 @@
 //! of operations is submitted together with no host round-trip.
 
 use super::adapter::AdapterInfo;
-use super::matmul::MatmulKernel;
+use super::matmul::{MatmulConfig, MatmulKernel, MatmulPlan};
 use crate::error::{Error, Result};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -154,7 +154,7 @@ pub struct GpuContext {
     staging: Mutex<Option<wgpu::Buffer>>,
     read_pool: Mutex<Vec<wgpu::Buffer>>,
     error: Arc<Mutex<Option<String>>>,
-    matmul_kernel: Mutex<MatmulKernel>,
+    matmul_plan: Mutex<MatmulPlan>,
     binding_cap: std::sync::atomic::AtomicU64,
     dummies: (wgpu::Buffer, wgpu::Buffer),
     kernel_forced: std::sync::atomic::AtomicBool,
@@ -205,18 +205,27 @@ impl GpuContext {
             }
         });
         let sg8 = features.contains(wgpu::Features::SUBGROUP) && info.subgroup_sizes == (8, 8);
-        let mut default_kernel = if sg8 {
+        // Before tuning: the subgroup kernel where it runs, except for short
+        // products (its tiles are 256 rows tall).
+        let fast = if sg8 {
             MatmulKernel::Sg8
         } else {
             MatmulKernel::Vec4
         };
-        let forced = std::env::var("WIDENET_MATMUL_KERNEL").is_ok();
+        let mut default_plan = MatmulPlan {
+            large: MatmulConfig::default_for(fast),
+            small: MatmulConfig::default_for(MatmulKernel::Vec4),
+        };
+        let mut forced = false;
         if let Ok(v) = std::env::var("WIDENET_MATMUL_KERNEL") {
             match MatmulKernel::parse(&v) {
                 Some(MatmulKernel::Sg8) if !sg8 => log::warn!(
                     "WIDENET_MATMUL_KERNEL=sg8 ignored: the adapter has no 8-lane subgroups"
                 ),
-                Some(k) => default_kernel = k,
+                Some(k) => {
+                    default_plan = MatmulPlan::uniform(MatmulConfig::default_for(k));
+                    forced = true;
+                }
                 None => {
                     log::warn!("WIDENET_MATMUL_KERNEL={v} ignored (expected generic, vec4 or sg8)")
                 }
@@ -257,16 +266,36 @@ impl GpuContext {
             staging: Mutex::new(None),
             read_pool: Mutex::new(Vec::new()),
             error,
-            matmul_kernel: Mutex::new(default_kernel),
+            matmul_plan: Mutex::new(default_plan),
             binding_cap: std::sync::atomic::AtomicU64::new(u64::MAX),
             dummies,
             kernel_forced: std::sync::atomic::AtomicBool::new(forced),
         })
     }
 
-    /// The matrix-product kernel used for shapes that allow a fast one.
+    /// The matrix-product kernel used for large products of shapes that allow a fast one.
     pub fn matmul_kernel(&self) -> MatmulKernel {
-        *lock(&self.matmul_kernel)
+        lock(&self.matmul_plan).large.kernel
+    }
+
+    /// The configurations the matrix products run with.
+    pub fn matmul_plan(&self) -> MatmulPlan {
+        *lock(&self.matmul_plan)
+    }
+
+    /// Sets the configurations of the matrix products (from an autotune); every
+    /// kernel must be one of [`Self::matmul_kernels`], with valid settings.
+    pub fn set_matmul_plan(&self, plan: MatmulPlan) -> Result<()> {
+        for c in [plan.large, plan.small] {
+            if !self.matmul_kernels().contains(&c.kernel) || !c.is_valid() {
+                return Err(Error::invalid(format!(
+                    "matmul configuration {c:?} is not available on {}",
+                    self.info.name
+                )));
+            }
+        }
+        *lock(&self.matmul_plan) = plan;
+        Ok(())
     }
 
     /// Destroys the device, as a driver reset would (for tests of device loss).
@@ -280,7 +309,8 @@ impl GpuContext {
     }
 
     /// Whether the kernel was chosen explicitly (tests, benchmarks,
-    /// `WIDENET_MATMUL_KERNEL`), so that no shape-based fallback applies.
+    /// `WIDENET_MATMUL_KERNEL`): every product that allows it runs that kernel,
+    /// and no autotune replaces it.
     pub(crate) fn matmul_kernel_forced(&self) -> bool {
         self.kernel_forced
             .load(std::sync::atomic::Ordering::Relaxed)
@@ -305,7 +335,7 @@ impl GpuContext {
                 self.info.name
             )));
         }
-        *lock(&self.matmul_kernel) = k;
+        *lock(&self.matmul_plan) = MatmulPlan::uniform(MatmulConfig::default_for(k));
         self.kernel_forced
             .store(true, std::sync::atomic::Ordering::Relaxed);
         Ok(())

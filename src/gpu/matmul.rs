@@ -47,7 +47,7 @@ pub(crate) struct Epilogue<'a> {
 }
 
 /// The matrix-product kernels, from the most general to the most specialized.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum MatmulKernel {
     /// `matmul.wgsl`: any strides and shapes; 4 x 4 outputs per invocation.
@@ -70,30 +70,94 @@ impl MatmulKernel {
             _ => None,
         }
     }
+}
+
+/// One configuration of a matrix-product kernel: the kernel, the rows of
+/// invocations in a workgroup (`WG_Y` in the shaders: subgroups for `Sg8`), and
+/// the order in which workgroups walk the tiles of C. The generic kernel has
+/// no settings (`wg_y` and `walk_m` are ignored).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct MatmulConfig {
+    pub kernel: MatmulKernel,
+    pub wg_y: u32,
+    /// Consecutive workgroups go down the rows of C (a strip of B stays in
+    /// cache) rather than along its columns.
+    pub walk_m: bool,
+}
+
+impl MatmulConfig {
+    /// The values of `WG_Y` a configuration may take.
+    pub const WG_Y: [u32; 4] = [2, 4, 8, 16];
+
+    /// The kernel with the settings used before any tuning.
+    pub fn default_for(kernel: MatmulKernel) -> Self {
+        MatmulConfig {
+            kernel,
+            wg_y: 8,
+            walk_m: kernel == MatmulKernel::Sg8,
+        }
+    }
+
+    /// Whether the settings are among those the kernels accept.
+    pub fn is_valid(&self) -> bool {
+        Self::WG_Y.contains(&self.wg_y)
+    }
 
     /// The kernel's pipeline and the (rows, columns) of C one workgroup covers.
     fn setup(self) -> (PipelineKey, usize, usize) {
         // The fast kernels declare the epilogue's bindings 4 and 5 (bound to
         // dummies when it is off).
-        let slots = match self {
+        let slots = match self.kernel {
             MatmulKernel::Generic => vec![read(1), read(2), write(3)],
             _ => vec![read(1), read(2), write(3), read(4), write(5)],
         };
-        let (shader, entry, rows, cols) = match self {
+        let wg = self.wg_y as usize;
+        let (shader, entry, rows, cols) = match self.kernel {
             MatmulKernel::Generic => (Shader::Matmul, "matmul", 32, 32),
-            MatmulKernel::Vec4 => (Shader::MatmulVec4, "matmul_vec4", 64, 64),
-            MatmulKernel::Sg8 => (Shader::MatmulSg8, "matmul_sg8", 256, 32),
+            MatmulKernel::Vec4 => (Shader::MatmulVec4, "matmul_vec4", 8 * wg, 64),
+            MatmulKernel::Sg8 => (Shader::MatmulSg8, "matmul_sg8", 32 * wg, 32),
+        };
+        let constants = match self.kernel {
+            MatmulKernel::Generic => vec![],
+            _ => vec![
+                ("WG_Y", f64::from(self.wg_y).to_bits()),
+                ("WALK_M", f64::from(u8::from(self.walk_m)).to_bits()),
+            ],
         };
         (
             PipelineKey {
                 shader,
                 entry,
                 slots,
-                constants: vec![],
+                constants,
             },
             rows,
             cols,
         )
+    }
+}
+
+/// Products with fewer rows than this use [`MatmulPlan::small`].
+pub const SMALL_M: usize = 128;
+
+/// Which configuration runs which products: short ones (m below [`SMALL_M`],
+/// as in training on small batches) and the rest. Shapes that no fast kernel
+/// accepts always run the generic kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MatmulPlan {
+    pub large: MatmulConfig,
+    pub small: MatmulConfig,
+}
+
+impl MatmulPlan {
+    /// One configuration for every product.
+    pub fn uniform(c: MatmulConfig) -> Self {
+        MatmulPlan { large: c, small: c }
+    }
+
+    /// The configuration for a product with `m` rows.
+    pub fn for_rows(&self, m: usize) -> MatmulConfig {
+        if m < SMALL_M { self.small } else { self.large }
     }
 }
 
@@ -120,7 +184,7 @@ pub(crate) fn matmul(
     scratch: &mut [Option<wgpu::Buffer>; 2],
     epi: Option<Epilogue<'_>>,
 ) -> Result<()> {
-    let fast = ctx.matmul_kernel() != MatmulKernel::Generic;
+    let fast = ctx.matmul_plan().for_rows(spec.m).kernel != MatmulKernel::Generic;
     let worth = spec.m >= 8 && spec.n >= 8 && spec.k >= 8;
     let canonical = Matmul {
         trans_a: false,
@@ -227,13 +291,13 @@ fn run(
     }
     let (a_si, a_sp) = spec.a_strides();
     let (b_sp, b_sj) = spec.b_strides();
-    let kernel = match ctx.matmul_kernel() {
-        _ if !vec4_shapes(spec) => MatmulKernel::Generic,
-        // The subgroup kernel's tile is 256 rows tall: short products waste most of it.
-        MatmulKernel::Sg8 if m < 128 && !ctx.matmul_kernel_forced() => MatmulKernel::Vec4,
-        k => k,
+    let config = if vec4_shapes(spec) {
+        ctx.matmul_plan().for_rows(m)
+    } else {
+        MatmulConfig::default_for(MatmulKernel::Generic)
     };
-    let (mut key, tile_rows, tile_cols) = kernel.setup();
+    let kernel = config.kernel;
+    let (mut key, tile_rows, tile_cols) = config.setup();
     // The epilogue runs fused in the fast kernels, as separate passes after the generic one.
     let fused = if kernel == MatmulKernel::Generic {
         None
@@ -245,8 +309,7 @@ fn run(
     }
     let tiles_m = u32_of(OP, "workgroups along m", m.div_ceil(tile_rows))?;
     let tiles_n = u32_of(OP, "workgroups along n", n.div_ceil(tile_cols))?;
-    // The sg8 kernel walks down a column of tiles first so that a strip of B stays in cache.
-    let (groups_x, groups_y) = if kernel == MatmulKernel::Sg8 {
+    let (groups_x, groups_y) = if kernel != MatmulKernel::Generic && config.walk_m {
         (tiles_m, tiles_n)
     } else {
         (tiles_n, tiles_m)

@@ -8,6 +8,7 @@ pub(crate) mod elementwise;
 pub mod matmul;
 pub(crate) mod ntk;
 pub(crate) mod optimizer;
+pub mod tune;
 
 use crate::activation::Activation;
 use crate::backend::{
@@ -19,7 +20,7 @@ use crate::kernel::KernelTile;
 pub use adapter::{AdapterInfo, DeviceChoice, enumerate};
 pub use context::GpuContext;
 use elementwise::Flat;
-pub use matmul::MatmulKernel;
+pub use matmul::{MatmulConfig, MatmulKernel, MatmulPlan};
 use std::sync::{Arc, Mutex};
 
 /// Runs every operation as WGSL compute shaders on one wgpu adapter.

@@ -61,6 +61,17 @@ pub fn poisoned(b: &dyn widenet::Backend, n: usize) -> widenet::Buffer {
     b.upload(&vec![f32::NAN; n]).expect("upload")
 }
 
+/// A fresh GPU backend running every product that allows it with one
+/// matrix-product configuration, or `None` without an adapter.
+pub fn gpu_with_config(c: widenet::gpu::MatmulConfig) -> Option<GpuBackend> {
+    gpu()?;
+    let g = GpuBackend::open(&DeviceChoice::Gpu(None)).ok().flatten()?;
+    g.context()
+        .set_matmul_plan(widenet::gpu::MatmulPlan::uniform(c))
+        .ok()?;
+    Some(g)
+}
+
 /// A fresh GPU backend (not shared with other tests) using the given matrix
 /// kernel, or `None` when the adapter cannot run it or there is no adapter.
 pub fn gpu_with_kernel(k: widenet::gpu::MatmulKernel) -> Option<GpuBackend> {

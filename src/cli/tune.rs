@@ -1,0 +1,138 @@
+//! `widenet tune` and the autotune every GPU command runs at first use.
+
+use crate::error::{Error, Result};
+use crate::gpu::GpuBackend;
+use crate::gpu::tune::{self, Autotune, Tuned};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Cleared by `--no-autotune` or `WIDENET_NO_AUTOTUNE=1`.
+static ENABLED: AtomicBool = AtomicBool::new(true);
+
+/// Turns the first-use autotune off for this process.
+pub(crate) fn disable() {
+    ENABLED.store(false, Ordering::Relaxed);
+}
+
+/// Whether `WIDENET_NO_AUTOTUNE` asks to skip the autotune.
+pub(crate) fn env_disables() -> bool {
+    std::env::var("WIDENET_NO_AUTOTUNE").is_ok_and(|v| !v.is_empty() && v != "0")
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Measure again even if a result for this adapter is cached.
+    #[arg(long)]
+    pub force: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn tune_with_progress(g: &GpuBackend, mode: Autotune, quiet: bool) -> Result<Tuned> {
+    let mut bar: Option<indicatif::ProgressBar> = None;
+    tune::autotune(g, mode, |done, total| {
+        let b = bar.get_or_insert_with(|| {
+            if !quiet {
+                eprintln!(
+                    "tuning matrix products for {} (once per adapter and driver; --no-autotune skips it)",
+                    g.context().info().name
+                );
+            }
+            crate::experiments::progress(quiet, total as u64, "autotune")
+        });
+        b.set_position(done as u64);
+        if done == total {
+            b.finish_and_clear();
+        }
+    })
+}
+
+/// The autotune at first use: the cached plan, or a short tune that is then
+/// cached. A failure leaves the built-in plan and is reported, not fatal.
+pub(crate) fn at_first_use(g: &GpuBackend) {
+    if !ENABLED.load(Ordering::Relaxed) || env_disables() {
+        return;
+    }
+    match tune_with_progress(g, Autotune::Cached, false) {
+        Ok(Tuned::Measured(e, path)) => {
+            eprintln!(
+                "  chosen: {}{}",
+                tune::describe(&e.plan),
+                path.map(|p| format!(" (cached in {})", p.display()))
+                    .unwrap_or_default()
+            );
+        }
+        Ok(_) => {}
+        Err(e) => log::warn!("autotune failed ({e}); the built-in kernel choice is used"),
+    }
+}
+
+/// `widenet tune`.
+pub fn run(args: &Args, device: Option<&str>) -> Result<()> {
+    let choice = crate::DeviceChoice::from_flag_or_env(device)?;
+    let Some(g) = GpuBackend::open(&choice)? else {
+        return Err(Error::invalid(
+            "the CPU backend has no kernels to tune; pick a GPU adapter with --device",
+        ));
+    };
+    let mode = if args.force {
+        Autotune::Force
+    } else {
+        Autotune::Cached
+    };
+    let (entry, source) = match tune_with_progress(&g, mode, args.json)? {
+        Tuned::Forced => {
+            return Err(Error::invalid(
+                "WIDENET_MATMUL_KERNEL chooses the kernel; unset it to tune",
+            ));
+        }
+        Tuned::Cached(e) => (e, "cached".to_string()),
+        Tuned::Measured(e, Some(p)) => (e, format!("measured now, cached in {}", p.display())),
+        Tuned::Measured(e, None) => (e, "measured now, not cached".to_string()),
+    };
+    if args.json {
+        let out = serde_json::json!({
+            "adapter": g.context().info(),
+            "source": source,
+            "cache": tune::cache_file(),
+            "tune": entry,
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&out).map_err(|e| Error::invalid(e.to_string()))?
+        );
+        return Ok(());
+    }
+    println!("matrix-product autotune on {} ({source})", entry.adapter);
+    println!(
+        "  {:<6} {:<8} {:>5} {:<8} {:>9} {:>9}",
+        "shape", "kernel", "WG_Y", "walk", "GFLOP/s", "rel err"
+    );
+    for t in &entry.trials {
+        let chosen = if t.class == "large" {
+            entry.plan.large
+        } else {
+            entry.plan.small
+        };
+        println!(
+            "  {:<6} {:<8} {:>5} {:<8} {:>9.2} {:>9.1e}{}",
+            t.class,
+            format!("{:?}", t.config.kernel).to_lowercase(),
+            t.config.wg_y,
+            if t.config.walk_m { "rows" } else { "columns" },
+            t.gflops,
+            t.rel_err,
+            if t.config == chosen {
+                "  <- chosen"
+            } else {
+                ""
+            }
+        );
+    }
+    println!(
+        "  large: 512 x 512 x 512; small: 16 x (64 x 256 x 256); timing {}; tune took {:.1} s",
+        entry.timing, entry.seconds
+    );
+    println!("  plan: {}", tune::describe(&entry.plan));
+    Ok(())
+}

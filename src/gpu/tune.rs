@@ -1,0 +1,356 @@
+//! Autotune of the matrix products: every configuration the adapter can run
+//! ([`MatmulConfig`]: kernel, workgroup rows, walk order) is timed on one
+//! large and one short product, the fastest of each becomes the adapter's
+//! [`MatmulPlan`], and the plan is cached on disk keyed by adapter and driver
+//! so that the tune runs once per machine.
+//!
+//! Cache: `$WIDENET_CACHE_DIR/autotune.json`, else
+//! `$XDG_CACHE_HOME/widenet/autotune.json`, else `~/.cache/widenet/autotune.json`.
+
+use super::GpuBackend;
+use super::adapter::AdapterInfo;
+use super::matmul::{MatmulConfig, MatmulKernel, MatmulPlan, SMALL_M};
+use crate::backend::{Backend, Matmul};
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Folder of the autotune cache, overriding the user's cache folder.
+pub const CACHE_ENV: &str = "WIDENET_CACHE_DIR";
+
+/// Bumped when the configurations or the measured shapes change, so that
+/// older results are measured again.
+const FORMAT: u32 = 1;
+
+/// What to do when a plan for this adapter is already cached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Autotune {
+    /// Use the cached plan; tune (and cache) only when there is none.
+    Cached,
+    /// Tune again and replace the cached plan.
+    Force,
+}
+
+/// One configuration timed on one shape.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Trial {
+    /// `large` or `small` (m below [`SMALL_M`]).
+    pub class: String,
+    pub config: MatmulConfig,
+    pub gflops: f64,
+    /// Relative Frobenius difference from the generic kernel's product; a
+    /// configuration above 1e-4 is never chosen.
+    pub rel_err: f64,
+}
+
+/// A tune's outcome, as cached.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TuneEntry {
+    pub adapter: String,
+    pub plan: MatmulPlan,
+    pub trials: Vec<Trial>,
+    /// How the trials were timed (GPU timestamps or wall clock).
+    pub timing: String,
+    /// Seconds the tune took.
+    pub seconds: f64,
+    /// Seconds since the Unix epoch when it ran.
+    pub tuned_at: u64,
+}
+
+#[derive(Default, Serialize, Deserialize)]
+struct CacheFile {
+    format: u32,
+    entries: BTreeMap<String, TuneEntry>,
+}
+
+/// The shapes timed: (class, batch, m, n, k).
+const SHAPES: [(&str, usize, usize, usize, usize); 2] =
+    [("large", 1, 512, 512, 512), ("small", 16, 64, 256, 256)];
+
+/// The cache file, or `None` when no folder for it is known.
+pub fn cache_file() -> Option<PathBuf> {
+    let env = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    let dir = env(CACHE_ENV)
+        .or_else(|| env("XDG_CACHE_HOME").map(|d| d.join("widenet")))
+        .or_else(|| env("HOME").map(|d| d.join(".cache").join("widenet")))?;
+    Some(dir.join("autotune.json"))
+}
+
+/// The cache key of an adapter: its name, ids, backend and driver, and this
+/// version of widenet.
+pub fn adapter_key(info: &AdapterInfo) -> String {
+    format!(
+        "{} | vendor {:#x} | {} | {} | {} | widenet {}",
+        info.name,
+        info.vendor_id,
+        info.backend,
+        info.driver,
+        info.driver_info,
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// Reads the cache; a missing file is empty, an unreadable or corrupt one is
+/// reported and treated as empty (it is rewritten by the next tune).
+fn load(path: &Path) -> CacheFile {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return CacheFile::default(),
+        Err(e) => {
+            log::warn!("autotune cache {}: {e}; tuning again", path.display());
+            return CacheFile::default();
+        }
+    };
+    match serde_json::from_str::<CacheFile>(&text) {
+        Ok(c) if c.format == FORMAT => c,
+        Ok(_) => CacheFile::default(),
+        Err(e) => {
+            log::warn!(
+                "autotune cache {} is not valid ({e}); tuning again",
+                path.display()
+            );
+            CacheFile::default()
+        }
+    }
+}
+
+fn store(path: &Path, cache: &CacheFile) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::file(dir, format!("cannot create the cache folder: {e}")))?;
+    }
+    let text = serde_json::to_string_pretty(cache).map_err(|e| Error::invalid(e.to_string()))?;
+    crate::fsutil::write_atomic(path, text.as_bytes())
+}
+
+/// The plan cached for an adapter, if any and if it is runnable there.
+pub fn cached(backend: &GpuBackend, path: &Path) -> Option<TuneEntry> {
+    let ctx = backend.context();
+    let entry = load(path).entries.remove(&adapter_key(ctx.info()))?;
+    let ok = [entry.plan.large, entry.plan.small]
+        .iter()
+        .all(|c| c.is_valid() && ctx.matmul_kernels().contains(&c.kernel));
+    ok.then_some(entry)
+}
+
+/// Every configuration the adapter can run.
+pub fn candidates(backend: &GpuBackend) -> Vec<MatmulConfig> {
+    let mut v = vec![MatmulConfig::default_for(MatmulKernel::Generic)];
+    for kernel in backend.context().matmul_kernels() {
+        if kernel == MatmulKernel::Generic {
+            continue;
+        }
+        for wg_y in MatmulConfig::WG_Y {
+            for walk_m in [false, true] {
+                v.push(MatmulConfig {
+                    kernel,
+                    wg_y,
+                    walk_m,
+                });
+            }
+        }
+    }
+    v
+}
+
+fn rel_err(a: &[f32], b: &[f32]) -> f64 {
+    let (mut num, mut den) = (0.0f64, 0.0f64);
+    for (&x, &y) in a.iter().zip(b) {
+        num += (x as f64 - y as f64).powi(2);
+        den += (y as f64).powi(2);
+    }
+    if num.is_nan() {
+        return f64::INFINITY;
+    }
+    (num / den.max(f64::MIN_POSITIVE)).sqrt()
+}
+
+/// Times every candidate on each shape (`runs` timed runs after a warm-up,
+/// the median kept) and returns the fastest correct one per shape. Leaves the
+/// backend running the new plan. `progress(done, total)` after each trial.
+pub fn tune(
+    backend: &GpuBackend,
+    runs: usize,
+    progress: impl FnMut(usize, usize),
+) -> Result<TuneEntry> {
+    tune_among(backend, &candidates(backend), runs, progress)
+}
+
+/// [`tune`] among the given configurations only (the first is the reference
+/// the others' products are compared with).
+pub fn tune_among(
+    backend: &GpuBackend,
+    configs: &[MatmulConfig],
+    runs: usize,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<TuneEntry> {
+    let start = std::time::Instant::now();
+    let ctx = backend.context();
+    let before = ctx.matmul_plan();
+    let measured = measure(backend, configs, runs, &mut progress);
+    // On failure the products go on with the plan they had.
+    let (trials, timing, plan) = match measured {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = ctx.set_matmul_plan(before);
+            return Err(e);
+        }
+    };
+    let plan = MatmulPlan {
+        large: plan.large.unwrap_or(before.large),
+        small: plan.small.unwrap_or(before.small),
+    };
+    ctx.set_matmul_plan(plan)?;
+    Ok(TuneEntry {
+        adapter: adapter_key(ctx.info()),
+        plan,
+        trials,
+        timing,
+        seconds: start.elapsed().as_secs_f64(),
+        tuned_at: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    })
+}
+
+/// The fastest correct configuration per class, where one was found.
+#[derive(Default)]
+struct Best {
+    large: Option<MatmulConfig>,
+    small: Option<MatmulConfig>,
+}
+
+fn measure(
+    backend: &GpuBackend,
+    configs: &[MatmulConfig],
+    runs: usize,
+    progress: &mut impl FnMut(usize, usize),
+) -> Result<(Vec<Trial>, String, Best)> {
+    let ctx = backend.context();
+    let total = configs.len() * SHAPES.len();
+    let mut trials = Vec::with_capacity(total);
+    let mut rng = crate::rng::Rng::new(0x7e57);
+    let mut timing = String::new();
+    let mut plan = Best::default();
+    for (class, batch, m, n, k) in SHAPES {
+        let a = backend.upload(&rng.normals_f32(batch * m * k))?;
+        let b = backend.upload(&rng.normals_f32(batch * k * n))?;
+        let mut c = backend.zeros(batch * m * n)?;
+        let spec = Matmul::new(m, n, k).batch(batch);
+        let mut reference: Option<Vec<f32>> = None;
+        let mut best: Option<(f64, MatmulConfig)> = None;
+        for &config in configs {
+            ctx.set_matmul_plan(MatmulPlan::uniform(config))?;
+            backend.matmul(&spec, &a, &b, &mut c)?;
+            let got = backend.read(&c)?;
+            let err = reference.as_ref().map_or(0.0, |r| rel_err(&got, r));
+            if reference.is_none() {
+                reference = Some(got);
+            }
+            let (seconds, how) = crate::bench::time_median(backend, runs, &mut || {
+                backend.matmul(&spec, &a, &b, &mut c)
+            })?;
+            timing = format!("{how:?}");
+            let gflops = 2.0 * (batch * m * n * k) as f64 / seconds * 1e-9;
+            trials.push(Trial {
+                class: class.to_string(),
+                config,
+                gflops,
+                rel_err: err,
+            });
+            if err <= 1e-4 && best.is_none_or(|(g, _)| gflops > g) {
+                best = Some((gflops, config));
+            }
+            progress(trials.len(), total);
+        }
+        let best = best.map(|(_, c)| c);
+        if class == "large" {
+            plan.large = best;
+        } else {
+            plan.small = best;
+        }
+    }
+    Ok((trials, timing, plan))
+}
+
+/// What [`autotune`] did.
+#[derive(Clone, Debug)]
+pub enum Tuned {
+    /// The plan came from the cache.
+    Cached(TuneEntry),
+    /// The tune ran; the plan was written to the cache when one is known.
+    Measured(TuneEntry, Option<PathBuf>),
+    /// Nothing was tuned: the kernel was chosen explicitly (`WIDENET_MATMUL_KERNEL`).
+    Forced,
+}
+
+/// Sets the backend's plan from the cache, or tunes and caches it (always
+/// with [`Autotune::Force`]). The products stay within 1e-4 of the generic
+/// kernel whichever configuration wins.
+pub fn autotune(
+    backend: &GpuBackend,
+    mode: Autotune,
+    progress: impl FnMut(usize, usize),
+) -> Result<Tuned> {
+    autotune_with(backend, mode, cache_file(), &candidates(backend), progress)
+}
+
+/// [`autotune`] with an explicit cache file (`None`: nothing is read or kept)
+/// and set of configurations.
+pub fn autotune_with(
+    backend: &GpuBackend,
+    mode: Autotune,
+    path: Option<PathBuf>,
+    configs: &[MatmulConfig],
+    progress: impl FnMut(usize, usize),
+) -> Result<Tuned> {
+    let ctx = backend.context();
+    if ctx.matmul_kernel_forced() {
+        return Ok(Tuned::Forced);
+    }
+    if mode == Autotune::Cached {
+        if let Some(entry) = path.as_deref().and_then(|p| cached(backend, p)) {
+            ctx.set_matmul_plan(entry.plan)?;
+            return Ok(Tuned::Cached(entry));
+        }
+    }
+    let entry = tune_among(backend, configs, 3, progress)?;
+    let Some(path) = path else {
+        log::warn!("no cache folder (set {CACHE_ENV} or HOME): the autotune result is not kept");
+        return Ok(Tuned::Measured(entry, None));
+    };
+    let mut cache = load(&path);
+    cache.format = FORMAT;
+    cache.entries.insert(entry.adapter.clone(), entry.clone());
+    if let Err(e) = store(&path, &cache) {
+        log::warn!("{e}: the autotune result is not kept");
+        return Ok(Tuned::Measured(entry, None));
+    }
+    Ok(Tuned::Measured(entry, Some(path)))
+}
+
+/// The plan used for products of `m` rows, in words (for reports).
+pub fn describe(plan: &MatmulPlan) -> String {
+    let one = |c: &MatmulConfig| match c.kernel {
+        MatmulKernel::Generic => "generic".to_string(),
+        k => format!(
+            "{} (WG_Y {}, walk {})",
+            match k {
+                MatmulKernel::Vec4 => "vec4",
+                _ => "sg8",
+            },
+            c.wg_y,
+            if c.walk_m { "rows" } else { "columns" }
+        ),
+    };
+    format!(
+        "m >= {SMALL_M}: {}; m < {SMALL_M}: {}",
+        one(&plan.large),
+        one(&plan.small)
+    )
+}
