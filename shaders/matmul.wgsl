@@ -94,3 +94,34 @@ fn transpose(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     c[p.c_off + gid.z * p.c_bs + j * p.m + i] = a[p.a_off + gid.z * p.a_bs + i * p.n + j];
 }
+
+// Thin products (fewer than 4 rows or 4 columns of C: matrix-vector products
+// such as a readout layer's), where the 32 x 32 tiles above would leave most
+// invocations idle. One invocation per element of C; the 8 lanes of a SIMD
+// group run along the longer side of C (LANES_ON_ROWS when that is m), so that
+// they share one operand's value and read neighbouring values of the other.
+override LANES_ON_ROWS: bool = false;
+
+@compute @workgroup_size(64, 1, 1)
+fn matmul_thin(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = select(gid.y, gid.x, LANES_ON_ROWS);
+    let j = select(gid.x, gid.y, LANES_ON_ROWS);
+    if (i >= p.m || j >= p.n) {
+        return;
+    }
+    let e = gid.z;
+    var ai = p.a_off + e * p.a_bs + i * p.a_si;
+    var bj = p.b_off + e * p.b_bs + j * p.b_sj;
+    var acc = 0.0;
+    for (var kk = 0u; kk < p.k; kk++) {
+        acc = fma(a[ai], b[bj], acc);
+        ai += p.a_sp;
+        bj += p.b_sp;
+    }
+    let idx = p.c_off + e * p.c_bs + i * p.n + j;
+    var out = p.alpha * acc;
+    if (p.beta != 0.0) {
+        out += p.beta * c[idx];
+    }
+    c[idx] = out;
+}

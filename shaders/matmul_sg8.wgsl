@@ -31,6 +31,9 @@ override EPILOGUE: bool = false;
 // along the columns.
 override WG_Y: u32 = 8u;
 override WALK_M: bool = true;
+// B given transposed (op(B)[p, j] = B[j, p], rows of B contiguous, k a multiple
+// of 4): the product of a layer's inputs with its weights needs no transposing copy.
+override TRANS_B: bool = false;
 
 // Workgroup: WG_Y subgroups of 8 lanes; subgroup y of row tile tm covers rows
 // (tm * WG_Y + y) * 32 .. +32 and the 32 columns tn * 32 .. +32.
@@ -48,8 +51,11 @@ fn matmul_sg8(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id
     var aidx2 = (abase + min(row0 + 16u + lid.x, mlast) * p.a_si) / 4u;
     var aidx3 = (abase + min(row0 + 24u + lid.x, mlast) * p.a_si) / 4u;
     let colc = min(col, p.n - 4u);
-    var bidx = (p.b_off + e * p.b_bs + colc) / 4u;
-    let bstep = p.b_sp / 4u;
+    // bstep: vec4s between the four rows loaded per step (of op(B), or of B
+    // itself with TRANS_B); bnext: vec4s to the next step.
+    var bidx = (p.b_off + e * p.b_bs + select(colc, colc * p.b_sj, TRANS_B)) / 4u;
+    let bstep = select(p.b_sp, p.b_sj, TRANS_B) / 4u;
+    let bnext = select(4u * bstep, 1u, TRANS_B);
     var acc0 = vec4<f32>(0.0);
     var acc1 = vec4<f32>(0.0);
     var acc2 = vec4<f32>(0.0);
@@ -87,10 +93,22 @@ fn matmul_sg8(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id
         let mine1 = a[aidx1];
         let mine2 = a[aidx2];
         let mine3 = a[aidx3];
-        let b0 = b[bidx];
-        let b1 = b[bidx + 1u * bstep];
-        let b2 = b[bidx + 2u * bstep];
-        let b3 = b[bidx + 3u * bstep];
+        // Rows kk..kk+3 of op(B) at columns col..col+3: four vec4 loads either
+        // way; with TRANS_B they are columns of the loaded rows of B.
+        var b0 = b[bidx];
+        var b1 = b[bidx + 1u * bstep];
+        var b2 = b[bidx + 2u * bstep];
+        var b3 = b[bidx + 3u * bstep];
+        if (TRANS_B) {
+            let w0 = b0;
+            let w1 = b1;
+            let w2 = b2;
+            let w3 = b3;
+            b0 = vec4<f32>(w0.x, w1.x, w2.x, w3.x);
+            b1 = vec4<f32>(w0.y, w1.y, w2.y, w3.y);
+            b2 = vec4<f32>(w0.z, w1.z, w2.z, w3.z);
+            b3 = vec4<f32>(w0.w, w1.w, w2.w, w3.w);
+        }
         let a0 = subgroupBroadcast(mine0, 0u);
         acc0 = fma(vec4<f32>(a0.x), b0, acc0);
         acc0 = fma(vec4<f32>(a0.y), b1, acc0);
@@ -255,7 +273,7 @@ fn matmul_sg8(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id
         aidx1 += 1u;
         aidx2 += 1u;
         aidx3 += 1u;
-        bidx += 4u * bstep;
+        bidx += bnext;
     }
     if (col >= p.n) {
         return;

@@ -79,16 +79,27 @@ fn matmul_257_and_tile_boundaries() {
 #[test]
 fn matmul_batched_broadcast_alpha_beta() {
     let Some(g) = gpu() else { return };
-    for (i, &batch) in [1usize, 2, 5, 16].iter().enumerate() {
+    // 19 x 40 runs tiled; 3 x 40 and 19 x 2 run the thin kernel.
+    for (i, &(batch, m, n)) in [
+        (1usize, 19usize, 40usize),
+        (2, 19, 40),
+        (5, 19, 40),
+        (16, 19, 40),
+        (3, 3, 40),
+        (4, 19, 2),
+    ]
+    .iter()
+    .enumerate()
+    {
         for (ba, bb) in [(false, false), (true, false), (false, true)] {
             for (ta, tb) in [(false, false), (false, true), (true, false)] {
-                let spec = Matmul::new(19, 40, 23)
+                let spec = Matmul::new(m, n, 23)
                     .batch(batch)
                     .broadcast(ba, bb)
                     .trans(ta, tb)
                     .scaled(0.5, 1.5);
                 check_matmul(g.as_ref(), spec, 300 + i as u64);
-                let spec = Matmul::new(19, 40, 23)
+                let spec = Matmul::new(m, n, 23)
                     .batch(batch)
                     .broadcast(ba, bb)
                     .trans(ta, tb)
@@ -280,7 +291,7 @@ fn bias_add_and_reductions() {
 #[test]
 fn scale_axpy_mul() {
     let Some(g) = gpu() else { return };
-    for &n in &[1usize, 7, 33, 257, 70_000] {
+    for &n in &[1usize, 7, 33, 257, 70_000, 300_001] {
         let x = randn(n as u64, n);
         let y = randn(n as u64 + 1, n);
         let gx = g.upload(&x).unwrap();

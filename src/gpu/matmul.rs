@@ -137,6 +137,29 @@ impl MatmulConfig {
     }
 }
 
+/// Products with fewer rows or columns than this run `matmul_thin`, one
+/// invocation per output (matrix-vector products, such as a readout layer's).
+const THIN: usize = 4;
+
+/// `matmul_thin`'s pipeline and the (rows, columns) of C one workgroup covers:
+/// 64 invocations along the longer side of C.
+fn thin_setup(lanes_on_rows: bool) -> (PipelineKey, usize, usize) {
+    let key = PipelineKey {
+        shader: Shader::Matmul,
+        entry: "matmul_thin",
+        slots: vec![read(1), read(2), write(3)],
+        constants: vec![(
+            "LANES_ON_ROWS",
+            f64::from(u8::from(lanes_on_rows)).to_bits(),
+        )],
+    };
+    if lanes_on_rows {
+        (key, 64, 1)
+    } else {
+        (key, 1, 64)
+    }
+}
+
 /// Products with fewer rows than this use [`MatmulPlan::small`].
 pub const SMALL_M: usize = 128;
 
@@ -167,6 +190,20 @@ fn vec4_shapes(spec: &Matmul) -> bool {
     !spec.trans_a && !spec.trans_b && spec.k.is_multiple_of(4) && spec.n.is_multiple_of(4)
 }
 
+/// Whether `kernel` runs this product as it is: the vec4 shapes, and for the
+/// subgroup kernel also B transposed (NT, `TRANS_B`).
+fn runs_directly(spec: &Matmul, kernel: MatmulKernel) -> bool {
+    let nt = Matmul {
+        trans_b: false,
+        ..*spec
+    };
+    match kernel {
+        MatmulKernel::Generic => false,
+        MatmulKernel::Vec4 => vec4_shapes(spec),
+        MatmulKernel::Sg8 => vec4_shapes(&nt),
+    }
+}
+
 fn u32_of(op: &'static str, what: &str, v: usize) -> Result<u32> {
     u32::try_from(v)
         .map_err(|_| Error::invalid(format!("{op}: {what} = {v} does not fit in 32 bits")))
@@ -184,14 +221,16 @@ pub(crate) fn matmul(
     scratch: &mut [Option<wgpu::Buffer>; 2],
     epi: Option<Epilogue<'_>>,
 ) -> Result<()> {
-    let fast = ctx.matmul_plan().for_rows(spec.m).kernel != MatmulKernel::Generic;
+    let kernel = ctx.matmul_plan().for_rows(spec.m).kernel;
     let worth = spec.m >= 8 && spec.n >= 8 && spec.k >= 8;
     let canonical = Matmul {
         trans_a: false,
         trans_b: false,
         ..*spec
     };
-    if !(fast && worth && vec4_shapes(&canonical) && (spec.trans_a || spec.trans_b)) {
+    if !(worth && runs_directly(&canonical, kernel) && (spec.trans_a || spec.trans_b))
+        || runs_directly(spec, kernel)
+    {
         return run(ctx, spec, a, b, c, epi);
     }
     let [sa, sb] = scratch;
@@ -291,13 +330,25 @@ fn run(
     }
     let (a_si, a_sp) = spec.a_strides();
     let (b_sp, b_sj) = spec.b_strides();
-    let config = if vec4_shapes(spec) {
-        ctx.matmul_plan().for_rows(m)
+    let thin = m < THIN || n < THIN;
+    let planned = ctx.matmul_plan().for_rows(m);
+    let config = if runs_directly(spec, planned.kernel) && !thin {
+        planned
     } else {
         MatmulConfig::default_for(MatmulKernel::Generic)
     };
     let kernel = config.kernel;
-    let (mut key, tile_rows, tile_cols) = config.setup();
+    let (mut key, tile_rows, tile_cols) = if thin {
+        thin_setup(m > n)
+    } else {
+        config.setup()
+    };
+    // Workgroup x runs along the rows of C.
+    let walk_m = if thin {
+        m > n
+    } else {
+        kernel != MatmulKernel::Generic && config.walk_m
+    };
     // The epilogue runs fused in the fast kernels, as separate passes after the generic one.
     let fused = if kernel == MatmulKernel::Generic {
         None
@@ -307,9 +358,12 @@ fn run(
     if fused.is_some() {
         key.constants.push(("EPILOGUE", 1f64.to_bits()));
     }
+    if kernel == MatmulKernel::Sg8 && spec.trans_b {
+        key.constants.push(("TRANS_B", 1f64.to_bits()));
+    }
     let tiles_m = u32_of(OP, "workgroups along m", m.div_ceil(tile_rows))?;
     let tiles_n = u32_of(OP, "workgroups along n", n.div_ceil(tile_cols))?;
-    let (groups_x, groups_y) = if kernel != MatmulKernel::Generic && config.walk_m {
+    let (groups_x, groups_y) = if walk_m {
         (tiles_m, tiles_n)
     } else {
         (tiles_n, tiles_m)

@@ -127,8 +127,7 @@ pub(crate) fn update(
         };
         let groups = (eb * member_len)
             .div_ceil(256)
-            .clamp(1, ctx.limits.max_compute_workgroups_per_dimension as usize)
-            as u32;
+            .clamp(1, super::elementwise::max_flat_groups(ctx)) as u32;
         ctx.dispatch(&key, &params, &views, [groups, 1, 1])?;
         e0 += eb;
     }
