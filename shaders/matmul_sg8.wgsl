@@ -3,8 +3,10 @@
 //
 // Bindings (group 0):
 //   0: params  uniform (dynamic offset)  MatmulParams
-//   1: a       storage, read             array<vec4<f32>>, row-major A, k a multiple of 4
-//   2: b       storage, read             array<vec4<f32>>, row-major B, n a multiple of 4
+//   1: a       storage, read             array<Operand4>, row-major A, k a multiple of 4
+//   2: b       storage, read             array<Operand4>, row-major B, n a multiple of 4
+//                                        (Operand4: vec4<f32>, or vec4<f16> for f16 storage with
+//                                        f32 accumulation; the host prepends its alias)
 //   3: c       storage, read_write       array<vec4<f32>>, C
 //   4: bias    storage, read             array<vec4<f32>>, bias[e, j] (EPILOGUE only; a dummy otherwise)
 //   5: h       storage, read_write       array<vec4<f32>>, act(C)     (EPILOGUE only; a dummy otherwise)
@@ -17,8 +19,8 @@
 // 128 multiply-adds per lane for 5 vector loads.
 
 @group(0) @binding(0) var<uniform> p: MatmulParams;
-@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> a: array<Operand4>;
+@group(0) @binding(2) var<storage, read> b: array<Operand4>;
 @group(0) @binding(3) var<storage, read_write> c: array<vec4<f32>>;
 // Fused epilogue of a dense layer (EPILOGUE): C += mult_b * bias[e] (row
 // broadcast), then h = act(C). The host prepends activation.wgsl.
@@ -89,16 +91,16 @@ fn matmul_sg8(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id
     var acc30 = vec4<f32>(0.0);
     var acc31 = vec4<f32>(0.0);
     for (var kk = 0u; kk < p.k; kk += 4u) {
-        let mine0 = a[aidx0];
-        let mine1 = a[aidx1];
-        let mine2 = a[aidx2];
-        let mine3 = a[aidx3];
+        let mine0 = vec4<f32>(a[aidx0]);
+        let mine1 = vec4<f32>(a[aidx1]);
+        let mine2 = vec4<f32>(a[aidx2]);
+        let mine3 = vec4<f32>(a[aidx3]);
         // Rows kk..kk+3 of op(B) at columns col..col+3: four vec4 loads either
         // way; with TRANS_B they are columns of the loaded rows of B.
-        var b0 = b[bidx];
-        var b1 = b[bidx + 1u * bstep];
-        var b2 = b[bidx + 2u * bstep];
-        var b3 = b[bidx + 3u * bstep];
+        var b0 = vec4<f32>(b[bidx]);
+        var b1 = vec4<f32>(b[bidx + 1u * bstep]);
+        var b2 = vec4<f32>(b[bidx + 2u * bstep]);
+        var b3 = vec4<f32>(b[bidx + 3u * bstep]);
         if (TRANS_B) {
             let w0 = b0;
             let w1 = b1;

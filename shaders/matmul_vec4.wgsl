@@ -1,10 +1,13 @@
+// Operand4: vec4<f32>, or vec4<f16> for f16 storage (accumulation stays f32);
+// the host prepends its alias.
+//
 // Register-blocked batched product for row-major A and B (the NN form) with k
 // and n multiples of 4 (params as in matmul.wgsl).
 //
 // Bindings (group 0):
 //   0: params  uniform (dynamic offset)  MatmulParams (matmul_params.wgsl)
-//   1: a4      storage, read             array<vec4<f32>>, A[i, p..p+4] = a4[(a_off + e*a_bs + i*a_si + p) / 4]
-//   2: b       storage, read             array<vec4<f32>>, B[p, j..j+4] = b[(b_off + e*b_bs + p*b_sp + j) / 4]
+//   1: a4      storage, read             array<Operand4>, A[i, p..p+4] = a4[(a_off + e*a_bs + i*a_si + p) / 4]
+//   2: b       storage, read             array<Operand4>, B[p, j..j+4] = b[(b_off + e*b_bs + p*b_sp + j) / 4]
 //   3: c       storage, read_write       array<vec4<f32>>, C[i, j..j+4] = c[(c_off + e*c_bs + i*n + j) / 4]
 //
 // Each invocation accumulates an 8 x 8 block of C (two vec4 per row) over steps
@@ -12,8 +15,8 @@
 // 8 x WG_Y invocations covers a (8 WG_Y) x 64 tile. Requires k and n multiples of 4.
 
 @group(0) @binding(0) var<uniform> p: MatmulParams;
-@group(0) @binding(1) var<storage, read> a4: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> a4: array<Operand4>;
+@group(0) @binding(2) var<storage, read> b: array<Operand4>;
 @group(0) @binding(3) var<storage, read_write> c: array<vec4<f32>>;
 // Fused epilogue of a dense layer (EPILOGUE): C += mult_b * bias[e] (row
 // broadcast), then h = act(C). The host prepends activation.wgsl.
@@ -65,15 +68,15 @@ fn matmul_vec4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
     var c71 = vec4<f32>(0.0);
     var ap = 0u;
     for (var kk = 0u; kk < p.k; kk += 4u) {
-        let b00 = b[bidx];
-        let b01 = b[bidx1];
-        let b10 = b[bidx + 1u * bstep];
-        let b11 = b[bidx1 + 1u * bstep];
-        let b20 = b[bidx + 2u * bstep];
-        let b21 = b[bidx1 + 2u * bstep];
-        let b30 = b[bidx + 3u * bstep];
-        let b31 = b[bidx1 + 3u * bstep];
-        let av0 = a4[ar0 + ap];
+        let b00 = vec4<f32>(b[bidx]);
+        let b01 = vec4<f32>(b[bidx1]);
+        let b10 = vec4<f32>(b[bidx + 1u * bstep]);
+        let b11 = vec4<f32>(b[bidx1 + 1u * bstep]);
+        let b20 = vec4<f32>(b[bidx + 2u * bstep]);
+        let b21 = vec4<f32>(b[bidx1 + 2u * bstep]);
+        let b30 = vec4<f32>(b[bidx + 3u * bstep]);
+        let b31 = vec4<f32>(b[bidx1 + 3u * bstep]);
+        let av0 = vec4<f32>(a4[ar0 + ap]);
         c00 = fma(vec4<f32>(av0.x), b00, c00);
         c01 = fma(vec4<f32>(av0.x), b01, c01);
         c00 = fma(vec4<f32>(av0.y), b10, c00);
@@ -82,7 +85,7 @@ fn matmul_vec4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
         c01 = fma(vec4<f32>(av0.z), b21, c01);
         c00 = fma(vec4<f32>(av0.w), b30, c00);
         c01 = fma(vec4<f32>(av0.w), b31, c01);
-        let av1 = a4[ar1 + ap];
+        let av1 = vec4<f32>(a4[ar1 + ap]);
         c10 = fma(vec4<f32>(av1.x), b00, c10);
         c11 = fma(vec4<f32>(av1.x), b01, c11);
         c10 = fma(vec4<f32>(av1.y), b10, c10);
@@ -91,7 +94,7 @@ fn matmul_vec4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
         c11 = fma(vec4<f32>(av1.z), b21, c11);
         c10 = fma(vec4<f32>(av1.w), b30, c10);
         c11 = fma(vec4<f32>(av1.w), b31, c11);
-        let av2 = a4[ar2 + ap];
+        let av2 = vec4<f32>(a4[ar2 + ap]);
         c20 = fma(vec4<f32>(av2.x), b00, c20);
         c21 = fma(vec4<f32>(av2.x), b01, c21);
         c20 = fma(vec4<f32>(av2.y), b10, c20);
@@ -100,7 +103,7 @@ fn matmul_vec4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
         c21 = fma(vec4<f32>(av2.z), b21, c21);
         c20 = fma(vec4<f32>(av2.w), b30, c20);
         c21 = fma(vec4<f32>(av2.w), b31, c21);
-        let av3 = a4[ar3 + ap];
+        let av3 = vec4<f32>(a4[ar3 + ap]);
         c30 = fma(vec4<f32>(av3.x), b00, c30);
         c31 = fma(vec4<f32>(av3.x), b01, c31);
         c30 = fma(vec4<f32>(av3.y), b10, c30);
@@ -109,7 +112,7 @@ fn matmul_vec4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
         c31 = fma(vec4<f32>(av3.z), b21, c31);
         c30 = fma(vec4<f32>(av3.w), b30, c30);
         c31 = fma(vec4<f32>(av3.w), b31, c31);
-        let av4 = a4[ar4 + ap];
+        let av4 = vec4<f32>(a4[ar4 + ap]);
         c40 = fma(vec4<f32>(av4.x), b00, c40);
         c41 = fma(vec4<f32>(av4.x), b01, c41);
         c40 = fma(vec4<f32>(av4.y), b10, c40);
@@ -118,7 +121,7 @@ fn matmul_vec4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
         c41 = fma(vec4<f32>(av4.z), b21, c41);
         c40 = fma(vec4<f32>(av4.w), b30, c40);
         c41 = fma(vec4<f32>(av4.w), b31, c41);
-        let av5 = a4[ar5 + ap];
+        let av5 = vec4<f32>(a4[ar5 + ap]);
         c50 = fma(vec4<f32>(av5.x), b00, c50);
         c51 = fma(vec4<f32>(av5.x), b01, c51);
         c50 = fma(vec4<f32>(av5.y), b10, c50);
@@ -127,7 +130,7 @@ fn matmul_vec4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
         c51 = fma(vec4<f32>(av5.z), b21, c51);
         c50 = fma(vec4<f32>(av5.w), b30, c50);
         c51 = fma(vec4<f32>(av5.w), b31, c51);
-        let av6 = a4[ar6 + ap];
+        let av6 = vec4<f32>(a4[ar6 + ap]);
         c60 = fma(vec4<f32>(av6.x), b00, c60);
         c61 = fma(vec4<f32>(av6.x), b01, c61);
         c60 = fma(vec4<f32>(av6.y), b10, c60);
@@ -136,7 +139,7 @@ fn matmul_vec4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
         c61 = fma(vec4<f32>(av6.z), b21, c61);
         c60 = fma(vec4<f32>(av6.w), b30, c60);
         c61 = fma(vec4<f32>(av6.w), b31, c61);
-        let av7 = a4[ar7 + ap];
+        let av7 = vec4<f32>(a4[ar7 + ap]);
         c70 = fma(vec4<f32>(av7.x), b00, c70);
         c71 = fma(vec4<f32>(av7.x), b01, c71);
         c70 = fma(vec4<f32>(av7.y), b10, c70);

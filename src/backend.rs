@@ -229,6 +229,11 @@ pub trait Backend: Send + Sync {
     }
     /// Waits for all queued work; reports any device error raised meanwhile.
     fn sync(&self) -> Result<()>;
+    /// The GPU backend behind this one, for what only it offers (f16
+    /// products, the autotune).
+    fn as_gpu(&self) -> Option<&crate::gpu::GpuBackend> {
+        None
+    }
 
     /// Batched matrix product, see [`Matmul`].
     fn matmul(&self, spec: &Matmul, a: &Buffer, b: &Buffer, c: &mut Buffer) -> Result<()>;

@@ -86,6 +86,35 @@ pub fn matmul(b: &dyn Backend, m: usize, n: usize, k: usize, runs: usize) -> Res
     })
 }
 
+/// As [`matmul`] with A and B stored as f16 (f32 sums), on a GPU backend
+/// whose adapter has SHADER_F16; op `matmul_f16`.
+pub fn matmul_f16(b: &dyn Backend, m: usize, n: usize, k: usize, runs: usize) -> Result<Record> {
+    let Some(g) = b.as_gpu() else {
+        return Err(crate::error::Error::invalid(
+            "f16 products run on a GPU backend only",
+        ));
+    };
+    let mut rng = crate::rng::Rng::new(1);
+    let a = g.upload_f16(&rng.normals_f32(m * k))?;
+    let bb = g.upload_f16(&rng.normals_f32(k * n))?;
+    let mut c = g.zeros(m * n)?;
+    let spec = Matmul::new(m, n, k);
+    let (seconds, timing) = time_median(b, runs, &mut || g.matmul_f16(&spec, &a, &bb, &mut c))?;
+    Ok(Record {
+        op: "matmul_f16",
+        m: Some(m),
+        n: Some(n),
+        k: Some(k),
+        gflops: Some(2.0 * (m * n * k) as f64 / seconds * 1e-9),
+        entries_per_second: None,
+        bytes_per_second: None,
+        fraction_of_ceiling: None,
+        seconds,
+        timing,
+        runs,
+    })
+}
+
 /// End-to-end NTK of `n` random points in dimension `d` with themselves (depth-`depth`
 /// ReLU, f32): Gram, recursion and the result in host memory, wall clock.
 pub fn ntk(b: &dyn Backend, n: usize, d: usize, depth: usize, runs: usize) -> Result<Record> {

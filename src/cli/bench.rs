@@ -1,5 +1,6 @@
 //! `widenet bench`: kernel throughput with the adapter in every record.
 
+use crate::Backend;
 use crate::bench;
 use crate::error::{Error, Result};
 use serde_json::json;
@@ -67,6 +68,9 @@ pub enum BenchCommand {
         /// Timed runs per size (after one warm-up).
         #[arg(long, default_value_t = 5)]
         runs: usize,
+        /// Operand storage: f32, or f16 (f32 sums; GPU adapters with SHADER_F16).
+        #[arg(long, default_value = "f32", value_parser = ["f32", "f16"])]
+        dtype: String,
         /// Print {"adapter": {...}, "results": [...]} as JSON.
         #[arg(long)]
         json: bool,
@@ -200,22 +204,47 @@ pub fn run(cmd: BenchCommand, device: Option<&str>) -> Result<()> {
             }
             Ok(())
         }
-        BenchCommand::Matmul { sizes, runs, json } => {
+        BenchCommand::Matmul {
+            sizes,
+            runs,
+            dtype,
+            json,
+        } => {
             let sizes = super::parse_list("--sizes", &sizes)?;
             if runs == 0 {
                 return Err(Error::invalid("--runs must be at least 1"));
             }
-            let b = super::open_device(device)?;
+            let half = dtype == "f16";
+            let gpu = if half {
+                let g = super::open_gpu(device)?;
+                if !g.has_f16() {
+                    return Err(Error::invalid(format!(
+                        "--dtype f16: {} has no SHADER_F16",
+                        g.describe()
+                    )));
+                }
+                Some(g)
+            } else {
+                None
+            };
+            let b: Box<dyn crate::Backend> = match gpu {
+                Some(g) => Box::new(g),
+                None => super::open_device(device)?,
+            };
             let mut results = Vec::new();
             if !json {
-                println!("matmul f32 on {}", b.describe());
+                println!("matmul {dtype} on {}", b.describe());
                 println!(
                     "{:>6} {:>10} {:>12}  timing",
                     "size", "GFLOP/s", "median ms"
                 );
             }
             for s in sizes {
-                let r = bench::matmul(b.as_ref(), s, s, s, runs)?;
+                let r = if half {
+                    bench::matmul_f16(b.as_ref(), s, s, s, runs)?
+                } else {
+                    bench::matmul(b.as_ref(), s, s, s, runs)?
+                };
                 if !json {
                     println!(
                         "{:>6} {:>10.2} {:>12.3}  {:?}",

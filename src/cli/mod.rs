@@ -136,6 +136,19 @@ pub(crate) fn open_device(flag: Option<&str>) -> crate::Result<Box<dyn crate::Ba
     }
 }
 
+/// Opens a GPU adapter from `--device` or `WIDENET_DEVICE` for commands that
+/// need one (the CPU backend is an error), with the first-use autotune.
+pub(crate) fn open_gpu(flag: Option<&str>) -> crate::Result<crate::gpu::GpuBackend> {
+    let choice = crate::DeviceChoice::from_flag_or_env(flag)?;
+    let Some(g) = crate::gpu::GpuBackend::open(&choice)? else {
+        return Err(Error::invalid(
+            "this needs a GPU adapter, and the CPU backend was chosen; see `widenet devices`",
+        ));
+    };
+    tune::at_first_use(&g);
+    Ok(g)
+}
+
 /// Parses a comma-separated list of positive integers.
 pub(crate) fn parse_list(flag: &str, s: &str) -> crate::Result<Vec<usize>> {
     let v: Vec<usize> = s

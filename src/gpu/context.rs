@@ -24,6 +24,9 @@ pub(crate) enum Shader {
     Matmul,
     MatmulVec4,
     MatmulSg8,
+    /// `matmul_vec4.wgsl` and `matmul_sg8.wgsl` reading f16 operands.
+    MatmulVec4F16,
+    MatmulSg8F16,
     Elementwise,
     Reduce,
     Ntk,
@@ -41,14 +44,25 @@ impl Shader {
                 "{MATMUL_PARAMS_WGSL}\n{}",
                 include_str!("../../shaders/matmul.wgsl")
             ),
-            Shader::MatmulVec4 => format!(
-                "{ACTIVATION_WGSL}\n{MATMUL_PARAMS_WGSL}\n{}",
-                include_str!("../../shaders/matmul_vec4.wgsl")
-            ),
-            Shader::MatmulSg8 => format!(
-                "{ACTIVATION_WGSL}\n{MATMUL_PARAMS_WGSL}\n{}",
-                include_str!("../../shaders/matmul_sg8.wgsl")
-            ),
+            Shader::MatmulVec4
+            | Shader::MatmulSg8
+            | Shader::MatmulVec4F16
+            | Shader::MatmulSg8F16 => {
+                // The operands' element type; `enable` must open the module.
+                let operand = match self {
+                    Shader::MatmulVec4F16 | Shader::MatmulSg8F16 => {
+                        "enable f16;\nalias Operand4 = vec4<f16>;"
+                    }
+                    _ => "alias Operand4 = vec4<f32>;",
+                };
+                let body = match self {
+                    Shader::MatmulVec4 | Shader::MatmulVec4F16 => {
+                        include_str!("../../shaders/matmul_vec4.wgsl")
+                    }
+                    _ => include_str!("../../shaders/matmul_sg8.wgsl"),
+                };
+                format!("{operand}\n{ACTIVATION_WGSL}\n{MATMUL_PARAMS_WGSL}\n{body}")
+            }
             Shader::Elementwise => format!(
                 "{ACTIVATION_WGSL}\n{}",
                 include_str!("../../shaders/elementwise.wgsl")
@@ -400,12 +414,24 @@ impl GpuContext {
         Ok(buffer)
     }
 
-    /// The window of elements `[start, start + len)` of a buffer, aligned for binding.
+    /// The window of elements `[start, start + len)` of a buffer of f32, aligned for binding.
     pub(crate) fn window(&self, op: &'static str, start: usize, len: usize) -> Result<Window> {
+        self.window_of(op, start, len, 4)
+    }
+
+    /// [`Self::window`] for elements of `bytes` bytes (2: f16); the window
+    /// spans whole 4-byte words and `shift` counts elements.
+    pub(crate) fn window_of(
+        &self,
+        op: &'static str,
+        start: usize,
+        len: usize,
+        bytes: u64,
+    ) -> Result<Window> {
         let align = self.limits.min_storage_buffer_offset_alignment.max(4) as u64;
-        let start_b = start as u64 * 4;
+        let start_b = start as u64 * bytes;
         let offset = start_b / align * align;
-        let size = (start_b + len.max(1) as u64 * 4) - offset;
+        let size = (start_b + len.max(1) as u64 * bytes - offset).next_multiple_of(4);
         if size > self.max_binding() {
             return Err(Error::DeviceLimit {
                 op,
@@ -418,7 +444,7 @@ impl GpuContext {
         Ok(Window {
             offset,
             size,
-            shift: ((start_b - offset) / 4) as u32,
+            shift: ((start_b - offset) / bytes) as u32,
         })
     }
 

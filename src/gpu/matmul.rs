@@ -231,7 +231,7 @@ pub(crate) fn matmul(
     if !(worth && runs_directly(&canonical, kernel) && (spec.trans_a || spec.trans_b))
         || runs_directly(spec, kernel)
     {
-        return run(ctx, spec, a, b, c, epi);
+        return run(ctx, spec, a, b, c, epi, Operands::F32);
     }
     let [sa, sb] = scratch;
     let a_use = if spec.trans_a {
@@ -246,7 +246,7 @@ pub(crate) fn matmul(
     } else {
         b
     };
-    run(ctx, &canonical, a_use, b_use, c, epi)
+    run(ctx, &canonical, a_use, b_use, c, epi, Operands::F32)
 }
 
 /// Transposes `members` of `rows x cols` from `src` into a scratch buffer grown as needed.
@@ -274,6 +274,34 @@ fn transpose_into<'a>(
     }
 }
 
+/// How A and B are stored (C is always f32).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Operands {
+    F32,
+    /// IEEE binary16, accumulated in f32 (adapters with SHADER_F16).
+    F16,
+}
+
+/// The product with A and B stored as f16 and f32 accumulation, through the
+/// vec4 or subgroup kernel the plan chooses (the vec4 one where it chooses the
+/// generic kernel): A row-major, B row-major or (subgroup kernel) transposed,
+/// k and n multiples of 4, m and n at least 4.
+pub(crate) fn matmul_f16(
+    ctx: &GpuContext,
+    spec: &Matmul,
+    a: &wgpu::Buffer,
+    b: &wgpu::Buffer,
+    c: &wgpu::Buffer,
+) -> Result<()> {
+    if !ctx.features.contains(wgpu::Features::SHADER_F16) {
+        return Err(Error::invalid(format!(
+            "f16 matrix products need an adapter with SHADER_F16; {} has none",
+            ctx.info.name
+        )));
+    }
+    run(ctx, spec, a, b, c, None, Operands::F16)
+}
+
 fn run(
     ctx: &GpuContext,
     spec: &Matmul,
@@ -281,7 +309,10 @@ fn run(
     b: &wgpu::Buffer,
     c: &wgpu::Buffer,
     epi: Option<Epilogue<'_>>,
+    operands: Operands,
 ) -> Result<()> {
+    let half = operands == Operands::F16;
+    let operand_bytes = if half { 2 } else { 4 };
     const OP: &str = "matmul";
     let (m, n, k) = (spec.m, spec.n, spec.k);
     let a_member = m * k;
@@ -331,9 +362,17 @@ fn run(
     let (a_si, a_sp) = spec.a_strides();
     let (b_sp, b_sj) = spec.b_strides();
     let thin = m < THIN || n < THIN;
-    let planned = ctx.matmul_plan().for_rows(m);
+    let mut planned = ctx.matmul_plan().for_rows(m);
+    if half && planned.kernel == MatmulKernel::Generic {
+        planned = MatmulConfig::default_for(MatmulKernel::Vec4);
+    }
     let config = if runs_directly(spec, planned.kernel) && !thin {
         planned
+    } else if half {
+        return Err(Error::invalid(format!(
+            "f16 products need A row-major, k and n multiples of 4 and m, n >= {THIN} \
+             (B transposed only with the subgroup kernel); got {spec:?}"
+        )));
     } else {
         MatmulConfig::default_for(MatmulKernel::Generic)
     };
@@ -343,6 +382,12 @@ fn run(
     } else {
         config.setup()
     };
+    if half {
+        key.shader = match key.shader {
+            Shader::MatmulSg8 => Shader::MatmulSg8F16,
+            _ => Shader::MatmulVec4F16,
+        };
+    }
     // Workgroup x runs along the rows of C.
     let walk_m = if thin {
         m > n
@@ -372,14 +417,14 @@ fn run(
     while e0 < spec.batch {
         let eb = chunk.min(spec.batch - e0);
         let wa = if spec.broadcast_a {
-            ctx.window(OP, 0, a_member)?
+            ctx.window_of(OP, 0, a_member, operand_bytes)?
         } else {
-            ctx.window(OP, e0 * a_member, eb * a_member)?
+            ctx.window_of(OP, e0 * a_member, eb * a_member, operand_bytes)?
         };
         let wb = if spec.broadcast_b {
-            ctx.window(OP, 0, b_member)?
+            ctx.window_of(OP, 0, b_member, operand_bytes)?
         } else {
-            ctx.window(OP, e0 * b_member, eb * b_member)?
+            ctx.window_of(OP, e0 * b_member, eb * b_member, operand_bytes)?
         };
         let wc = ctx.window(OP, e0 * c_member, eb * c_member)?;
         let wbias = ctx.window(OP, e0 * n, eb * n)?;

@@ -52,6 +52,57 @@ impl GpuBackend {
     pub fn context(&self) -> &Arc<GpuContext> {
         &self.ctx
     }
+
+    /// Whether the adapter runs f16 arithmetic in shaders (SHADER_F16), which
+    /// [`Self::matmul_f16`] needs.
+    pub fn has_f16(&self) -> bool {
+        self.ctx.features.contains(wgpu::Features::SHADER_F16)
+    }
+
+    /// Uploads values rounded to f16 (to nearest, ties to even). A finite
+    /// value beyond f16's range (65504) is an error, not an infinity.
+    pub fn upload_f16(&self, values: &[f32]) -> Result<HalfBuffer> {
+        let mut half: Vec<half::f16> = values.iter().map(|&v| half::f16::from_f32(v)).collect();
+        if let Some(i) = (0..values.len()).find(|&i| values[i].is_finite() && half[i].is_infinite())
+        {
+            return Err(Error::invalid(format!(
+                "value {} at index {i} does not fit in f16 (largest {})",
+                values[i],
+                half::f16::MAX
+            )));
+        }
+        // Whole vec4<f16> (8 bytes) at the end.
+        half.resize(values.len().next_multiple_of(4), half::f16::ZERO);
+        let buffer = self.ctx.create_storage("upload_f16", half.len() / 2)?;
+        self.ctx
+            .queue
+            .write_buffer(&buffer, 0, bytemuck::cast_slice(&half));
+        Ok(HalfBuffer {
+            buffer,
+            len: values.len(),
+        })
+    }
+
+    /// `C = alpha op(A) op(B) + beta C` with A and B stored as f16 and the
+    /// sums in f32 (see [`matmul::matmul_f16`] for the shapes it takes).
+    pub fn matmul_f16(
+        &self,
+        spec: &Matmul,
+        a: &HalfBuffer,
+        b: &HalfBuffer,
+        c: &mut Buffer,
+    ) -> Result<()> {
+        spec.check(a.len, b.len, c.len)?;
+        matmul::matmul_f16(&self.ctx, spec, &a.buffer, &b.buffer, gpu(c)?)
+    }
+}
+
+/// Values stored on the device as f16 (IEEE binary16): the operands of
+/// [`GpuBackend::matmul_f16`].
+pub struct HalfBuffer {
+    buffer: wgpu::Buffer,
+    /// Number of values.
+    pub len: usize,
 }
 
 fn gpu(b: &Buffer) -> Result<&wgpu::Buffer> {
@@ -114,6 +165,10 @@ impl Backend for GpuBackend {
             ReadHandle::Ready(v) => Ok(v),
             ReadHandle::Gpu(p) => self.ctx.finish_read(p),
         }
+    }
+
+    fn as_gpu(&self) -> Option<&GpuBackend> {
+        Some(self)
     }
 
     fn read_end_with(&self, h: ReadHandle, f: &mut dyn FnMut(&[f32])) -> Result<()> {
