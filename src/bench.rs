@@ -71,19 +71,31 @@ pub fn matmul(b: &dyn Backend, m: usize, n: usize, k: usize, runs: usize) -> Res
     let mut c = b.zeros(m * n)?;
     let spec = Matmul::new(m, n, k);
     let (seconds, timing) = time_median(b, runs, &mut || b.matmul(&spec, &a, &bb, &mut c))?;
-    Ok(Record {
-        op: "matmul",
+    Ok(product_record("matmul", &spec, seconds, timing, runs))
+}
+
+/// The record of a timed product.
+fn product_record(
+    op: &'static str,
+    spec: &Matmul,
+    seconds: f64,
+    timing: Timing,
+    runs: usize,
+) -> Record {
+    let (m, n, k) = (spec.m, spec.n, spec.k);
+    Record {
+        op,
         m: Some(m),
         n: Some(n),
         k: Some(k),
-        gflops: Some(2.0 * (m * n * k) as f64 / seconds * 1e-9),
+        gflops: Some(2.0 * (spec.batch * m * n * k) as f64 / seconds * 1e-9),
         entries_per_second: None,
         bytes_per_second: None,
         fraction_of_ceiling: None,
         seconds,
         timing,
         runs,
-    })
+    }
 }
 
 /// As [`matmul`] with A and B stored as f16 (f32 sums), on a GPU backend
@@ -100,19 +112,7 @@ pub fn matmul_f16(b: &dyn Backend, m: usize, n: usize, k: usize, runs: usize) ->
     let mut c = g.zeros(m * n)?;
     let spec = Matmul::new(m, n, k);
     let (seconds, timing) = time_median(b, runs, &mut || g.matmul_f16(&spec, &a, &bb, &mut c))?;
-    Ok(Record {
-        op: "matmul_f16",
-        m: Some(m),
-        n: Some(n),
-        k: Some(k),
-        gflops: Some(2.0 * (m * n * k) as f64 / seconds * 1e-9),
-        entries_per_second: None,
-        bytes_per_second: None,
-        fraction_of_ceiling: None,
-        seconds,
-        timing,
-        runs,
-    })
+    Ok(product_record("matmul_f16", &spec, seconds, timing, runs))
 }
 
 /// End-to-end NTK of `n` random points in dimension `d` with themselves (depth-`depth`
