@@ -49,23 +49,31 @@ fn a_tune_is_cached_per_adapter_and_reused() {
         panic!("expected a measurement written to the cache: {first:?}")
     };
     assert_eq!(p, path);
-    // Every configuration timed on both shapes, all of them correct, and the
-    // chosen one the fastest of its class.
-    assert_eq!(calls, 2 * configs.len());
-    assert_eq!(entry.trials.len(), 2 * configs.len());
-    for class in ["large", "small"] {
-        let trials: Vec<_> = entry.trials.iter().filter(|t| t.class == class).collect();
-        assert!(trials.iter().all(|t| t.gflops > 0.0 && t.rel_err < 1e-4));
-        let best = trials
+    // Every configuration timed on every shape, all of them correct, and the
+    // chosen one the best of its class by the geometric mean of its rates.
+    let shapes = tune::SHAPES.len();
+    assert_eq!(calls, shapes * configs.len());
+    assert_eq!(entry.trials.len(), shapes * configs.len());
+    assert!(
+        entry
+            .trials
             .iter()
-            .max_by(|a, b| a.gflops.total_cmp(&b.gflops))
+            .all(|t| t.gflops > 0.0 && t.rel_err < 1e-4)
+    );
+    for class in ["large", "small"] {
+        let best = configs
+            .iter()
+            .max_by(|a, b| {
+                let s = |c| tune::class_score(&entry.trials, class, c).unwrap();
+                s(a).total_cmp(&s(b))
+            })
             .unwrap();
         let chosen = if class == "large" {
             entry.plan.large
         } else {
             entry.plan.small
         };
-        assert_eq!(best.config, chosen, "{class}");
+        assert_eq!(*best, chosen, "{class}");
     }
     assert_eq!(g.context().matmul_plan(), entry.plan);
     assert_eq!(entry.adapter, tune::adapter_key(g.context().info()));
@@ -97,7 +105,7 @@ fn a_tune_is_cached_per_adapter_and_reused() {
     )
     .unwrap();
     assert!(matches!(forced, Tuned::Measured(_, Some(_))));
-    assert_eq!(calls, 2 * configs.len());
+    assert_eq!(calls, tune::SHAPES.len() * configs.len());
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -111,7 +119,7 @@ fn a_corrupt_or_foreign_cache_is_measured_again() {
     // Not JSON; then JSON whose plan names a setting no kernel has.
     let key = tune::adapter_key(g.context().info());
     let bad_plan = serde_json::json!({
-        "format": 1,
+        "format": tune::CACHE_FORMAT,
         "entries": {key.clone(): {
             "adapter": key, "trials": [], "timing": "Wall", "seconds": 0.0, "tuned_at": 0,
             "plan": {

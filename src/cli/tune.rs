@@ -105,32 +105,76 @@ pub fn run(args: &Args, device: Option<&str>) -> Result<()> {
     }
     println!("matrix-product autotune on {} ({source})", entry.adapter);
     println!(
-        "  {:<6} {:<8} {:>5} {:<8} {:>9} {:>9}",
-        "shape", "kernel", "WG_Y", "walk", "GFLOP/s", "rel err"
+        "  GFLOP/s of every configuration on each shape; a class takes the best geometric mean"
     );
-    for t in &entry.trials {
-        let chosen = if t.class == "large" {
-            entry.plan.large
-        } else {
-            entry.plan.small
-        };
+    for (class, chosen) in [("large", entry.plan.large), ("small", entry.plan.small)] {
+        let shapes: Vec<(usize, usize, usize, usize)> = tune::SHAPES
+            .iter()
+            .filter(|s| s.0 == class)
+            .map(|&(_, b, m, n, k)| (b, m, n, k))
+            .collect();
+        let heads: Vec<String> = shapes
+            .iter()
+            .map(|&(b, m, n, k)| {
+                if b == 1 {
+                    format!("{m}x{n}x{k}")
+                } else {
+                    format!("{b}x({m}x{n}x{k})")
+                }
+            })
+            .collect();
         println!(
-            "  {:<6} {:<8} {:>5} {:<8} {:>9.2} {:>9.1e}{}",
-            t.class,
-            format!("{:?}", t.config.kernel).to_lowercase(),
-            t.config.wg_y,
-            if t.config.walk_m { "rows" } else { "columns" },
-            t.gflops,
-            t.rel_err,
-            if t.config == chosen {
-                "  <- chosen"
-            } else {
-                ""
-            }
+            "  {class} (m {} {}):",
+            if class == "large" { ">=" } else { "<" },
+            crate::gpu::matmul::SMALL_M
         );
+        println!(
+            "    {:<8} {:>5} {:<8} {} {:>9}",
+            "kernel",
+            "WG_Y",
+            "walk",
+            heads.iter().map(|h| format!("{h:>18}")).collect::<String>(),
+            "geo-mean"
+        );
+        let mut seen = Vec::new();
+        for t in entry.trials.iter().filter(|t| t.class == class) {
+            if seen.contains(&t.config) {
+                continue;
+            }
+            seen.push(t.config);
+            let cells: String = shapes
+                .iter()
+                .map(|&(b, m, n, k)| {
+                    entry
+                        .trials
+                        .iter()
+                        .find(|u| {
+                            u.class == class
+                                && u.config == t.config
+                                && (u.batch, u.m, u.n, u.k) == (b, m, n, k)
+                        })
+                        .map_or(format!("{:>18}", "-"), |u| {
+                            let bad = if u.rel_err > 1e-4 { " (wrong)" } else { "" };
+                            format!("{:>18}", format!("{:.2}{bad}", u.gflops))
+                        })
+                })
+                .collect();
+            println!(
+                "    {:<8} {:>5} {:<8} {cells} {:>9.2}{}",
+                format!("{:?}", t.config.kernel).to_lowercase(),
+                t.config.wg_y,
+                if t.config.walk_m { "rows" } else { "columns" },
+                tune::class_score(&entry.trials, class, &t.config).unwrap_or(0.0),
+                if t.config == chosen {
+                    "  <- chosen"
+                } else {
+                    ""
+                }
+            );
+        }
     }
     println!(
-        "  large: 512 x 512 x 512; small: 16 x (64 x 256 x 256); timing {}; tune took {:.1} s",
+        "  timing {}; the tune took {:.1} s",
         entry.timing, entry.seconds
     );
     println!("  plan: {}", tune::describe(&entry.plan));
