@@ -245,6 +245,42 @@ pub fn train_step_seconds(
     time_median(b, runs, &mut || t.step())
 }
 
+/// Wall clock of `count` whole training runs of `e` members each, one after
+/// the other, as a user would run them: parameters initialized and uploaded,
+/// `steps` full-batch steps, the trained parameters read back. One untimed run
+/// first compiles the pipelines.
+#[allow(clippy::too_many_arguments)]
+pub fn train_runs_seconds(
+    b: &dyn Backend,
+    e: usize,
+    width: usize,
+    depth: usize,
+    n: usize,
+    d: usize,
+    steps: usize,
+    count: usize,
+) -> Result<f64> {
+    use crate::mlp::{ensemble::Ensemble, params::Params, train::train};
+    let (spec, x, y) = mlp_setup(e, width, depth, n, d);
+    let cfg = crate::mlp::train::TrainConfig {
+        steps,
+        log_every: steps,
+        ..step_cfg()
+    };
+    let run = |seed: u64| -> Result<()> {
+        let mut ens = Ensemble::new(b, &Params::init(&spec, seed)?)?;
+        train(&mut ens, &x, &y, &cfg, |_, _| {})?;
+        std::hint::black_box(ens.params()?);
+        Ok(())
+    };
+    run(0)?;
+    let t = std::time::Instant::now();
+    for r in 0..count {
+        run(r as u64 + 1)?;
+    }
+    Ok(t.elapsed().as_secs_f64())
+}
+
 /// `widenet bench train`: one step against its matrix products timed alone.
 pub fn train_step(
     b: &dyn Backend,

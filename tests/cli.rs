@@ -710,3 +710,43 @@ fn tune_measures_once_then_every_command_reads_the_cache() {
     assert!(err.contains("CPU backend"), "{err}");
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn bench_train_reports_steps_and_whole_runs() {
+    let (code, json, err) = run(&[
+        "bench",
+        "train",
+        "--json",
+        "--ensemble",
+        "2",
+        "--width",
+        "8",
+        "--depth",
+        "1",
+        "--n",
+        "8",
+        "--d",
+        "4",
+        "--solo-members",
+        "3",
+        "--solo-width",
+        "8",
+        "--run-steps",
+        "2",
+        "--runs",
+        "1",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let r = v["results"].as_array().unwrap();
+    assert_eq!(r.len(), 3, "{json}");
+    assert_eq!(r[0]["op"], "train_step");
+    assert!(r[0]["step_over_matmul"].as_f64().unwrap() > 0.0);
+    assert_eq!(r[1]["op"], "train_batched_vs_solo");
+    assert_eq!(r[2]["op"], "train_batched_vs_solo_runs");
+    for x in &r[1..] {
+        assert_eq!(x["members"], 3);
+        assert!(x["speedup"].as_f64().unwrap() > 0.0, "{x}");
+    }
+    assert_eq!(r[2]["steps"], 2);
+}

@@ -36,6 +36,10 @@ pub enum BenchCommand {
         solo_members: usize,
         #[arg(long, default_value_t = 256)]
         solo_width: usize,
+        /// Steps of each whole run in the batched-against-solo comparison of whole runs
+        /// (wall clock, setup and read-back included; 0 skips it).
+        #[arg(long, default_value_t = 20)]
+        run_steps: usize,
         /// Timed runs (after one warm-up).
         #[arg(long, default_value_t = 3)]
         runs: usize,
@@ -130,6 +134,7 @@ pub fn run(cmd: BenchCommand, device: Option<&str>) -> Result<()> {
             d,
             solo_members,
             solo_width,
+            run_steps,
             runs,
             json,
         } => {
@@ -143,11 +148,51 @@ pub fn run(cmd: BenchCommand, device: Option<&str>) -> Result<()> {
             let (solo, _) =
                 bench::train_step_seconds(b.as_ref(), 1, solo_width, depth, n, d, runs)?;
             let speedup = solo * solo_members as f64 / batched;
+            // Whole runs, wall clock: one of all members against one per member.
+            let whole = if run_steps > 0 {
+                let one = bench::train_runs_seconds(
+                    b.as_ref(),
+                    solo_members,
+                    solo_width,
+                    depth,
+                    n,
+                    d,
+                    run_steps,
+                    1,
+                )?;
+                let each = bench::train_runs_seconds(
+                    b.as_ref(),
+                    1,
+                    solo_width,
+                    depth,
+                    n,
+                    d,
+                    run_steps,
+                    solo_members,
+                )?;
+                Some((one, each))
+            } else {
+                None
+            };
             if json {
-                let out = json!({"adapter": b.info(), "results": [r, {
-                    "op": "train_batched_vs_solo", "members": solo_members, "width": solo_width, "depth": depth, "n": n, "d": d,
-                    "batched_step_seconds": batched, "solo_step_seconds": solo, "speedup": speedup, "runs": runs
-                }]});
+                let mut results = vec![
+                    json!(r),
+                    json!({
+                        "op": "train_batched_vs_solo", "members": solo_members, "width": solo_width,
+                        "depth": depth, "n": n, "d": d, "batched_step_seconds": batched,
+                        "solo_step_seconds": solo, "speedup": speedup, "runs": runs,
+                        "timing": "device time per step (GPU timestamps where the adapter has them)"
+                    }),
+                ];
+                if let Some((one, each)) = whole {
+                    results.push(json!({
+                        "op": "train_batched_vs_solo_runs", "members": solo_members, "width": solo_width,
+                        "depth": depth, "n": n, "d": d, "steps": run_steps, "batched_run_seconds": one,
+                        "solo_runs_seconds": each, "speedup": each / one,
+                        "timing": "wall clock of whole runs: upload, steps, parameters read back"
+                    }));
+                }
+                let out = json!({"adapter": b.info(), "results": results});
                 println!(
                     "{}",
                     serde_json::to_string_pretty(&out)
@@ -169,6 +214,12 @@ pub fn run(cmd: BenchCommand, device: Option<&str>) -> Result<()> {
                     solo,
                     solo * solo_members as f64
                 );
+                if let Some((one, each)) = whole {
+                    println!(
+                        "  whole runs of {run_steps} steps, wall clock (upload, steps, parameters read back): one run of {solo_members} members {one:.3} s, {solo_members} one-member runs {each:.3} s: batched is {:.1}x faster",
+                        each / one
+                    );
+                }
             }
             Ok(())
         }
