@@ -38,7 +38,7 @@ pub enum BenchCommand {
         solo_width: usize,
         /// Steps of each whole run in the batched-against-solo comparison of whole runs
         /// (wall clock, setup and read-back included; 0 skips it).
-        #[arg(long, default_value_t = 20)]
+        #[arg(long, default_value_t = 10)]
         run_steps: usize,
         /// Timed runs (after one warm-up).
         #[arg(long, default_value_t = 3)]
