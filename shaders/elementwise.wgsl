@@ -84,3 +84,26 @@ fn gather_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
         out[p.off_out + i] = in0[p.off0 + src * p.cols + i % p.cols];
     }
 }
+
+// Vector forms of the hot flat kernels, for lengths and offsets that are
+// multiples of 4 (on lavapipe every storage access whose address differs
+// between lanes costs one scalar access per lane: vec4 quarters that). They
+// bind the same slots as arrays of vec4.
+@group(0) @binding(1) var<storage, read> in0v: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> in1v: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> outv: array<vec4<f32>>;
+
+// out = in1 * act'(in0), 4 values per step; len, off0, off1, off_out in vec4s.
+@compute @workgroup_size(256)
+fn act_backward4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    for (var i = gid.x; i < p.len; i += stride(nwg)) {
+        let z = in0v[p.off0 + i];
+        let s = vec4<f32>(
+            act_slope(p.code, z.x, p.pa, p.pb),
+            act_slope(p.code, z.y, p.pa, p.pb),
+            act_slope(p.code, z.z, p.pa, p.pb),
+            act_slope(p.code, z.w, p.pa, p.pb),
+        );
+        outv[p.off_out + i] = in1v[p.off1 + i] * s;
+    }
+}

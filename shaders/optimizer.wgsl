@@ -74,3 +74,50 @@ fn adam(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         }
     }
 }
+
+// Vector forms for tensors whose members hold a multiple of 4 values: len,
+// member_len and shift then count vec4s, and a vec4 never straddles two
+// members (on lavapipe each storage access whose address differs between lanes
+// costs one scalar access per lane: vec4 quarters that). Same slots, as arrays
+// of vec4.
+@group(0) @binding(1) var<storage, read> grad4: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> param4: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> m4: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read_write> v4: array<vec4<f32>>;
+
+@compute @workgroup_size(256)
+fn sgd4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    for (var i = gid.x; i < p.len; i += nwg.x * 256u) {
+        let s = step_of(i);
+        if (s != 0.0) {
+            param4[p.shift + i] -= s * grad4[p.shift + i];
+        }
+    }
+}
+
+@compute @workgroup_size(256)
+fn momentum4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    for (var i = gid.x; i < p.len; i += nwg.x * 256u) {
+        let s = step_of(i);
+        if (s != 0.0) {
+            let mi = p.mu * m4[p.shift + i] + grad4[p.shift + i];
+            m4[p.shift + i] = mi;
+            param4[p.shift + i] -= s * mi;
+        }
+    }
+}
+
+@compute @workgroup_size(256)
+fn adam4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    for (var i = gid.x; i < p.len; i += nwg.x * 256u) {
+        let s = step_of(i);
+        if (s != 0.0) {
+            let g = grad4[p.shift + i];
+            let mi = p.b1 * m4[p.shift + i] + (1.0 - p.b1) * g;
+            let vi = p.b2 * v4[p.shift + i] + (1.0 - p.b2) * g * g;
+            m4[p.shift + i] = mi;
+            v4[p.shift + i] = vi;
+            param4[p.shift + i] -= s * (mi / p.bc1) / (sqrt(vi / p.bc2) + p.eps);
+        }
+    }
+}

@@ -198,7 +198,7 @@ fn activations() -> Vec<Activation> {
 #[test]
 fn activations_forward_and_backward() {
     let Some(g) = gpu() else { return };
-    for &n in &[1usize, 7, 257, 1000] {
+    for &n in &[1usize, 7, 257, 1000, 300_000] {
         let mut x = randn(n as u64, n);
         // Include exact zeros, tiny and large values.
         x[0] = 0.0;
@@ -357,6 +357,18 @@ fn operands_above_the_binding_limit_are_split_or_refused() {
     let mut t = g.upload(&x).unwrap();
     g.scale(&mut t, 3.0).unwrap();
     assert!(rel_err(&g.read(&t).unwrap(), &want) < TOL);
+    // The vec4 form of the activation gradient in windows (5000 = 4 x 1250)
+    // and the scalar form (4999).
+    for n in [5000usize, 4999] {
+        let (z, dy) = (randn(11, n), randn(12, n));
+        let mut want = vec![0.0; n];
+        ops::activation_grad(Activation::Gelu, &wide(&z), &wide(&dy), &mut want);
+        let mut dx = poisoned(&g, n);
+        let (gz, gdy) = (g.upload(&z).unwrap(), g.upload(&dy).unwrap());
+        g.activation_grad(Activation::Gelu, &gz, &gdy, &mut dx)
+            .unwrap();
+        assert!(rel_err(&g.read(&dx).unwrap(), &want) < TOL, "n={n}");
+    }
     let s = Batched::new(7, 9, 30);
     let xs = randn(6, s.len());
     let mut want = vec![0.0; 7 * 30];

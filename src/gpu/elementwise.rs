@@ -53,6 +53,14 @@ impl Flat {
             Flat::Mul => ("mul", vec![read(1), read(2), write(3)]),
         }
     }
+
+    /// The vec4 entry point of the op, where there is one.
+    fn vector_entry(&self) -> Option<&'static str> {
+        match self {
+            Flat::ActBackward(_) => Some("act_backward4"),
+            _ => None,
+        }
+    }
 }
 
 /// Most workgroups a flat (grid-stride) kernel is dispatched with: 262,144
@@ -75,16 +83,22 @@ fn groups_for(ctx: &GpuContext, len: usize, per_group: usize) -> u32 {
 pub(crate) fn flat(ctx: &GpuContext, op: Flat, len: usize, bufs: &[&wgpu::Buffer]) -> Result<()> {
     let (entry, slots) = op.entry();
     debug_assert_eq!(bufs.len(), slots.len());
+    // Lengths that are multiples of 4 run the vec4 form where there is one:
+    // windows then start at multiples of 4, so their shifts are too.
+    let vector = op.vector_entry().filter(|_| len.is_multiple_of(4));
+    let lanes = if vector.is_some() { 4 } else { 1 };
     let key = PipelineKey {
         shader: Shader::Elementwise,
-        entry,
+        entry: vector.unwrap_or(entry),
         slots,
         constants: vec![],
     };
     let align = (ctx.limits.min_storage_buffer_offset_alignment as usize / 4).max(1);
     let chunk = ((ctx.max_binding() / 4) as usize)
         .saturating_sub(align)
-        .max(1);
+        .max(1)
+        / lanes
+        * lanes;
     let (code, [pa, pb, pc]) = match op {
         Flat::ActForward(a) | Flat::ActBackward(a) => a.shader_code(),
         _ => (0, [0.0; 3]),
@@ -107,11 +121,12 @@ pub(crate) fn flat(ctx: &GpuContext, op: Flat, len: usize, bufs: &[&wgpu::Buffer
                 size: w.size,
             });
         }
+        let l = lanes as u32;
         let params = EwParams {
-            len: n as u32,
-            off0: shifts[1],
-            off1: shifts[2],
-            off_out: shifts[3],
+            len: (n / lanes) as u32,
+            off0: shifts[1] / l,
+            off1: shifts[2] / l,
+            off_out: shifts[3] / l,
             code,
             alpha,
             pa,
@@ -119,7 +134,12 @@ pub(crate) fn flat(ctx: &GpuContext, op: Flat, len: usize, bufs: &[&wgpu::Buffer
             pc,
             ..Default::default()
         };
-        ctx.dispatch(&key, &params, &views, [groups_for(ctx, n, 256), 1, 1])?;
+        ctx.dispatch(
+            &key,
+            &params,
+            &views,
+            [groups_for(ctx, n / lanes, 256), 1, 1],
+        )?;
         start += n;
     }
     Ok(())

@@ -70,11 +70,23 @@ pub(crate) fn update(
     members: usize,
 ) -> Result<()> {
     const OP: &str = "update";
-    let (entry, mut slots) = match up.rule {
-        Rule::Sgd => ("sgd", vec![read(1), read(2), write(3)]),
-        Rule::Momentum { .. } => ("momentum", vec![read(1), read(2), write(3), write(4)]),
-        Rule::Adam { .. } => ("adam", vec![read(1), read(2), write(3), write(4), write(5)]),
+    // Members of a multiple of 4 values run the vec4 forms (whole members per
+    // window keep every window's shift a multiple of 4).
+    let vector = member_len.is_multiple_of(4);
+    let (entry, mut slots) = match (up.rule, vector) {
+        (Rule::Sgd, false) => ("sgd", vec![read(1), read(2), write(3)]),
+        (Rule::Sgd, true) => ("sgd4", vec![read(1), read(2), write(3)]),
+        (Rule::Momentum { .. }, false) => ("momentum", vec![read(1), read(2), write(3), write(4)]),
+        (Rule::Momentum { .. }, true) => ("momentum4", vec![read(1), read(2), write(3), write(4)]),
+        (Rule::Adam { .. }, false) => {
+            ("adam", vec![read(1), read(2), write(3), write(4), write(5)])
+        }
+        (Rule::Adam { .. }, true) => (
+            "adam4",
+            vec![read(1), read(2), write(3), write(4), write(5)],
+        ),
     };
+    let lanes = if vector { 4 } else { 1 };
     slots.push(read(6));
     let key = PipelineKey {
         shader: Shader::Optimizer,
@@ -112,10 +124,10 @@ pub(crate) fn update(
         }
         views.push(whole(ctx, OP, alive, members)?);
         let params = OptParams {
-            len: (eb * member_len) as u32,
-            member_len: member_len as u32,
+            len: (eb * member_len / lanes) as u32,
+            member_len: (member_len / lanes) as u32,
             member0: e0 as u32,
-            shift: w.shift,
+            shift: w.shift / lanes as u32,
             scale: up.scale,
             mu,
             b1,
@@ -125,7 +137,7 @@ pub(crate) fn update(
             bc2: 1.0 - (b2 as f64).powi(t) as f32,
             _pad: 0.0,
         };
-        let groups = (eb * member_len)
+        let groups = (eb * member_len / lanes)
             .div_ceil(256)
             .clamp(1, super::elementwise::max_flat_groups(ctx)) as u32;
         ctx.dispatch(&key, &params, &views, [groups, 1, 1])?;
