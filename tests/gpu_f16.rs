@@ -43,6 +43,13 @@ fn f16_products_match_f64_on_every_configuration() {
                     .trans(false, true)
                     .broadcast(false, true),
             );
+            shapes.push(Matmul::new(132, 40, 64).trans(true, false));
+            shapes.push(
+                Matmul::new(20, 8, 12)
+                    .batch(3)
+                    .trans(true, true)
+                    .broadcast(true, false),
+            );
         }
         for spec in shapes {
             seed += 3;
@@ -76,10 +83,15 @@ fn f16_products_match_f64_on_every_configuration() {
 
 #[test]
 fn f16_refuses_what_it_cannot_do() {
-    let Some(g) = gpu() else { return };
-    if !g.has_f16() {
+    let Some(g0) = gpu() else { return };
+    if !g0.has_f16() {
         return;
     }
+    // The vec4 kernel takes row-major operands only.
+    let Some(g) = gpu_with_config(widenet::gpu::MatmulConfig::default_for(MatmulKernel::Vec4))
+    else {
+        panic!("vec4")
+    };
     let check = |spec: Matmul, want: &str| {
         let a = g.upload_f16(&randn(1, spec.a_len())).unwrap();
         let b = g.upload_f16(&randn(2, spec.b_len())).unwrap();

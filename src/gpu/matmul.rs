@@ -191,16 +191,18 @@ fn vec4_shapes(spec: &Matmul) -> bool {
 }
 
 /// Whether `kernel` runs this product as it is: the vec4 shapes, and for the
-/// subgroup kernel also B transposed (NT, `TRANS_B`).
+/// subgroup kernel also B transposed (`TRANS_B`) and A transposed with m a
+/// multiple of 4 (`TRANS_A`).
 fn runs_directly(spec: &Matmul, kernel: MatmulKernel) -> bool {
-    let nt = Matmul {
+    let plain = Matmul {
+        trans_a: false,
         trans_b: false,
         ..*spec
     };
     match kernel {
         MatmulKernel::Generic => false,
         MatmulKernel::Vec4 => vec4_shapes(spec),
-        MatmulKernel::Sg8 => vec4_shapes(&nt),
+        MatmulKernel::Sg8 => vec4_shapes(&plain) && (!spec.trans_a || spec.m.is_multiple_of(4)),
     }
 }
 
@@ -284,8 +286,8 @@ enum Operands {
 
 /// The product with A and B stored as f16 and f32 accumulation, through the
 /// vec4 or subgroup kernel the plan chooses (the vec4 one where it chooses the
-/// generic kernel): A row-major, B row-major or (subgroup kernel) transposed,
-/// k and n multiples of 4, m and n at least 4.
+/// generic kernel): k and n multiples of 4, m and n at least 4, A and B
+/// row-major, or transposed where the subgroup kernel runs them.
 pub(crate) fn matmul_f16(
     ctx: &GpuContext,
     spec: &Matmul,
@@ -370,8 +372,9 @@ fn run(
         planned
     } else if half {
         return Err(Error::invalid(format!(
-            "f16 products need A row-major, k and n multiples of 4 and m, n >= {THIN} \
-             (B transposed only with the subgroup kernel); got {spec:?}"
+            "f16 products need k and n multiples of 4, m and n >= {THIN}, and A and B \
+             row-major unless the subgroup kernel runs them (it takes B transposed, and A \
+             transposed when m is a multiple of 4); got {spec:?}"
         )));
     } else {
         MatmulConfig::default_for(MatmulKernel::Generic)
@@ -405,6 +408,9 @@ fn run(
     }
     if kernel == MatmulKernel::Sg8 && spec.trans_b {
         key.constants.push(("TRANS_B", 1f64.to_bits()));
+    }
+    if kernel == MatmulKernel::Sg8 && spec.trans_a {
+        key.constants.push(("TRANS_A", 1f64.to_bits()));
     }
     let tiles_m = u32_of(OP, "workgroups along m", m.div_ceil(tile_rows))?;
     let tiles_n = u32_of(OP, "workgroups along n", n.div_ceil(tile_cols))?;
