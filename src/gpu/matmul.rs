@@ -230,9 +230,10 @@ pub(crate) fn matmul(
         trans_b: false,
         ..*spec
     };
-    if !(worth && runs_directly(&canonical, kernel) && (spec.trans_a || spec.trans_b))
-        || runs_directly(spec, kernel)
-    {
+    // As it is when the planned kernel takes it that way, or when copying the
+    // transposed operands into row-major scratch would not reach a fast kernel.
+    let copy_helps = worth && (spec.trans_a || spec.trans_b) && runs_directly(&canonical, kernel);
+    if runs_directly(spec, kernel) || !copy_helps {
         return run(ctx, spec, a, b, c, epi, Operands::F32);
     }
     let [sa, sb] = scratch;
