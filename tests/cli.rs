@@ -708,6 +708,9 @@ fn tune_measures_once_then_every_command_reads_the_cache() {
     let (code, _, err) = with_cache(&["tune", "--device", "cpu"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("CPU backend"), "{err}");
+    let (code, _, err) = with_cache(&["bench", "matmul", "--dtype", "f16", "--device", "cpu"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("needs a GPU adapter"), "{err}");
     let _ = std::fs::remove_dir_all(&d);
 }
 
