@@ -15,21 +15,7 @@ use widenet::gpu::{MatmulKernel, tune};
 const TOL: f64 = 1e-5;
 
 fn check_matmul(g: &dyn Backend, spec: Matmul, seed: u64) {
-    let a = randn(seed, spec.a_len());
-    let b = randn(seed + 1, spec.b_len());
-    let c0 = randn(seed + 2, spec.c_len());
-    let mut want = wide(&c0);
-    ops::matmul(&spec, &wide(&a), &wide(&b), &mut want);
-    let ga = g.upload(&a).unwrap();
-    let gb = g.upload(&b).unwrap();
-    let mut gc = if spec.beta == 0.0 {
-        poisoned(g, spec.c_len())
-    } else {
-        g.upload(&c0).unwrap()
-    };
-    g.matmul(&spec, &ga, &gb, &mut gc).unwrap();
-    let got = g.read(&gc).unwrap();
-    let err = rel_err(&got, &want);
+    let err = common::matmul_error(g, spec, seed);
     assert!(err < TOL, "{spec:?}: relative error {err}");
 }
 
@@ -428,31 +414,9 @@ fn fused_dense_forward_on_every_kernel() {
                     .trans(false, true)
                     .broadcast(bcast, false)
                     .scaled(0.7, 0.0);
-                let x = randn(1, spec.a_len());
-                let w = randn(2, spec.b_len());
-                let bias = randn(3, batch * n);
-                let mut z = vec![0.0; spec.c_len()];
-                ops::matmul(&spec, &wide(&x), &wide(&w), &mut z);
-                ops::bias_add(Batched::new(batch, m, n), &mut z, &wide(&bias), -1.25);
-                let mut h = vec![0.0; z.len()];
-                ops::activation(act, &z, &mut h);
-                let (mut gz, mut gh) = (poisoned(&g, z.len()), poisoned(&g, z.len()));
-                g.dense_forward(
-                    &spec,
-                    &g.upload(&x).unwrap(),
-                    &g.upload(&w).unwrap(),
-                    &g.upload(&bias).unwrap(),
-                    -1.25,
-                    act,
-                    &mut gz,
-                    &mut gh,
-                )
-                .unwrap();
-                assert!(rel_err(&g.read(&gz).unwrap(), &z) < TOL, "{k:?} {spec:?} z");
-                assert!(
-                    rel_err(&g.read(&gh).unwrap(), &h) < TOL,
-                    "{k:?} {spec:?} {act} h"
-                );
+                let (ez, eh) = common::dense_forward_errors(&g, spec, act);
+                assert!(ez < TOL, "{k:?} {spec:?} z");
+                assert!(eh < TOL, "{k:?} {spec:?} {act} h");
             }
         }
     }

@@ -30,6 +30,7 @@ pub(crate) fn table(infos: &[AdapterInfo]) -> String {
         "f16",
         "subgroup",
         "timestamp",
+        "coop matrix",
         "max buffer",
         "max binding",
     ];
@@ -46,6 +47,13 @@ pub(crate) fn table(infos: &[AdapterInfo]) -> String {
                 yes(i.f16).into(),
                 yes(i.subgroup).into(),
                 yes(i.timestamp).into(),
+                if i.cooperative_matrix.is_empty() {
+                    "no".to_string()
+                } else {
+                    let v: Vec<String> =
+                        i.cooperative_matrix.iter().map(|c| c.to_string()).collect();
+                    v.join(", ")
+                },
                 mib(i.max_buffer_size),
                 mib(i.max_binding_size),
             ]
@@ -125,6 +133,88 @@ pub fn self_check(device: Option<&str>) -> Result<()> {
     if !ok {
         return Err(Error::Numerical(format!(
             "self-check failed: relative error {err:.2e}"
+        )));
+    }
+    if let Some(g) = b.as_gpu() {
+        every_kernel(g)?;
+    }
+    Ok(())
+}
+
+fn rel_err(got: &[f32], want: &[f64]) -> f64 {
+    let (num, den) = got.iter().zip(want).fold((0.0, 0.0), |(n, d), (&g, &w)| {
+        (n + (g as f64 - w).powi(2), d + w * w)
+    });
+    (num / den).sqrt()
+}
+
+/// Every matrix-product kernel the adapter offers (and f16 operands where it
+/// has them), each on a product all of them take, against the f64 reference
+/// within 1e-4: on a new machine, one command checks the variants the test
+/// suite could not reach on the machines it ran on (cooperative matrices).
+fn every_kernel(g: &crate::gpu::GpuBackend) -> Result<()> {
+    use crate::Backend;
+    use crate::gpu::{MatmulConfig, MatmulPlan};
+    const TOL: f64 = 1e-4;
+    let ctx = g.context();
+    let (m, n, k) = (256, 128, 64);
+    let spec = Matmul::new(m, n, k);
+    let mut rng = crate::rng::Rng::new(8);
+    let a = rng.normals_f32(m * k);
+    let bm = rng.normals_f32(k * n);
+    let mut want = vec![0.0f64; m * n];
+    let wide = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<_>>();
+    crate::cpu::ops::matmul(&spec, &wide(&a), &wide(&bm), &mut want);
+    let (ga, gb) = (g.upload(&a)?, g.upload(&bm)?);
+    let mut gc = g.zeros(m * n)?;
+    let before = ctx.matmul_plan();
+    let mut failed = Vec::new();
+    let mut check = |what: String, got: Result<Vec<f32>>, want: &[f64]| -> Result<()> {
+        let err = rel_err(&got?, want);
+        let ok = err < TOL;
+        println!(
+            "  {what}: relative error {err:.2e} ({})",
+            if ok { "ok" } else { "FAILED" }
+        );
+        if !ok {
+            failed.push(what);
+        }
+        Ok(())
+    };
+    println!("  matmul {m}x{k} * {k}x{n} on every kernel:");
+    for kernel in ctx.matmul_kernels() {
+        ctx.set_matmul_plan(MatmulPlan::uniform(MatmulConfig::default_for(kernel)))?;
+        let got = g.matmul(&spec, &ga, &gb, &mut gc).and_then(|_| g.read(&gc));
+        let tiles = match kernel {
+            crate::gpu::MatmulKernel::Coop => ctx
+                .coop_shape(false)
+                .map(|c| format!(" ({c})"))
+                .unwrap_or_default(),
+            _ => String::new(),
+        };
+        check(format!("  {kernel:?}{tiles}, f32"), got, &want)?;
+    }
+    ctx.set_matmul_plan(before)?;
+    if g.has_f16() {
+        let rounded = |v: &[f32]| -> Vec<f64> {
+            v.iter().map(|&x| half::f16::from_f32(x).to_f64()).collect()
+        };
+        let mut want16 = vec![0.0f64; m * n];
+        crate::cpu::ops::matmul(&spec, &rounded(&a), &rounded(&bm), &mut want16);
+        let (ha, hb) = (g.upload_f16(&a)?, g.upload_f16(&bm)?);
+        let got = g
+            .matmul_f16(&spec, &ha, &hb, &mut gc)
+            .and_then(|_| g.read(&gc));
+        let path = match ctx.coop_shape(true) {
+            Some(c) => format!("cooperative matrices {c}"),
+            None => format!("{:?}", ctx.matmul_plan().large.kernel),
+        };
+        check(format!("  f16 operands ({path})"), got, &want16)?;
+    }
+    if !failed.is_empty() {
+        return Err(Error::Numerical(format!(
+            "self-check failed on: {}",
+            failed.join(", ")
         )));
     }
     Ok(())

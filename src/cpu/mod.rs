@@ -303,6 +303,7 @@ impl Backend for CpuBackend {
             max_buffer_size: u64::MAX,
             max_binding_size: u64::MAX,
             subgroup_sizes: (1, 1),
+            cooperative_matrix: Vec::new(),
         }
     }
 }

@@ -23,6 +23,58 @@ pub struct AdapterInfo {
     pub max_binding_size: u64,
     /// Smallest and largest subgroup size.
     pub subgroup_sizes: (u32, u32),
+    /// The cooperative-matrix tiles widenet's products can run on (square,
+    /// f32 accumulators), from the adapter's reported configurations; empty
+    /// where it has none (or no EXPERIMENTAL_COOPERATIVE_MATRIX).
+    pub cooperative_matrix: Vec<CoopShape>,
+}
+
+/// A cooperative-matrix configuration widenet's products use: `side` x `side`
+/// tiles of A, B and C (side 8 or 16), operands in f16 or f32, sums in f32.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct CoopShape {
+    pub side: u32,
+    pub f16: bool,
+}
+
+impl std::fmt::Display for CoopShape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let t = self.side;
+        let ab = if self.f16 { "f16" } else { "f32" };
+        write!(f, "{t}x{t}x{t} {ab}->f32")
+    }
+}
+
+/// The configurations among an adapter's cooperative-matrix properties that
+/// widenet's kernel takes: M = N = K of 8 or 16, A and B both f16 or both f32,
+/// C f32, no saturation; at most one per operand type, the largest side first.
+pub(crate) fn coop_shapes(adapter: &wgpu::Adapter) -> Vec<CoopShape> {
+    if !adapter
+        .features()
+        .contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX)
+    {
+        return Vec::new();
+    }
+    use wgpu::CooperativeScalarType as S;
+    let mut found: Vec<CoopShape> = adapter
+        .cooperative_matrix_properties()
+        .into_iter()
+        .filter(|p| {
+            p.m_size == p.n_size
+                && p.n_size == p.k_size
+                && matches!(p.m_size, 8 | 16)
+                && p.cr_type == S::F32
+                && matches!(p.ab_type, S::F32 | S::F16)
+                && !p.saturating_accumulation
+        })
+        .map(|p| CoopShape {
+            side: p.m_size,
+            f16: p.ab_type == S::F16,
+        })
+        .collect();
+    found.sort_by_key(|c| (c.f16, std::cmp::Reverse(c.side)));
+    found.dedup_by_key(|c| c.f16);
+    found
 }
 
 /// How the user asked for a device.
@@ -145,6 +197,7 @@ pub fn enumerate() -> Vec<(wgpu::Adapter, AdapterInfo)> {
                 max_buffer_size: l.max_buffer_size,
                 max_binding_size: l.max_storage_buffer_binding_size,
                 subgroup_sizes: (i.subgroup_min_size, i.subgroup_max_size),
+                cooperative_matrix: coop_shapes(&a),
             };
             (a, info)
         })

@@ -27,6 +27,8 @@ pub(crate) enum Shader {
     /// `matmul_vec4.wgsl` and `matmul_sg8.wgsl` reading f16 operands.
     MatmulVec4F16,
     MatmulSg8F16,
+    /// `matmul_coop.wgsl` on cooperative-matrix tiles of one shape.
+    MatmulCoop(super::adapter::CoopShape),
     Elementwise,
     Reduce,
     Ntk,
@@ -62,6 +64,24 @@ impl Shader {
                     _ => include_str!("../../shaders/matmul_sg8.wgsl"),
                 };
                 format!("{operand}\n{ACTIVATION_WGSL}\n{MATMUL_PARAMS_WGSL}\n{body}")
+            }
+            Shader::MatmulCoop(c) => {
+                let t = c.side;
+                let (enable, operand) = if c.f16 {
+                    ("enable f16;\n", "f16")
+                } else {
+                    ("", "f32")
+                };
+                format!(
+                    "{enable}enable wgpu_cooperative_matrix;\n\
+                     alias Operand = {operand};\n\
+                     alias TileA = coop_mat{t}x{t}<Operand, A>;\n\
+                     alias TileB = coop_mat{t}x{t}<Operand, B>;\n\
+                     alias TileC = coop_mat{t}x{t}<f32, C>;\n\
+                     const T: u32 = {t}u;\n\
+                     {ACTIVATION_WGSL}\n{MATMUL_PARAMS_WGSL}\n{}",
+                    include_str!("../../shaders/matmul_coop.wgsl")
+                )
             }
             Shader::Elementwise => format!(
                 "{ACTIVATION_WGSL}\n{}",
@@ -188,13 +208,29 @@ impl GpuContext {
             | wgpu::Features::TIMESTAMP_QUERY
             | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES
             | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS;
-        let features = adapter.features() & wanted;
+        let mut features = adapter.features() & wanted;
+        // Cooperative matrices are experimental in wgpu: requested only where
+        // the adapter offers a configuration the products use, and not when
+        // WIDENET_COOPERATIVE_MATRIX=0.
+        let coop = !info.cooperative_matrix.is_empty()
+            && std::env::var("WIDENET_COOPERATIVE_MATRIX").map_or(true, |v| v != "0");
+        if coop {
+            features |= wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX;
+        }
         let limits = adapter.limits();
         let desc = wgpu::DeviceDescriptor {
             label: Some("widenet"),
             required_features: features,
             required_limits: limits.clone(),
-            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            experimental_features: if coop {
+                // SAFETY: the one experimental feature requested is cooperative
+                // matrices, used only by `matmul_coop.wgsl` on the shapes the
+                // adapter reports; its products are checked against the CPU
+                // backend by the tests on such adapters.
+                unsafe { wgpu::ExperimentalFeatures::enabled() }
+            } else {
+                wgpu::ExperimentalFeatures::disabled()
+            },
             memory_hints: wgpu::MemoryHints::Performance,
             trace: wgpu::Trace::Off,
         };
@@ -219,6 +255,7 @@ impl GpuContext {
             }
         });
         let sg8 = features.contains(wgpu::Features::SUBGROUP) && info.subgroup_sizes == (8, 8);
+        let coop_f32 = coop && info.cooperative_matrix.iter().any(|c| !c.f16);
         // Before tuning: the subgroup kernel where it runs, except for short
         // products (its tiles are 256 rows tall).
         let fast = if sg8 {
@@ -236,12 +273,17 @@ impl GpuContext {
                 Some(MatmulKernel::Sg8) if !sg8 => log::warn!(
                     "WIDENET_MATMUL_KERNEL=sg8 ignored: the adapter has no 8-lane subgroups"
                 ),
+                Some(MatmulKernel::Coop) if !coop_f32 => log::warn!(
+                    "WIDENET_MATMUL_KERNEL=coop ignored: the adapter has no f32 cooperative matrices"
+                ),
                 Some(k) => {
                     default_plan = MatmulPlan::uniform(MatmulConfig::default_for(k));
                     forced = true;
                 }
                 None => {
-                    log::warn!("WIDENET_MATMUL_KERNEL={v} ignored (expected generic, vec4 or sg8)")
+                    log::warn!(
+                        "WIDENET_MATMUL_KERNEL={v} ignored (expected generic, vec4, sg8 or coop)"
+                    )
                 }
             }
         }
@@ -337,7 +379,30 @@ impl GpuContext {
         if self.features.contains(wgpu::Features::SUBGROUP) && i.subgroup_sizes == (8, 8) {
             v.push(MatmulKernel::Sg8);
         }
+        if self.coop_shape(false).is_some() {
+            v.push(MatmulKernel::Coop);
+        }
         v
+    }
+
+    /// The cooperative-matrix tiles this device runs products on, for f16 or
+    /// f32 operands; `None` where it has none (or they were turned off with
+    /// WIDENET_COOPERATIVE_MATRIX=0).
+    pub fn coop_shape(&self, f16: bool) -> Option<super::adapter::CoopShape> {
+        if !self
+            .features
+            .contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX)
+        {
+            return None;
+        }
+        if f16 && !self.features.contains(wgpu::Features::SHADER_F16) {
+            return None;
+        }
+        self.info
+            .cooperative_matrix
+            .iter()
+            .copied()
+            .find(|c| c.f16 == f16)
     }
 
     /// Chooses the matrix-product kernel (for tests and benchmarks); it must be
@@ -864,5 +929,109 @@ impl GpuContext {
         let t1 = u64::from(raw[2].to_bits()) | (u64::from(raw[3].to_bits()) << 32);
         let period_ns = self.queue.get_timestamp_period() as f64;
         Ok(t1.saturating_sub(t0) as f64 * period_ns * 1e-9)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Every kernel family through naga on the host, as wgpu compiles it for
+    //! Vulkan: parsed, validated and written as SPIR-V. This runs without an
+    //! adapter, so it also covers the kernels that only some adapters run (the
+    //! cooperative-matrix tiles, f16 operands).
+    use super::Shader;
+    use crate::gpu::CoopShape;
+    use wgpu::naga;
+
+    fn all_shaders() -> Vec<Shader> {
+        let mut v = vec![
+            Shader::Matmul,
+            Shader::MatmulVec4,
+            Shader::MatmulSg8,
+            Shader::MatmulVec4F16,
+            Shader::MatmulSg8F16,
+            Shader::Elementwise,
+            Shader::Reduce,
+            Shader::Ntk,
+            Shader::Loss,
+            Shader::Optimizer,
+        ];
+        for side in [8, 16] {
+            for f16 in [false, true] {
+                v.push(Shader::MatmulCoop(CoopShape { side, f16 }));
+            }
+        }
+        v
+    }
+
+    fn spirv(shader: Shader, constants: &[(&str, f64)]) -> Result<Vec<u32>, String> {
+        let src = shader.source();
+        let module = naga::front::wgsl::parse_str(&src)
+            .map_err(|e| format!("{shader:?}: {}", e.emit_to_string(&src)))?;
+        let info = naga::valid::Validator::new(
+            naga::valid::ValidationFlags::all(),
+            naga::valid::Capabilities::all(),
+        )
+        .validate(&module)
+        .map_err(|e| format!("{shader:?}: {}", e.emit_to_string(&src)))?;
+        let constants = constants
+            .iter()
+            .map(|&(k, v)| (k.to_string(), v))
+            .collect::<naga::back::PipelineConstants>();
+        let (module, info) =
+            naga::back::pipeline_constants::process_overrides(&module, &info, None, &constants)
+                .map_err(|e| format!("{shader:?}: overrides: {e}"))?;
+        let options = naga::back::spv::Options {
+            lang_version: (1, 6),
+            ..Default::default()
+        };
+        naga::back::spv::write_vec(&module, &info, &options, None)
+            .map_err(|e| format!("{shader:?}: SPIR-V: {e}"))
+    }
+
+    #[test]
+    fn every_kernel_family_compiles_to_spirv() {
+        for shader in all_shaders() {
+            let words = spirv(shader, &[]).unwrap_or_else(|e| panic!("{e}"));
+            // The SPIR-V magic number opens a real module.
+            assert_eq!(words.first(), Some(&0x0723_0203), "{shader:?}");
+            assert!(words.len() > 100, "{shader:?}: {} words", words.len());
+        }
+    }
+
+    #[test]
+    fn cooperative_kernel_uses_cooperative_matrices_in_spirv() {
+        // OpTypeCooperativeMatrixKHR (4456) and OpCooperativeMatrixMulAddKHR
+        // (4459) must appear: the tiles are not emulated.
+        let shape = CoopShape {
+            side: 16,
+            f16: true,
+        };
+        let words = spirv(
+            Shader::MatmulCoop(shape),
+            &[("WG", 32.0), ("WALK_M", 0.0), ("EPILOGUE", 1.0)],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let mut ops = std::collections::HashSet::new();
+        let mut i = 5;
+        while i < words.len() {
+            let (count, op) = (words[i] >> 16, words[i] & 0xffff);
+            ops.insert(op);
+            i += (count as usize).max(1);
+        }
+        for op in [4456, 4457, 4458, 4459] {
+            assert!(ops.contains(&op), "SPIR-V opcode {op} missing");
+        }
+    }
+
+    #[test]
+    fn cooperative_source_declares_the_tiles_it_is_asked_for() {
+        let src = Shader::MatmulCoop(CoopShape {
+            side: 8,
+            f16: false,
+        })
+        .source();
+        assert!(src.contains("coop_mat8x8<Operand, A>"), "{src}");
+        assert!(src.contains("alias Operand = f32;"));
+        assert!(!src.contains("enable f16;"));
     }
 }

@@ -1,6 +1,7 @@
 //! Host wrapper of `shaders/matmul.wgsl`: the batched product and the batched
 //! transpose it uses to give the kernel a row-major B.
 
+use super::adapter::CoopShape;
 use super::context::{GpuContext, PipelineKey, Shader, View, read, write};
 use crate::backend::Matmul;
 use crate::error::{Error, Result};
@@ -58,7 +59,15 @@ pub enum MatmulKernel {
     /// `matmul_sg8.wgsl`: as `Vec4`, for adapters with 8-lane subgroups
     /// (lavapipe): rows of A shared through subgroupBroadcast.
     Sg8,
+    /// `matmul_coop.wgsl`: cooperative-matrix tiles (tensor cores, simdgroup
+    /// matrices) on adapters that report them; row-major A and B with m, n
+    /// and k multiples of [`COOP_MULTIPLE`].
+    Coop,
 }
+
+/// What m, n and k must be multiples of for the cooperative-matrix kernel
+/// (the larger tile side wgpu offers; 8-wide tiles divide it too).
+pub const COOP_MULTIPLE: usize = 16;
 
 impl MatmulKernel {
     /// Parses `generic`, `vec4` or `sg8`.
@@ -67,6 +76,7 @@ impl MatmulKernel {
             "generic" => Some(MatmulKernel::Generic),
             "vec4" => Some(MatmulKernel::Vec4),
             "sg8" => Some(MatmulKernel::Sg8),
+            "coop" => Some(MatmulKernel::Coop),
             _ => None,
         }
     }
@@ -104,7 +114,27 @@ impl MatmulConfig {
     }
 
     /// The kernel's pipeline and the (rows, columns) of C one workgroup covers.
-    fn setup(self) -> (PipelineKey, usize, usize) {
+    /// The cooperative-matrix kernel takes its tiles from `coop` (f32 or f16
+    /// operands, as the product asks) and `lanes`, one subgroup per workgroup.
+    fn setup(self, coop: Option<(CoopShape, u32)>) -> Result<(PipelineKey, usize, usize)> {
+        if self.kernel == MatmulKernel::Coop {
+            let Some((shape, lanes)) = coop else {
+                return Err(Error::invalid(
+                    "the cooperative-matrix kernel needs an adapter that reports cooperative matrices",
+                ));
+            };
+            let side = 2 * shape.side as usize;
+            let key = PipelineKey {
+                shader: Shader::MatmulCoop(shape),
+                entry: "matmul_coop",
+                slots: vec![read(1), read(2), write(3), read(4), write(5)],
+                constants: vec![
+                    ("WG", f64::from(lanes).to_bits()),
+                    ("WALK_M", f64::from(u8::from(self.walk_m)).to_bits()),
+                ],
+            };
+            return Ok((key, side, side));
+        }
         // The fast kernels declare the epilogue's bindings 4 and 5 (bound to
         // dummies when it is off).
         let slots = match self.kernel {
@@ -115,7 +145,7 @@ impl MatmulConfig {
         let (shader, entry, rows, cols) = match self.kernel {
             MatmulKernel::Generic => (Shader::Matmul, "matmul", 32, 32),
             MatmulKernel::Vec4 => (Shader::MatmulVec4, "matmul_vec4", 8 * wg, 64),
-            MatmulKernel::Sg8 => (Shader::MatmulSg8, "matmul_sg8", 32 * wg, 32),
+            _ => (Shader::MatmulSg8, "matmul_sg8", 32 * wg, 32),
         };
         let constants = match self.kernel {
             MatmulKernel::Generic => vec![],
@@ -124,7 +154,7 @@ impl MatmulConfig {
                 ("WALK_M", f64::from(u8::from(self.walk_m)).to_bits()),
             ],
         };
-        (
+        Ok((
             PipelineKey {
                 shader,
                 entry,
@@ -133,7 +163,7 @@ impl MatmulConfig {
             },
             rows,
             cols,
-        )
+        ))
     }
 }
 
@@ -203,7 +233,42 @@ fn runs_directly(spec: &Matmul, kernel: MatmulKernel) -> bool {
         MatmulKernel::Generic => false,
         MatmulKernel::Vec4 => vec4_shapes(spec),
         MatmulKernel::Sg8 => vec4_shapes(&plain) && (!spec.trans_a || spec.m.is_multiple_of(4)),
+        MatmulKernel::Coop => {
+            vec4_shapes(spec)
+                && [spec.m, spec.n, spec.k]
+                    .iter()
+                    .all(|v| v.is_multiple_of(COOP_MULTIPLE))
+        }
     }
+}
+
+/// The configuration planned for a product, except that products the
+/// cooperative-matrix kernel cannot take (shapes, or f16 operands where the
+/// adapter has f32 tiles only) go to the subgroup or vec4 kernel.
+fn planned_for(ctx: &GpuContext, spec: &Matmul, half: bool) -> MatmulConfig {
+    let planned = ctx.matmul_plan().for_rows(spec.m);
+    let canonical = Matmul {
+        trans_a: false,
+        trans_b: false,
+        ..*spec
+    };
+    // f32 operands reach the kernel transposed through the transposing copy;
+    // f16 operands have none.
+    let shape = if half { spec } else { &canonical };
+    let coop_ok = ctx.coop_shape(half).is_some() && runs_directly(shape, MatmulKernel::Coop);
+    if half && coop_ok && !ctx.matmul_kernel_forced() {
+        // f16 operands go to the cooperative-matrix tiles wherever they can.
+        return MatmulConfig::default_for(MatmulKernel::Coop);
+    }
+    if planned.kernel == MatmulKernel::Coop && !coop_ok {
+        let register = if ctx.matmul_kernels().contains(&MatmulKernel::Sg8) {
+            MatmulKernel::Sg8
+        } else {
+            MatmulKernel::Vec4
+        };
+        return MatmulConfig::default_for(register);
+    }
+    planned
 }
 
 fn u32_of(op: &'static str, what: &str, v: usize) -> Result<u32> {
@@ -223,7 +288,7 @@ pub(crate) fn matmul(
     scratch: &mut [Option<wgpu::Buffer>; 2],
     epi: Option<Epilogue<'_>>,
 ) -> Result<()> {
-    let kernel = ctx.matmul_plan().for_rows(spec.m).kernel;
+    let kernel = planned_for(ctx, spec, false).kernel;
     let worth = spec.m >= 8 && spec.n >= 8 && spec.k >= 8;
     let canonical = Matmul {
         trans_a: false,
@@ -285,10 +350,12 @@ enum Operands {
     F16,
 }
 
-/// The product with A and B stored as f16 and f32 accumulation, through the
-/// vec4 or subgroup kernel the plan chooses (the vec4 one where it chooses the
-/// generic kernel): k and n multiples of 4, m and n at least 4, A and B
-/// row-major, or transposed where the subgroup kernel runs them.
+/// The product with A and B stored as f16 and f32 accumulation: on the
+/// adapter's f16 cooperative-matrix tiles where it has them and m, n and k are
+/// multiples of [`COOP_MULTIPLE`]; otherwise through the vec4 or subgroup kernel
+/// the plan chooses (the vec4 one where it chooses the generic kernel): k and n
+/// multiples of 4, m and n at least 4, A and B row-major, or transposed where
+/// the subgroup kernel runs them.
 pub(crate) fn matmul_f16(
     ctx: &GpuContext,
     spec: &Matmul,
@@ -365,7 +432,7 @@ fn run(
     let (a_si, a_sp) = spec.a_strides();
     let (b_sp, b_sj) = spec.b_strides();
     let thin = m < THIN || n < THIN;
-    let mut planned = ctx.matmul_plan().for_rows(m);
+    let mut planned = planned_for(ctx, spec, half);
     if half && planned.kernel == MatmulKernel::Generic {
         planned = MatmulConfig::default_for(MatmulKernel::Vec4);
     }
@@ -381,14 +448,18 @@ fn run(
         MatmulConfig::default_for(MatmulKernel::Generic)
     };
     let kernel = config.kernel;
+    let coop = ctx
+        .coop_shape(half)
+        .map(|shape| (shape, ctx.info.subgroup_sizes.1.max(1)));
     let (mut key, tile_rows, tile_cols) = if thin {
         thin_setup(m > n)
     } else {
-        config.setup()
+        config.setup(coop)?
     };
     if half {
         key.shader = match key.shader {
             Shader::MatmulSg8 => Shader::MatmulSg8F16,
+            Shader::MatmulCoop(c) => Shader::MatmulCoop(c),
             _ => Shader::MatmulVec4F16,
         };
     }

@@ -17,10 +17,10 @@ use crate::backend::{
 };
 use crate::error::{Error, Result};
 use crate::kernel::KernelTile;
-pub use adapter::{AdapterInfo, DeviceChoice, enumerate};
+pub use adapter::{AdapterInfo, CoopShape, DeviceChoice, enumerate};
 pub use context::GpuContext;
 use elementwise::Flat;
-pub use matmul::{MatmulConfig, MatmulKernel, MatmulPlan};
+pub use matmul::{COOP_MULTIPLE, MatmulConfig, MatmulKernel, MatmulPlan};
 use std::sync::{Arc, Mutex};
 
 /// Runs every operation as WGSL compute shaders on one wgpu adapter.

@@ -21,7 +21,7 @@ pub const CACHE_ENV: &str = "WIDENET_CACHE_DIR";
 
 /// Bumped when the configurations or the measured shapes change, so that
 /// older results are measured again.
-pub const CACHE_FORMAT: u32 = 2;
+pub const CACHE_FORMAT: u32 = 3;
 
 /// What to do when a plan for this adapter is already cached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -156,7 +156,13 @@ pub fn candidates(backend: &GpuBackend) -> Vec<MatmulConfig> {
         if kernel == MatmulKernel::Generic {
             continue;
         }
-        for wg_y in MatmulConfig::WG_Y {
+        // One subgroup per workgroup: only the walk order varies.
+        let rows: &[u32] = if kernel == MatmulKernel::Coop {
+            &[8]
+        } else {
+            &MatmulConfig::WG_Y
+        };
+        for &wg_y in rows {
             for walk_m in [false, true] {
                 v.push(MatmulConfig {
                     kernel,
