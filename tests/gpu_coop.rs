@@ -9,7 +9,7 @@ mod common;
 use common::{dense_forward_errors, gpu, gpu_with_config, matmul_error, matmul_f16_errors};
 use widenet::Activation;
 use widenet::backend::{Backend, Matmul};
-use widenet::gpu::{COOP_MULTIPLE, GpuBackend, MatmulConfig, MatmulKernel};
+use widenet::gpu::{COOP_MULTIPLE, GpuBackend, MatmulConfig, MatmulKernel, MatmulPlan, tune};
 
 /// Relative Frobenius error allowed against f64 (the bar for every
 /// tuned variant).
@@ -93,27 +93,69 @@ fn coop_f32_products_match_f64() {
 #[test]
 fn coop_fused_dense_forward_matches_f64() {
     let Some(g0) = gpu() else { return };
-    for g in coop_backends(&g0) {
+    let backends = coop_backends(&g0);
+    if backends.is_empty() {
+        eprintln!(
+            "skipping: {} has no f32 cooperative matrices",
+            g0.info().name
+        );
+    }
+    for g in backends {
         let spec = Matmul::new(48, 32, 64).batch(2).scaled(0.7, 0.0);
         let (ez, eh) = dense_forward_errors(&g, spec, Activation::Gelu);
         assert!(ez < TOL && eh < TOL, "{ez:e} {eh:e}");
     }
 }
 
-#[test]
-fn coop_f16_products_match_f64_of_rounded_operands() {
-    let Some(g) = gpu() else { return };
-    if g.context().coop_shape(true).is_none() {
+/// A fresh backend whose f16 products run on cooperative-matrix tiles, where
+/// the adapter has f16 tiles.
+fn f16_coop_backend() -> Option<GpuBackend> {
+    let g = gpu_with_config(MatmulConfig::default_for(MatmulKernel::Vec4))?;
+    let ctx = g.context();
+    if ctx.coop_shape(true).is_none() {
         eprintln!(
             "skipping: {} has no f16 cooperative matrices",
             g.info().name
         );
-        return;
+        return None;
     }
+    ctx.set_matmul_plan(MatmulPlan {
+        f16_coop: true,
+        ..ctx.matmul_plan()
+    })
+    .unwrap();
+    Some(g)
+}
+
+#[test]
+fn coop_f16_products_match_f64_of_rounded_operands() {
+    let Some(g) = f16_coop_backend() else { return };
     let mut seed = 900;
     for spec in shapes().into_iter().filter(|s| !s.trans_a && !s.trans_b) {
         seed += 3;
         let (err, _) = matmul_f16_errors(&g, spec, seed).unwrap();
         assert!(err < TOL, "{spec:?}: relative error {err:e}");
     }
+}
+
+#[test]
+fn the_tune_times_f16_tiles_against_the_register_kernels() {
+    let Some(g) = f16_coop_backend() else { return };
+    let configs = [
+        MatmulConfig::default_for(MatmulKernel::Generic),
+        MatmulConfig::default_for(MatmulKernel::Vec4),
+    ];
+    let entry = tune::tune_among(&g, &configs, 1, |_, _| {}).unwrap();
+    let f16: Vec<_> = entry.trials.iter().filter(|t| t.class == "f16").collect();
+    // Two large shapes, each on the tiles and on the large class's choice.
+    assert_eq!(f16.len(), 4, "{f16:?}");
+    assert!(
+        f16.iter().all(|t| t.rel_err <= 1e-4 && t.gflops > 0.0),
+        "{f16:?}"
+    );
+    let coop = MatmulConfig::default_for(MatmulKernel::Coop);
+    let tiles = tune::class_score(&entry.trials, "f16", &coop).unwrap();
+    let register = tune::class_score(&entry.trials, "f16", &entry.plan.large).unwrap();
+    assert_eq!(entry.plan.f16_coop, tiles > register, "{tiles} {register}");
+    assert_eq!(g.context().matmul_plan(), entry.plan);
 }

@@ -202,14 +202,23 @@ fn every_kernel(g: &crate::gpu::GpuBackend) -> Result<()> {
         let mut want16 = vec![0.0f64; m * n];
         crate::cpu::ops::matmul(&spec, &rounded(&a), &rounded(&bm), &mut want16);
         let (ha, hb) = (g.upload_f16(&a)?, g.upload_f16(&bm)?);
-        let got = g
-            .matmul_f16(&spec, &ha, &hb, &mut gc)
-            .and_then(|_| g.read(&gc));
-        let path = match ctx.coop_shape(true) {
-            Some(c) => format!("cooperative matrices {c}"),
-            None => format!("{:?}", ctx.matmul_plan().large.kernel),
-        };
-        check(format!("  f16 operands ({path})"), got, &want16)?;
+        let tiles = ctx.coop_shape(true);
+        for coop in [false, true] {
+            let path = match (coop, tiles) {
+                (false, _) => format!("{:?}", before.large.kernel),
+                (true, Some(c)) => format!("cooperative matrices {c}"),
+                (true, None) => continue,
+            };
+            ctx.set_matmul_plan(MatmulPlan {
+                f16_coop: coop,
+                ..before
+            })?;
+            let got = g
+                .matmul_f16(&spec, &ha, &hb, &mut gc)
+                .and_then(|_| g.read(&gc));
+            check(format!("  f16 operands, {path}"), got, &want16)?;
+        }
+        ctx.set_matmul_plan(before)?;
     }
     if !failed.is_empty() {
         return Err(Error::Numerical(format!(

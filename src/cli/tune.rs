@@ -107,10 +107,22 @@ pub fn run(args: &Args, device: Option<&str>) -> Result<()> {
     println!(
         "  GFLOP/s of every configuration on each shape; a class takes the best geometric mean"
     );
-    for (class, chosen) in [("large", entry.plan.large), ("small", entry.plan.small)] {
+    let f16_chosen = if entry.plan.f16_coop {
+        crate::gpu::MatmulConfig::default_for(crate::gpu::MatmulKernel::Coop)
+    } else {
+        entry.plan.large
+    };
+    for (class, chosen, on) in [
+        ("large", entry.plan.large, "large"),
+        ("small", entry.plan.small, "small"),
+        ("f16", f16_chosen, "large"),
+    ] {
+        if !entry.trials.iter().any(|t| t.class == class) {
+            continue;
+        }
         let shapes: Vec<(usize, usize, usize, usize)> = tune::SHAPES
             .iter()
-            .filter(|s| s.0 == class)
+            .filter(|s| s.0 == on)
             .map(|&(_, b, m, n, k)| (b, m, n, k))
             .collect();
         let heads: Vec<String> = shapes
@@ -123,11 +135,16 @@ pub fn run(args: &Args, device: Option<&str>) -> Result<()> {
                 }
             })
             .collect();
-        println!(
-            "  {class} (m {} {}):",
-            if class == "large" { ">=" } else { "<" },
-            crate::gpu::matmul::SMALL_M
-        );
+        match class {
+            "f16" => println!(
+                "  f16 operands (cooperative-matrix tiles against the large class's choice):"
+            ),
+            _ => println!(
+                "  {class} (m {} {}):",
+                if class == "large" { ">=" } else { "<" },
+                crate::gpu::matmul::SMALL_M
+            ),
+        }
         println!(
             "    {:<8} {:>5} {:<8} {} {:>9}",
             "kernel",

@@ -266,6 +266,8 @@ impl GpuContext {
         let mut default_plan = MatmulPlan {
             large: MatmulConfig::default_for(fast),
             small: MatmulConfig::default_for(MatmulKernel::Vec4),
+            // Hardware tiles where the adapter is a GPU; the tune measures.
+            f16_coop: info.device_type != "Cpu",
         };
         let mut forced = false;
         if let Ok(v) = std::env::var("WIDENET_MATMUL_KERNEL") {

@@ -200,12 +200,21 @@ pub const SMALL_M: usize = 128;
 pub struct MatmulPlan {
     pub large: MatmulConfig,
     pub small: MatmulConfig,
+    /// f16 operands run on the adapter's f16 cooperative-matrix tiles where
+    /// the shapes allow (else on the register kernels). The tune measures
+    /// both: on lavapipe the tiles are emulated and slower.
+    #[serde(default)]
+    pub f16_coop: bool,
 }
 
 impl MatmulPlan {
     /// One configuration for every product.
     pub fn uniform(c: MatmulConfig) -> Self {
-        MatmulPlan { large: c, small: c }
+        MatmulPlan {
+            large: c,
+            small: c,
+            f16_coop: c.kernel == MatmulKernel::Coop,
+        }
     }
 
     /// The configuration for a product with `m` rows.
@@ -256,8 +265,7 @@ fn planned_for(ctx: &GpuContext, spec: &Matmul, half: bool) -> MatmulConfig {
     // f16 operands have none.
     let shape = if half { spec } else { &canonical };
     let coop_ok = ctx.coop_shape(half).is_some() && runs_directly(shape, MatmulKernel::Coop);
-    if half && coop_ok && !ctx.matmul_kernel_forced() {
-        // f16 operands go to the cooperative-matrix tiles wherever they can.
+    if half && coop_ok && ctx.matmul_plan().f16_coop {
         return MatmulConfig::default_for(MatmulKernel::Coop);
     }
     if planned.kernel == MatmulKernel::Coop && !coop_ok {
@@ -351,8 +359,9 @@ enum Operands {
 }
 
 /// The product with A and B stored as f16 and f32 accumulation: on the
-/// adapter's f16 cooperative-matrix tiles where it has them and m, n and k are
-/// multiples of [`COOP_MULTIPLE`]; otherwise through the vec4 or subgroup kernel
+/// adapter's f16 cooperative-matrix tiles where it has them, the plan says so
+/// ([`MatmulPlan::f16_coop`]) and m, n and k are multiples of
+/// [`COOP_MULTIPLE`]; otherwise through the vec4 or subgroup kernel
 /// the plan chooses (the vec4 one where it chooses the generic kernel): k and n
 /// multiples of 4, m and n at least 4, A and B row-major, or transposed where
 /// the subgroup kernel runs them.

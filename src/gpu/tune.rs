@@ -218,11 +218,26 @@ pub fn tune_among(
             return Err(e);
         }
     };
-    let plan = MatmulPlan {
+    let mut trials = trials;
+    let mut plan = MatmulPlan {
         large: plan.large.unwrap_or(before.large),
         small: plan.small.unwrap_or(before.small),
+        f16_coop: before.f16_coop,
     };
     ctx.set_matmul_plan(plan)?;
+    if ctx.coop_shape(true).is_some() {
+        match measure_f16(backend, plan, runs) {
+            Ok((t, coop)) => {
+                trials.extend(t);
+                plan.f16_coop = coop;
+            }
+            Err(e) => {
+                let _ = ctx.set_matmul_plan(before);
+                return Err(e);
+            }
+        }
+        ctx.set_matmul_plan(plan)?;
+    }
     Ok(TuneEntry {
         adapter: adapter_key(ctx.info()),
         plan,
@@ -305,6 +320,61 @@ fn measure(
     Ok((trials, timing, plan))
 }
 
+/// f16 operands on the cooperative-matrix tiles against the register kernels
+/// of `plan`, on the large shapes: the trials (class `f16`), and whether the
+/// tiles are correct (within 1e-4 of the register kernels) and faster.
+fn measure_f16(backend: &GpuBackend, plan: MatmulPlan, runs: usize) -> Result<(Vec<Trial>, bool)> {
+    let ctx = backend.context();
+    let mut rng = crate::rng::Rng::new(0x7e58);
+    let mut trials = Vec::new();
+    let mut ok = true;
+    for (_, batch, m, n, k) in SHAPES.into_iter().filter(|s| s.0 == "large") {
+        let a = backend.upload_f16(&rng.normals_f32(batch * m * k))?;
+        let b = backend.upload_f16(&rng.normals_f32(batch * k * n))?;
+        let mut c = backend.zeros(batch * m * n)?;
+        let spec = Matmul::new(m, n, k).batch(batch);
+        let mut reference: Option<Vec<f32>> = None;
+        for coop in [false, true] {
+            ctx.set_matmul_plan(MatmulPlan {
+                f16_coop: coop,
+                ..plan
+            })?;
+            backend.matmul_f16(&spec, &a, &b, &mut c)?;
+            let got = backend.read(&c)?;
+            let err = reference.as_ref().map_or(0.0, |r| rel_err(&got, r));
+            reference.get_or_insert(got);
+            let (seconds, _) = crate::bench::time_median(backend, runs, &mut || {
+                backend.matmul_f16(&spec, &a, &b, &mut c)
+            })?;
+            ok &= err <= 1e-4;
+            trials.push(Trial {
+                class: "f16".to_string(),
+                batch,
+                m,
+                n,
+                k,
+                config: if coop {
+                    MatmulConfig::default_for(MatmulKernel::Coop)
+                } else {
+                    plan.large
+                },
+                gflops: 2.0 * (batch * m * n * k) as f64 / seconds * 1e-9,
+                rel_err: err,
+            });
+        }
+    }
+    let score = |coop: bool| {
+        let c = if coop {
+            MatmulConfig::default_for(MatmulKernel::Coop)
+        } else {
+            plan.large
+        };
+        class_score(&trials, "f16", &c).unwrap_or(0.0)
+    };
+    let coop = ok && score(true) > score(false);
+    Ok((trials, coop))
+}
+
 /// The geometric mean of a configuration's GFLOP/s over the shapes of a class.
 pub fn class_score(trials: &[Trial], class: &str, config: &MatmulConfig) -> Option<f64> {
     let v: Vec<f64> = trials
@@ -373,21 +443,29 @@ pub fn autotune_with(
 
 /// The plan used for products of `m` rows, in words (for reports).
 pub fn describe(plan: &MatmulPlan) -> String {
+    let walk = |c: &MatmulConfig| if c.walk_m { "rows" } else { "columns" };
     let one = |c: &MatmulConfig| match c.kernel {
         MatmulKernel::Generic => "generic".to_string(),
+        MatmulKernel::Coop => format!("coop (walk {})", walk(c)),
         k => format!(
             "{} (WG_Y {}, walk {})",
-            match k {
-                MatmulKernel::Vec4 => "vec4",
-                _ => "sg8",
+            if k == MatmulKernel::Vec4 {
+                "vec4"
+            } else {
+                "sg8"
             },
             c.wg_y,
-            if c.walk_m { "rows" } else { "columns" }
+            walk(c)
         ),
     };
     format!(
-        "m >= {SMALL_M}: {}; m < {SMALL_M}: {}",
+        "m >= {SMALL_M}: {}; m < {SMALL_M}: {}; f16 operands: {}",
         one(&plan.large),
-        one(&plan.small)
+        one(&plan.small),
+        if plan.f16_coop {
+            "cooperative matrices where the shapes allow"
+        } else {
+            "as f32"
+        }
     )
 }
