@@ -56,10 +56,11 @@ fn a_tune_is_cached_per_adapter_and_reused() {
     let f32_trials = entry.trials.iter().filter(|t| t.class != "f16").count();
     assert_eq!(f32_trials, shapes * configs.len());
     // f16 operands are timed on cooperative-matrix tiles against the register
-    // kernels (two large shapes each) only where the adapter has such tiles.
+    // kernels (on the large shapes) only where the adapter has such tiles.
     let f16_trials = entry.trials.len() - f32_trials;
     let tiles = g.context().coop_shape(true).is_some();
-    assert_eq!(f16_trials, if tiles { 4 } else { 0 });
+    let large = tune::SHAPES.iter().filter(|s| s.0 == "large").count();
+    assert_eq!(f16_trials, if tiles { 2 * large } else { 0 });
     assert!(
         entry
             .trials
