@@ -172,6 +172,9 @@ pub struct TrainStepRecord {
     pub matmul_seconds: f64,
     /// `step_seconds / matmul_seconds`.
     pub step_over_matmul: f64,
+    /// Floating-point operations of the step's matrix products per second of
+    /// the whole step.
+    pub gflops: f64,
     /// Share of the step spent outside matrix products.
     pub outside_matmul_share: f64,
     pub timing: Timing,
@@ -341,6 +344,12 @@ pub fn train_step(
         steps_per_second: 1.0 / step,
         matmul_seconds: mm,
         step_over_matmul: step / mm,
+        gflops: products
+            .iter()
+            .map(|p| 2.0 * (p.batch * p.m * p.n * p.k) as f64)
+            .sum::<f64>()
+            / step
+            * 1e-9,
         outside_matmul_share: (1.0 - mm / step).max(0.0),
         timing,
         runs,
@@ -368,19 +377,102 @@ pub fn copy(b: &dyn Backend, mib: usize, runs: usize) -> Result<Record> {
     })
 }
 
-/// The suite on one device: copy bandwidth, matrix products (each also as a
-/// fraction of the best one), the NTK and a training step.
-pub fn all(b: &dyn Backend, runs: usize) -> Result<serde_json::Value> {
+/// One measurement of [`all`], as a flat JSON record: the adapter (name,
+/// vendor, backend, driver), the measurement's own fields, and its rate as a
+/// fraction of one of the adapter's two ceilings measured in the same run
+/// (`ceiling`: `copy` bandwidth or the best `matmul` rate).
+pub type SuiteRecord = serde_json::Value;
+
+/// The suite on one device: the ceilings (copy bandwidth of a 64 MiB buffer,
+/// the best of the matrix products of 256, 512 and 1024), then the NTK of
+/// 2000 points (its result's bytes per second against the copy bandwidth: it
+/// is bound by writing the result) and a training step (its products' FLOPs
+/// per second of the whole step against the best matrix product).
+pub fn all(b: &dyn Backend, runs: usize) -> Result<Vec<SuiteRecord>> {
     let copy = copy(b, 64, runs)?;
-    let mut mm: Vec<Record> = [256usize, 512, 1024]
+    let bandwidth = copy.bytes_per_second.unwrap_or(f64::NAN);
+    let mm: Vec<Record> = [256usize, 512, 1024]
         .iter()
         .map(|&s| matmul(b, s, s, s, runs))
         .collect::<Result<_>>()?;
     let best = mm.iter().filter_map(|r| r.gflops).fold(0.0, f64::max);
-    for r in &mut mm {
-        r.fraction_of_ceiling = r.gflops.map(|g| g / best);
-    }
-    let ntk = ntk(b, 2000, 64, 3, runs)?;
+    let mut ntk = ntk(b, 2000, 64, 3, runs)?;
+    let n = ntk.m.unwrap_or(0) as f64;
+    ntk.bytes_per_second = Some(4.0 * n * n / ntk.seconds);
     let step = train_step(b, 8, 256, 2, 256, 32, runs)?;
-    Ok(serde_json::json!({"adapter": b.info(), "results": [copy, mm, ntk, step]}))
+    let info = b.info();
+    let tag = serde_json::json!({
+        "name": info.name,
+        "vendor": info.vendor,
+        "backend": info.backend,
+        "driver": format!("{} {}", info.driver, info.driver_info).trim(),
+        "device_type": info.device_type,
+    });
+    let record = |v: serde_json::Value, ceiling: &str, fraction: f64| {
+        let mut v = v;
+        v["adapter"] = tag.clone();
+        v["ceiling"] = ceiling.into();
+        v["fraction_of_ceiling"] = fraction.into();
+        v
+    };
+    let mut out = vec![record(serde_json::json!(copy), "copy", 1.0)];
+    for r in &mm {
+        let g = r.gflops.unwrap_or(0.0);
+        out.push(record(serde_json::json!(r), "matmul", g / best));
+    }
+    let ntk_bytes = ntk.bytes_per_second.unwrap_or(0.0);
+    out.push(record(
+        serde_json::json!(ntk),
+        "copy",
+        ntk_bytes / bandwidth,
+    ));
+    out.push(record(
+        serde_json::json!(step),
+        "matmul",
+        step.gflops / best,
+    ));
+    Ok(out)
+}
+
+/// [`all`]'s records as a table: one line per measurement.
+pub fn suite_table(records: &[SuiteRecord]) -> String {
+    let mut s = String::new();
+    let f = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
+    for r in records {
+        let (what, rate) = match r["op"].as_str().unwrap_or("") {
+            "copy" => (
+                format!("copy {} MiB", (r["m"].as_u64().unwrap_or(0) * 4) >> 20),
+                format!("{:.1} GB/s", f(&r["bytes_per_second"]) * 1e-9),
+            ),
+            "matmul" => (
+                format!("matmul {}x{}x{}", r["m"], r["n"], r["k"]),
+                format!("{:.1} GFLOP/s", f(&r["gflops"])),
+            ),
+            "ntk" => (
+                format!("ntk {} points, d {}, depth 3", r["m"], r["k"]),
+                format!(
+                    "{:.1} M entries/s ({:.1} GB/s of result)",
+                    f(&r["entries_per_second"]) * 1e-6,
+                    f(&r["bytes_per_second"]) * 1e-9
+                ),
+            ),
+            _ => (
+                format!(
+                    "train step E {}, width {}, depth {}, {} points",
+                    r["ensemble"], r["width"], r["depth"], r["n"]
+                ),
+                format!(
+                    "{:.2} steps/s ({:.1} GFLOP/s of products)",
+                    f(&r["steps_per_second"]),
+                    f(&r["gflops"])
+                ),
+            ),
+        };
+        s.push_str(&format!(
+            "  {what:<48} {rate:<42} {:.2} of {}\n",
+            f(&r["fraction_of_ceiling"]),
+            r["ceiling"].as_str().unwrap_or("?")
+        ));
+    }
+    s
 }

@@ -620,19 +620,50 @@ fn bench_all_reports_every_measurement_with_its_ceiling() {
     let (code, out, err) = run(&["bench", "all", "--runs", "1", "--json"]);
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let r = &v[0]["results"];
-    assert!(v[0]["adapter"]["name"].is_string());
-    assert_eq!(r[0]["op"], "copy");
+    let r = v.as_array().unwrap();
+    let ops: Vec<&str> = r.iter().map(|x| x["op"].as_str().unwrap()).collect();
+    assert_eq!(
+        ops,
+        ["copy", "matmul", "matmul", "matmul", "ntk", "train_step"]
+    );
+    for x in r {
+        // The adapter in every record, and a fraction of a named ceiling.
+        for key in ["name", "vendor", "backend", "driver"] {
+            assert!(x["adapter"][key].is_string(), "{x}");
+        }
+        let f = x["fraction_of_ceiling"].as_f64().unwrap();
+        assert!(f > 0.0 && f.is_finite(), "{x}");
+        assert!(
+            ["copy", "matmul"].contains(&x["ceiling"].as_str().unwrap()),
+            "{x}"
+        );
+    }
+    assert_eq!(r[0]["fraction_of_ceiling"], 1.0);
     assert!(r[0]["bytes_per_second"].as_f64().unwrap() > 0.0);
-    let mm = r[1].as_array().unwrap();
-    assert_eq!(mm.len(), 3);
-    let best = mm
+    let best = r[1..4]
         .iter()
         .map(|x| x["fraction_of_ceiling"].as_f64().unwrap())
         .fold(0.0, f64::max);
     assert_eq!(best, 1.0);
-    assert_eq!(r[2]["op"], "ntk");
-    assert_eq!(r[3]["op"], "train_step");
+    // The NTK's result bytes against the copy bandwidth; the step's FLOPs
+    // against the best product.
+    let ntk = &r[4];
+    let n = ntk["m"].as_f64().unwrap();
+    let bytes = ntk["bytes_per_second"].as_f64().unwrap();
+    assert!((bytes * ntk["seconds"].as_f64().unwrap() / (4.0 * n * n) - 1.0).abs() < 1e-9);
+    let want = bytes / r[0]["bytes_per_second"].as_f64().unwrap();
+    assert!((ntk["fraction_of_ceiling"].as_f64().unwrap() / want - 1.0).abs() < 1e-9);
+    assert_eq!(r[5]["ceiling"], "matmul");
+    assert!(r[5]["gflops"].as_f64().unwrap() > 0.0);
+    // Without --json: a table, one line per measurement.
+    let (code, out, err) = run(&["bench", "all", "--runs", "1"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out.lines().filter(|l| l.contains(" of ")).count(),
+        6,
+        "{out}"
+    );
+    assert!(out.contains("GFLOP/s") && out.contains("GB/s"), "{out}");
 }
 
 #[test]

@@ -105,17 +105,13 @@ pub fn run(cmd: BenchCommand, device: Option<&str>) -> Result<()> {
             let mut all = Vec::new();
             for b in &devices {
                 if !json {
-                    eprintln!("benchmarking {}", b.describe());
+                    println!("{}", b.describe());
                 }
                 let r = bench::all(b.as_ref(), runs)?;
                 if !json {
-                    println!(
-                        "{}",
-                        serde_json::to_string_pretty(&r["results"])
-                            .map_err(|e| Error::invalid(e.to_string()))?
-                    );
+                    print!("{}", bench::suite_table(&r));
                 }
-                all.push(r);
+                all.extend(r);
             }
             if json {
                 println!(
