@@ -72,9 +72,8 @@ struct CacheFile {
 /// The shapes timed: (class, batch, m, n, k). A class's configuration is the
 /// one with the best geometric mean of GFLOP/s over its shapes (one shape alone
 /// picked tiles that suited it and wasted most of a smaller product). The large
-/// class has a long k (512 points through a width-1024 layer): with k = 256
-/// only, the tune chose a walk order that ran 1024 x 1024 x 1024 at 33 GFLOP/s
-/// on lavapipe, against 47 for the one chosen with it.
+/// class includes a long k (512 points through a width-1024 layer, as in the
+/// training bench), which tiles and walk orders see differently from k = 256.
 pub const SHAPES: [(&str, usize, usize, usize, usize); 5] = [
     ("large", 1, 256, 256, 256),
     ("large", 1, 1024, 1024, 256),
