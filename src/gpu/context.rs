@@ -256,6 +256,11 @@ impl GpuContext {
         });
         let sg8 = features.contains(wgpu::Features::SUBGROUP) && info.subgroup_sizes == (8, 8);
         let coop_f32 = coop && info.cooperative_matrix.iter().any(|c| !c.f16);
+        if std::env::var("WIDENET_UNCHECKED").is_ok() {
+            log::warn!(
+                "WIDENET_UNCHECKED is set: kernels are compiled without runtime bounds checks"
+            );
+        }
         // Before tuning: the subgroup kernel where it runs, except for short
         // products (its tiles are 256 rows tall).
         let fast = if sg8 {
