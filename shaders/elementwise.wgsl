@@ -27,7 +27,7 @@ fn stride(nwg: vec3<u32>) -> u32 {
 @compute @workgroup_size(256)
 fn act_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     for (var i = gid.x; i < p.len; i += stride(nwg)) {
-        out[p.off_out + i] = act_value(p.code, in0[p.off0 + i], p.pa, p.pb, p.pc);
+        out[p.off_out + i] = act_value(ACT_CODE, in0[p.off0 + i], p.pa, p.pb, p.pc);
     }
 }
 
@@ -35,7 +35,7 @@ fn act_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
 @compute @workgroup_size(256)
 fn act_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     for (var i = gid.x; i < p.len; i += stride(nwg)) {
-        out[p.off_out + i] = in1[p.off1 + i] * act_slope(p.code, in0[p.off0 + i], p.pa, p.pb);
+        out[p.off_out + i] = in1[p.off1 + i] * act_slope(ACT_CODE, in0[p.off0 + i], p.pa, p.pb);
     }
 }
 
@@ -99,10 +99,10 @@ fn act_backward4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     for (var i = gid.x; i < p.len; i += stride(nwg)) {
         let z = in0v[p.off0 + i];
         let s = vec4<f32>(
-            act_slope(p.code, z.x, p.pa, p.pb),
-            act_slope(p.code, z.y, p.pa, p.pb),
-            act_slope(p.code, z.z, p.pa, p.pb),
-            act_slope(p.code, z.w, p.pa, p.pb),
+            act_slope(ACT_CODE, z.x, p.pa, p.pb),
+            act_slope(ACT_CODE, z.y, p.pa, p.pb),
+            act_slope(ACT_CODE, z.z, p.pa, p.pb),
+            act_slope(ACT_CODE, z.w, p.pa, p.pb),
         );
         outv[p.off_out + i] = in1v[p.off1 + i] * s;
     }

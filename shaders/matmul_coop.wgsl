@@ -109,7 +109,7 @@ fn matmul_coop(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
         }
         c[idx] = out;
         if (EPILOGUE) {
-            h[idx] = act_value(p.code, out, p.pa, p.pb, p.pc);
+            h[idx] = act_value(ACT_CODE, out, p.pa, p.pb, p.pc);
         }
     }
 }

@@ -212,10 +212,10 @@ fn store4(cbase: u32, row: u32, dc: u32, v: vec4<f32>, bv: vec4<f32>) {
     c[idx] = out;
     if (EPILOGUE) {
         h[idx] = vec4<f32>(
-            act_value(p.code, out.x, p.pa, p.pb, p.pc),
-            act_value(p.code, out.y, p.pa, p.pb, p.pc),
-            act_value(p.code, out.z, p.pa, p.pb, p.pc),
-            act_value(p.code, out.w, p.pa, p.pb, p.pc),
+            act_value(ACT_CODE, out.x, p.pa, p.pb, p.pc),
+            act_value(ACT_CODE, out.y, p.pa, p.pb, p.pc),
+            act_value(ACT_CODE, out.z, p.pa, p.pb, p.pc),
+            act_value(ACT_CODE, out.w, p.pa, p.pb, p.pc),
         );
     }
 }

@@ -87,11 +87,17 @@ pub(crate) fn flat(ctx: &GpuContext, op: Flat, len: usize, bufs: &[&wgpu::Buffer
     // windows then start at multiples of 4, so their shifts are too.
     let vector = op.vector_entry().filter(|_| len.is_multiple_of(4));
     let lanes = if vector.is_some() { 4 } else { 1 };
+    let constants = match op {
+        Flat::ActForward(a) | Flat::ActBackward(a) => {
+            vec![("ACT_CODE", f64::from(a.shader_code().0).to_bits())]
+        }
+        _ => vec![],
+    };
     let key = PipelineKey {
         shader: Shader::Elementwise,
         entry: vector.unwrap_or(entry),
         slots,
-        constants: vec![],
+        constants,
     };
     let align = (ctx.limits.min_storage_buffer_offset_alignment as usize / 4).max(1);
     let chunk = ((ctx.max_binding() / 4) as usize)

@@ -484,8 +484,10 @@ fn run(
     } else {
         epi
     };
-    if fused.is_some() {
+    if let Some(e) = fused {
         key.constants.push(("EPILOGUE", 1f64.to_bits()));
+        let code = e.act.shader_code().0;
+        key.constants.push(("ACT_CODE", f64::from(code).to_bits()));
     }
     if kernel == MatmulKernel::Sg8 && spec.trans_b {
         key.constants.push(("TRANS_B", 1f64.to_bits()));

@@ -1,0 +1,42 @@
+use widenet::backend::{Backend, Batched, Matmul, Rule, Update};
+use widenet::{Activation, DeviceChoice};
+fn main() {
+    let gb0 = widenet::gpu::GpuBackend::open(&DeviceChoice::Gpu(None)).unwrap().unwrap();
+    let tuned = widenet::gpu::tune::autotune(&gb0, widenet::gpu::tune::Autotune::Cached, |_, _| {}).unwrap();
+    eprintln!("{:?}", gb0.context().matmul_plan());
+    let _ = tuned;
+    let g: Box<dyn Backend> = Box::new(gb0);
+    let args: Vec<usize> = std::env::args().skip(1).map(|s| s.parse().unwrap()).collect();
+    let (e, n, w) = (args[0], args[1], args[2]);
+    let mut rng = widenet::rng::Rng::new(1);
+    let mut up = |len: usize| g.upload(&rng.normals_f32(len)).unwrap();
+    let x = up(e * n * w);
+    let wt = up(e * w * w);
+    let mut z = up(e * n * w);
+    let mut h = up(e * n * w);
+    let bias = up(e * w);
+    let mut gw = up(e * w * w);
+    let mut gb = up(e * w);
+    let lr = g.upload(&vec![0.01; e]).unwrap();
+    let alive = g.upload(&vec![1.0; e]).unwrap();
+    let t = |name: &str, f: &mut dyn FnMut() -> widenet::Result<()>| {
+        let mut v: Vec<f64> = (0..7).map(|_| g.time(f).unwrap().0).collect();
+        v.sort_by(|a, b| a.total_cmp(b));
+        println!("{name:<28} {:8.3} ms", v[3] * 1e3);
+    };
+    let fwd = Matmul::new(n, w, w).batch(e).trans(false, true);
+    t("fwd NT (dense_forward)", &mut || g.dense_forward(&fwd, &x, &wt, &bias, 1.0, Activation::RELU, &mut z, &mut h));
+    t("fwd NT matmul only", &mut || g.matmul(&fwd, &x, &wt, &mut z));
+    let wgrad = Matmul::new(w, w, n).batch(e).trans(true, false);
+    t("weight grad TN", &mut || g.matmul(&wgrad, &x, &h, &mut gw));
+    let igrad = Matmul::new(n, w, w).batch(e);
+    t("input grad NN", &mut || g.matmul(&igrad, &x, &wt, &mut z));
+    t("act grad", &mut || g.activation_grad(Activation::RELU, &x, &h, &mut z));
+    t("sum_cols (bias grad)", &mut || g.sum_cols(Batched::new(e, n, w), &x, &mut gb));
+    t("scale bias grad", &mut || g.scale(&mut gb, 0.5));
+    let u = Update { rule: Rule::Sgd, scale: 0.1, step: 1 };
+    let mut p = up(e * w * w);
+    t("sgd update w", &mut || g.update(&u, w * w, &gw, &lr, &alive, &mut p, None, None));
+    let mut pb = up(e * w);
+    t("sgd update b", &mut || g.update(&u, w, &gb, &lr, &alive, &mut pb, None, None));
+}
