@@ -12,9 +12,12 @@
 //   6: alive   storage, read        [members], 1 or 0
 //
 // The step size of member e is lr[e] * scale, scale = the layer's multiplier
-// times the schedule's factor at this step. A dispatch covers `len` values from
-// member `member0` on; the tensors are bound at a window whose first wanted
-// value sits at index `shift` (the same in all four).
+// times the schedule's factor at this step. A dispatch covers the members
+// `member0 ..` of a window of whole members (bound where the first wanted value
+// sits at index `shift`, the same in all four tensors): row y of workgroups
+// updates member `member0 + y`, so that the member's step size and alive flag
+// are one load for the whole workgroup (per-lane addresses cost a scalar load
+// per lane on lavapipe) and a frozen member's workgroups stop at once.
 
 struct OptParams {
     len: u32, member_len: u32, member0: u32, shift: u32,
@@ -30,56 +33,67 @@ struct OptParams {
 @group(0) @binding(5) var<storage, read_write> v: array<f32>;
 @group(0) @binding(6) var<storage, read> alive: array<f32>;
 
-fn step_of(i: u32) -> f32 {
-    let e = p.member0 + i / p.member_len;
+// The step size of the workgroup row's member (0 when it is frozen), and where
+// its values start.
+fn member_step(y: u32) -> f32 {
+    let e = p.member0 + y;
     return select(0.0, lr[e] * p.scale, alive[e] > 0.5);
+}
+
+fn member_base(y: u32) -> u32 {
+    return p.shift + y * p.member_len;
 }
 
 // param -= step * grad
 @compute @workgroup_size(256)
 fn sgd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    for (var i = gid.x; i < p.len; i += nwg.x * 256u) {
-        let s = step_of(i);
-        if (s != 0.0) {
-            param[p.shift + i] -= s * grad[p.shift + i];
-        }
+    let s = member_step(gid.y);
+    if (s == 0.0) {
+        return;
+    }
+    let base = member_base(gid.y);
+    for (var i = gid.x; i < p.member_len; i += nwg.x * 256u) {
+        param[base + i] -= s * grad[base + i];
     }
 }
 
 // m = mu m + grad; param -= step * m   (heavy ball)
 @compute @workgroup_size(256)
 fn momentum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    for (var i = gid.x; i < p.len; i += nwg.x * 256u) {
-        let s = step_of(i);
-        if (s != 0.0) {
-            let mi = p.mu * m[p.shift + i] + grad[p.shift + i];
-            m[p.shift + i] = mi;
-            param[p.shift + i] -= s * mi;
-        }
+    let s = member_step(gid.y);
+    if (s == 0.0) {
+        return;
+    }
+    let base = member_base(gid.y);
+    for (var i = gid.x; i < p.member_len; i += nwg.x * 256u) {
+        let mi = p.mu * m[base + i] + grad[base + i];
+        m[base + i] = mi;
+        param[base + i] -= s * mi;
     }
 }
 
 // Adam (Kingma & Ba 2015): bias corrections bc1 = 1 - b1^t, bc2 = 1 - b2^t.
 @compute @workgroup_size(256)
 fn adam(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    for (var i = gid.x; i < p.len; i += nwg.x * 256u) {
-        let s = step_of(i);
-        if (s != 0.0) {
-            let g = grad[p.shift + i];
-            let mi = p.b1 * m[p.shift + i] + (1.0 - p.b1) * g;
-            let vi = p.b2 * v[p.shift + i] + (1.0 - p.b2) * g * g;
-            m[p.shift + i] = mi;
-            v[p.shift + i] = vi;
-            param[p.shift + i] -= s * (mi / p.bc1) / (sqrt(vi / p.bc2) + p.eps);
-        }
+    let s = member_step(gid.y);
+    if (s == 0.0) {
+        return;
+    }
+    let base = member_base(gid.y);
+    for (var i = gid.x; i < p.member_len; i += nwg.x * 256u) {
+        let g = grad[base + i];
+        let mi = p.b1 * m[base + i] + (1.0 - p.b1) * g;
+        let vi = p.b2 * v[base + i] + (1.0 - p.b2) * g * g;
+        m[base + i] = mi;
+        v[base + i] = vi;
+        param[base + i] -= s * (mi / p.bc1) / (sqrt(vi / p.bc2) + p.eps);
     }
 }
 
-// Vector forms for tensors whose members hold a multiple of 4 values: len,
-// member_len and shift then count vec4s, and a vec4 never straddles two
-// members (on lavapipe each storage access whose address differs between lanes
-// costs one scalar access per lane: vec4 quarters that). Same slots, as arrays
-// of vec4.
+// Vector forms for tensors whose members hold a multiple of 4 values:
+// member_len and shift then count vec4s (on lavapipe each storage access whose
+// address differs between lanes costs one scalar access per lane: vec4
+// quarters that). Same slots, as arrays of vec4.
 @group(0) @binding(1) var<storage, read> grad4: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> param4: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> m4: array<vec4<f32>>;
@@ -87,37 +101,43 @@ fn adam(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 
 @compute @workgroup_size(256)
 fn sgd4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    for (var i = gid.x; i < p.len; i += nwg.x * 256u) {
-        let s = step_of(i);
-        if (s != 0.0) {
-            param4[p.shift + i] -= s * grad4[p.shift + i];
-        }
+    let s = member_step(gid.y);
+    if (s == 0.0) {
+        return;
+    }
+    let base = member_base(gid.y);
+    for (var i = gid.x; i < p.member_len; i += nwg.x * 256u) {
+        param4[base + i] -= s * grad4[base + i];
     }
 }
 
 @compute @workgroup_size(256)
 fn momentum4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    for (var i = gid.x; i < p.len; i += nwg.x * 256u) {
-        let s = step_of(i);
-        if (s != 0.0) {
-            let mi = p.mu * m4[p.shift + i] + grad4[p.shift + i];
-            m4[p.shift + i] = mi;
-            param4[p.shift + i] -= s * mi;
-        }
+    let s = member_step(gid.y);
+    if (s == 0.0) {
+        return;
+    }
+    let base = member_base(gid.y);
+    for (var i = gid.x; i < p.member_len; i += nwg.x * 256u) {
+        let mi = p.mu * m4[base + i] + grad4[base + i];
+        m4[base + i] = mi;
+        param4[base + i] -= s * mi;
     }
 }
 
 @compute @workgroup_size(256)
 fn adam4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    for (var i = gid.x; i < p.len; i += nwg.x * 256u) {
-        let s = step_of(i);
-        if (s != 0.0) {
-            let g = grad4[p.shift + i];
-            let mi = p.b1 * m4[p.shift + i] + (1.0 - p.b1) * g;
-            let vi = p.b2 * v4[p.shift + i] + (1.0 - p.b2) * g * g;
-            m4[p.shift + i] = mi;
-            v4[p.shift + i] = vi;
-            param4[p.shift + i] -= s * (mi / p.bc1) / (sqrt(vi / p.bc2) + p.eps);
-        }
+    let s = member_step(gid.y);
+    if (s == 0.0) {
+        return;
+    }
+    let base = member_base(gid.y);
+    for (var i = gid.x; i < p.member_len; i += nwg.x * 256u) {
+        let g = grad4[base + i];
+        let mi = p.b1 * m4[base + i] + (1.0 - p.b1) * g;
+        let vi = p.b2 * v4[base + i] + (1.0 - p.b2) * g * g;
+        m4[base + i] = mi;
+        v4[base + i] = vi;
+        param4[base + i] -= s * (mi / p.bc1) / (sqrt(vi / p.bc2) + p.eps);
     }
 }

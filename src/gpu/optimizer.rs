@@ -111,6 +111,10 @@ pub(crate) fn update(
         Rule::Adam { b1, b2, eps } => (0.0, b1, b2, eps),
     };
     let t = up.step.max(1) as i32;
+    // One row of workgroups per member: at most as many rows as a dispatch
+    // may have, and columns enough to cover a member within the flat cap.
+    let max_rows = ctx.limits.max_compute_workgroups_per_dimension as usize;
+    let per = per.min(max_rows);
     let mut e0 = 0;
     while e0 < members {
         let eb = per.min(members - e0);
@@ -137,10 +141,11 @@ pub(crate) fn update(
             bc2: 1.0 - (b2 as f64).powi(t) as f32,
             _pad: 0.0,
         };
-        let groups = (eb * member_len / lanes)
+        let columns = (member_len / lanes)
             .div_ceil(256)
-            .clamp(1, super::elementwise::max_flat_groups(ctx)) as u32;
-        ctx.dispatch(&key, &params, &views, [groups, 1, 1])?;
+            .clamp(1, (super::elementwise::max_flat_groups(ctx) / eb).max(1))
+            as u32;
+        ctx.dispatch(&key, &params, &views, [columns, eb as u32, 1])?;
         e0 += eb;
     }
     Ok(())
