@@ -234,11 +234,29 @@ impl GpuContext {
             memory_hints: wgpu::MemoryHints::Performance,
             trace: wgpu::Trace::Off,
         };
-        let (device, queue) =
-            pollster::block_on(adapter.request_device(&desc)).map_err(|e| Error::Gpu {
-                op: "request_device",
-                message: e.to_string(),
-            })?;
+        let requested = pollster::block_on(adapter.request_device(&desc));
+        // The experimental feature must not cost the adapter: without it if the
+        // device cannot be had with it.
+        let (requested, coop) = match requested {
+            Err(e) if coop => {
+                log::warn!(
+                    "{}: no device with cooperative matrices ({e}); opening it without them",
+                    info.name
+                );
+                let plain = wgpu::DeviceDescriptor {
+                    required_features: features - wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX,
+                    experimental_features: wgpu::ExperimentalFeatures::disabled(),
+                    ..desc
+                };
+                (pollster::block_on(adapter.request_device(&plain)), false)
+            }
+            r => (r, coop),
+        };
+        let (device, queue) = requested.map_err(|e| Error::Gpu {
+            op: "request_device",
+            message: e.to_string(),
+        })?;
+        let features = device.features();
         let error = Arc::new(Mutex::new(None::<String>));
         let sink = error.clone();
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
