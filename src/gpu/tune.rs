@@ -190,9 +190,10 @@ fn rel_err(a: &[f32], b: &[f32]) -> f64 {
     (num / den.max(f64::MIN_POSITIVE)).sqrt()
 }
 
-/// Times every candidate on each shape (`runs` timed runs after a warm-up,
-/// the median kept) and returns the fastest correct one per shape. Leaves the
-/// backend running the new plan. `progress(done, total)` after each trial.
+/// Times every candidate on each shape (`runs` timed runs after a warm-up, in
+/// rounds over the candidates; the median kept) and returns the fastest correct
+/// one per shape. Leaves the backend running the new plan. `progress(done,
+/// total)` after each trial.
 pub fn tune(
     backend: &GpuBackend,
     runs: usize,
@@ -276,19 +277,35 @@ fn measure(
         let b = backend.upload(&rng.normals_f32(batch * k * n))?;
         let mut c = backend.zeros(batch * m * n)?;
         let spec = Matmul::new(m, n, k).batch(batch);
+        // Each configuration once (compiled, warmed up, its product checked),
+        // then the timed runs in rounds over all of them: a slow phase of a
+        // shared machine then slows every configuration alike rather than the
+        // few that happen to run in it.
         let mut reference: Option<Vec<f32>> = None;
+        let mut errs = Vec::with_capacity(configs.len());
         for &config in configs {
             ctx.set_matmul_plan(MatmulPlan::uniform(config))?;
             backend.matmul(&spec, &a, &b, &mut c)?;
             let got = backend.read(&c)?;
-            let err = reference.as_ref().map_or(0.0, |r| rel_err(&got, r));
-            if reference.is_none() {
-                reference = Some(got);
+            errs.push(reference.as_ref().map_or(0.0, |r| rel_err(&got, r)));
+            reference.get_or_insert(got);
+            backend.time(&mut || backend.matmul(&spec, &a, &b, &mut c))?;
+        }
+        let mut times = vec![Vec::with_capacity(runs.max(1)); configs.len()];
+        let rounds = runs.max(1);
+        for round in 0..rounds {
+            for (i, (&config, t)) in configs.iter().zip(times.iter_mut()).enumerate() {
+                ctx.set_matmul_plan(MatmulPlan::uniform(config))?;
+                let (seconds, how) = backend.time(&mut || backend.matmul(&spec, &a, &b, &mut c))?;
+                timing = format!("{how:?}");
+                t.push(seconds);
+                if round + 1 == rounds {
+                    progress(trials.len() + i + 1, total);
+                }
             }
-            let (seconds, how) = crate::bench::time_median(backend, runs, &mut || {
-                backend.matmul(&spec, &a, &b, &mut c)
-            })?;
-            timing = format!("{how:?}");
+        }
+        for ((&config, err), t) in configs.iter().zip(errs).zip(times) {
+            let seconds = crate::bench::median(t);
             trials.push(Trial {
                 class: class.to_string(),
                 batch,
@@ -299,7 +316,6 @@ fn measure(
                 gflops: 2.0 * (batch * m * n * k) as f64 / seconds * 1e-9,
                 rel_err: err,
             });
-            progress(trials.len(), total);
         }
     }
     let best = |class: &str| -> Option<MatmulConfig> {
