@@ -31,7 +31,7 @@ fn shapes() -> Vec<Matmul> {
 }
 
 fn coop_backends(g0: &GpuBackend) -> Vec<GpuBackend> {
-    [false, true]
+    let backends = [false, true]
         .into_iter()
         .filter_map(|walk_m| {
             gpu_with_config(MatmulConfig {
@@ -41,7 +41,14 @@ fn coop_backends(g0: &GpuBackend) -> Vec<GpuBackend> {
             })
         })
         .inspect(|g| assert!(g.context().coop_shape(false).is_some(), "{:?}", g0.info()))
-        .collect()
+        .collect::<Vec<_>>();
+    if backends.is_empty() {
+        eprintln!(
+            "skipping: {} has no f32 cooperative matrices",
+            g0.info().name
+        );
+    }
+    backends
 }
 
 #[test]
@@ -72,16 +79,8 @@ fn coop_kernel_offered_exactly_where_the_adapter_reports_tiles() {
 #[test]
 fn coop_f32_products_match_f64() {
     let Some(g0) = gpu() else { return };
-    let backends = coop_backends(&g0);
-    if backends.is_empty() {
-        eprintln!(
-            "skipping: {} has no f32 cooperative matrices",
-            g0.info().name
-        );
-        return;
-    }
     let mut seed = 700;
-    for g in &backends {
+    for g in &coop_backends(&g0) {
         for spec in shapes() {
             seed += 3;
             let err = matmul_error(g, spec, seed);
@@ -93,14 +92,7 @@ fn coop_f32_products_match_f64() {
 #[test]
 fn coop_fused_dense_forward_matches_f64() {
     let Some(g0) = gpu() else { return };
-    let backends = coop_backends(&g0);
-    if backends.is_empty() {
-        eprintln!(
-            "skipping: {} has no f32 cooperative matrices",
-            g0.info().name
-        );
-    }
-    for g in backends {
+    for g in coop_backends(&g0) {
         let spec = Matmul::new(48, 32, 64).batch(2).scaled(0.7, 0.0);
         let (ez, eh) = dense_forward_errors(&g, spec, Activation::Gelu);
         assert!(ez < TOL && eh < TOL, "{ez:e} {eh:e}");
