@@ -70,7 +70,7 @@ pub enum MatmulKernel {
 pub const COOP_MULTIPLE: usize = 16;
 
 impl MatmulKernel {
-    /// Parses `generic`, `vec4` or `sg8`.
+    /// Parses `generic`, `vec4`, `sg8` or `coop`.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "generic" => Some(MatmulKernel::Generic),
