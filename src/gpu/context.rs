@@ -1025,8 +1025,9 @@ mod tests {
 
     #[test]
     fn cooperative_kernel_uses_cooperative_matrices_in_spirv() {
-        // OpTypeCooperativeMatrixKHR (4456) and OpCooperativeMatrixMulAddKHR
-        // (4459) must appear: the tiles are not emulated.
+        // OpTypeCooperativeMatrixKHR (4456), OpCooperativeMatrixLoadKHR
+        // (4457), ...StoreKHR (4458) and ...MulAddKHR (4459) must appear: the
+        // tiles are not emulated in the shader.
         let shape = CoopShape {
             side: 16,
             f16: true,

@@ -277,35 +277,18 @@ fn measure(
         let b = backend.upload(&rng.normals_f32(batch * k * n))?;
         let mut c = backend.zeros(batch * m * n)?;
         let spec = Matmul::new(m, n, k).batch(batch);
-        // Each configuration once (compiled, warmed up, its product checked),
-        // then the timed runs in rounds over all of them: a slow phase of a
-        // shared machine then slows every configuration alike rather than the
-        // few that happen to run in it.
-        let mut reference: Option<Vec<f32>> = None;
-        let mut errs = Vec::with_capacity(configs.len());
-        for &config in configs {
-            ctx.set_matmul_plan(MatmulPlan::uniform(config))?;
-            backend.matmul(&spec, &a, &b, &mut c)?;
-            let got = backend.read(&c)?;
-            errs.push(reference.as_ref().map_or(0.0, |r| rel_err(&got, r)));
-            reference.get_or_insert(got);
-            backend.time(&mut || backend.matmul(&spec, &a, &b, &mut c))?;
-        }
-        let mut times = vec![Vec::with_capacity(runs.max(1)); configs.len()];
-        let rounds = runs.max(1);
-        for round in 0..rounds {
-            for (i, (&config, t)) in configs.iter().zip(times.iter_mut()).enumerate() {
-                ctx.set_matmul_plan(MatmulPlan::uniform(config))?;
-                let (seconds, how) = backend.time(&mut || backend.matmul(&spec, &a, &b, &mut c))?;
-                timing = format!("{how:?}");
-                t.push(seconds);
-                if round + 1 == rounds {
-                    progress(trials.len() + i + 1, total);
-                }
-            }
-        }
-        for ((&config, err), t) in configs.iter().zip(errs).zip(times) {
-            let seconds = crate::bench::median(t);
+        let done = trials.len();
+        let (timed, how) = time_in_rounds(
+            backend,
+            configs.len(),
+            runs,
+            &mut c,
+            &mut |i| ctx.set_matmul_plan(MatmulPlan::uniform(configs[i])),
+            &mut |c| backend.matmul(&spec, &a, &b, c),
+            &mut |i| progress(done + i + 1, total),
+        )?;
+        timing = how;
+        for (&config, (seconds, err)) in configs.iter().zip(timed) {
             trials.push(Trial {
                 class: class.to_string(),
                 batch,
@@ -339,6 +322,50 @@ fn measure(
     Ok((trials, timing, plan))
 }
 
+/// Times `count` candidates of one product: each once (`select(i)` makes
+/// candidate i current; compiled, warmed up, its result compared with the
+/// first candidate's), then `runs` timed runs in rounds over all of them, so
+/// that a slow phase of a shared machine slows every candidate alike rather
+/// than the few that happen to run in it. Returns each candidate's median
+/// seconds and relative difference from the first, and how they were timed;
+/// `done(i)` after candidate i's last run.
+fn time_in_rounds(
+    backend: &GpuBackend,
+    count: usize,
+    runs: usize,
+    c: &mut crate::Buffer,
+    select: &mut dyn FnMut(usize) -> Result<()>,
+    product: &mut dyn FnMut(&mut crate::Buffer) -> Result<()>,
+    done: &mut dyn FnMut(usize),
+) -> Result<(Vec<(f64, f64)>, String)> {
+    let mut reference: Option<Vec<f32>> = None;
+    let mut errs = Vec::with_capacity(count);
+    for i in 0..count {
+        select(i)?;
+        product(c)?;
+        let got = backend.read(c)?;
+        errs.push(reference.as_ref().map_or(0.0, |r| rel_err(&got, r)));
+        reference.get_or_insert(got);
+        backend.time(&mut || product(c))?;
+    }
+    let rounds = runs.max(1);
+    let mut times = vec![Vec::with_capacity(rounds); count];
+    let mut timing = String::new();
+    for round in 0..rounds {
+        for (i, t) in times.iter_mut().enumerate() {
+            select(i)?;
+            let (seconds, how) = backend.time(&mut || product(c))?;
+            timing = format!("{how:?}");
+            t.push(seconds);
+            if round + 1 == rounds {
+                done(i);
+            }
+        }
+    }
+    let medians = times.into_iter().map(crate::bench::median);
+    Ok((medians.zip(errs).collect(), timing))
+}
+
 /// f16 operands on the cooperative-matrix tiles against the register kernels
 /// of `plan`, on the large shapes: the trials (class `f16`), and whether the
 /// tiles are correct (within 1e-4 of the register kernels) and faster.
@@ -352,19 +379,21 @@ fn measure_f16(backend: &GpuBackend, plan: MatmulPlan, runs: usize) -> Result<(V
         let b = backend.upload_f16(&rng.normals_f32(batch * k * n))?;
         let mut c = backend.zeros(batch * m * n)?;
         let spec = Matmul::new(m, n, k).batch(batch);
-        let mut reference: Option<Vec<f32>> = None;
-        for coop in [false, true] {
-            ctx.set_matmul_plan(MatmulPlan {
-                f16_coop: coop,
-                ..plan
-            })?;
-            backend.matmul_f16(&spec, &a, &b, &mut c)?;
-            let got = backend.read(&c)?;
-            let err = reference.as_ref().map_or(0.0, |r| rel_err(&got, r));
-            reference.get_or_insert(got);
-            let (seconds, _) = crate::bench::time_median(backend, runs, &mut || {
-                backend.matmul_f16(&spec, &a, &b, &mut c)
-            })?;
+        let (timed, _) = time_in_rounds(
+            backend,
+            2,
+            runs,
+            &mut c,
+            &mut |i| {
+                ctx.set_matmul_plan(MatmulPlan {
+                    f16_coop: i == 1,
+                    ..plan
+                })
+            },
+            &mut |c| backend.matmul_f16(&spec, &a, &b, c),
+            &mut |_| {},
+        )?;
+        for (coop, (seconds, err)) in [false, true].into_iter().zip(timed) {
             ok &= err <= 1e-4;
             trials.push(Trial {
                 class: "f16".to_string(),
