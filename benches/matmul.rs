@@ -3,7 +3,8 @@
 //! Run: `cargo bench --bench matmul`.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use widenet::{DeviceChoice, Matmul};
+use widenet::DeviceChoice;
+use widenet::backend::Matmul;
 
 fn bench(c: &mut Criterion) {
     let dev = widenet::open(&DeviceChoice::Auto).expect("open device");

@@ -6,26 +6,19 @@
 //! Run: `cargo bench --bench ntk`.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use widenet::kernel::{
-    Architecture, DIAG_CAPACITY, KernelTile, Parameterization, Want, kernels_device, kernels_f64,
-    recursion,
-};
+use widenet::backend::{DIAG_CAPACITY, KernelTile, tile_side};
+use widenet::kernel::{Want, kernels_device, kernels_f64};
 use widenet::matrix::Matrix;
-use widenet::{Activation, DeviceChoice};
+use widenet::{Arch, DeviceChoice, Mlp};
 
 const D: usize = 64;
 const DEPTH: usize = 3;
 
-fn arch() -> Architecture {
-    Architecture {
+fn arch() -> Arch {
+    Arch::mlp(&Mlp {
         depth: DEPTH,
-        activation: Activation::RELU,
-        w_std: 1.0,
-        b_std: 0.0,
-        parameterization: Parameterization::Ntk,
-        width: 512,
-        d_in: D,
-    }
+        ..Mlp::default()
+    })
 }
 
 fn points(n: usize) -> Matrix<f32> {
@@ -40,18 +33,19 @@ fn bench(c: &mut Criterion) {
     g.sample_size(10);
 
     // One off-diagonal tile: rows and columns of different points.
-    let side = widenet::kernel::tile_side(DEPTH);
+    let program = arch.kernel_program(D).expect("program");
+    let side = tile_side(program.slots);
     let x = points(2 * side);
-    let x1 = dev.upload(&x.data[..side * D]).expect("upload");
+    let x1 = dev.upload(&x.data()[..side * D]).expect("upload");
     let mut x2t = vec![0.0f32; D * side];
     for j in 0..side {
         for f in 0..D {
-            x2t[f * side + j] = x.data[(side + j) * D + f];
+            x2t[f * side + j] = x.data()[(side + j) * D + f];
         }
     }
     let x2t = dev.upload(&x2t).expect("upload");
     let tile = KernelTile {
-        arch,
+        program: &program,
         rows: side,
         cols: side,
         k: D,
@@ -65,9 +59,9 @@ fn bench(c: &mut Criterion) {
         .enumerate()
     {
         for (v, i) in layer.iter_mut().zip(0..) {
-            let row = &x.data[i * D..(i + 1) * D];
+            let row = &x.data()[i * D..(i + 1) * D];
             let c0 = row.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / D as f64;
-            *v = recursion::diag_table(&arch, c0)[l] as f32;
+            *v = program.variances(c0)[l] as f32;
         }
     }
     let diag = dev.upload(&table).expect("upload");
@@ -97,7 +91,7 @@ fn bench(c: &mut Criterion) {
     g.sample_size(10);
     let n = 200;
     let x = points(n);
-    let x64 = Matrix::from_vec(n, D, x.data.iter().map(|&v| v as f64).collect()).expect("x");
+    let x64 = Matrix::from_vec(n, D, x.data().iter().map(|&v| v as f64).collect()).expect("x");
     g.throughput(Throughput::Elements((n * n) as u64));
     g.bench_with_input(BenchmarkId::new("end_to_end", n), &n, |b, _| {
         b.iter(|| kernels_f64(&arch, &x64, None, Want::NTK).expect("ntk"))

@@ -8,18 +8,18 @@
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use widenet::backend::{Loss, Rule};
 use widenet::matrix::Matrix;
-use widenet::mlp::ensemble::Ensemble;
-use widenet::mlp::params::Params;
-use widenet::mlp::train::{Schedule, TrainConfig, Trainer};
-use widenet::mlp::{MlpSpec, Parameterization};
-use widenet::{Activation, Backend, DeviceChoice};
+use widenet::net::ensemble::Ensemble;
+use widenet::net::params::Params;
+use widenet::net::train::{Schedule, TrainConfig, Trainer};
+use widenet::net::{MlpSpec, NetSpec};
+use widenet::{Activation, Backend, DeviceChoice, Parameterization};
 
 const WIDTH: usize = 256;
 const DEPTH: usize = 3;
 const POINTS: usize = 256;
 const D_IN: usize = 16;
 
-fn spec(ensemble: usize) -> MlpSpec {
+fn spec(ensemble: usize) -> NetSpec {
     MlpSpec {
         d_in: D_IN,
         width: WIDTH,
@@ -32,6 +32,7 @@ fn spec(ensemble: usize) -> MlpSpec {
         base_width: WIDTH,
         ensemble,
     }
+    .net()
 }
 
 fn cfg() -> TrainConfig {

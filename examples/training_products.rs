@@ -13,16 +13,18 @@ fn main() -> widenet::Result<()> {
         .collect();
     let arg = |i: usize, d: usize| args.get(i).copied().unwrap_or(d);
     let (e, w, n, d) = (arg(0, 64), arg(1, 256), arg(2, 64), arg(3, 8));
-    let choice = widenet::DeviceChoice::from_flag_or_env(None)?;
-    let Some(g) = widenet::gpu::GpuBackend::open(&choice)? else {
+    let mut opts = widenet::GpuOptions::default();
+    opts.autotune = false;
+    let Some(g) = widenet::gpu::GpuBackend::open(&widenet::DeviceChoice::Gpu(None), &opts)? else {
         eprintln!("no GPU adapter: nothing to time");
         return Ok(());
     };
-    let tuned = widenet::gpu::tune::autotune(&g, widenet::gpu::tune::Autotune::Cached, |_, _| {})?;
+    let tuned =
+        widenet::gpu::tune::autotune(&g, widenet::gpu::tune::Autotune::Cached, None, |_, _| {})?;
     println!("{}", g.describe());
     println!(
         "plan: {} ({})",
-        widenet::gpu::tune::describe(&g.context().matmul_plan()),
+        widenet::gpu::tune::describe(&g.matmul_plan()),
         match tuned {
             widenet::gpu::tune::Tuned::Cached(_) => "cached",
             widenet::gpu::tune::Tuned::Measured(..) => "measured now",
@@ -30,7 +32,7 @@ fn main() -> widenet::Result<()> {
         }
     );
     // The products of a step of a depth-3 MLP d -> w -> w -> w -> 1, as
-    // src/mlp/ensemble.rs issues them: forward (NT), weight gradients (TN),
+    // src/net/ensemble.rs issues them: forward (NT), weight gradients (TN),
     // input gradients (NN).
     let products = [
         (
@@ -71,7 +73,7 @@ fn main() -> widenet::Result<()> {
         let a = g.upload(&rng.normals_f32(spec.a_len()))?;
         let b = g.upload(&rng.normals_f32(spec.b_len()))?;
         let mut c = g.zeros(spec.c_len())?;
-        let (t, how) = widenet::bench::time_median(&g, 5, &mut || g.matmul(&spec, &a, &b, &mut c))?;
+        let (t, how) = median_time(&g, 5, &mut || g.matmul(&spec, &a, &b, &mut c))?;
         let flops = 2.0 * (spec.batch * spec.m * spec.n * spec.k) as f64;
         println!(
             "  {name:<38} {:>9.3} ms {:>7.1} GFLOP/s  ({how:?})",
@@ -80,4 +82,21 @@ fn main() -> widenet::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The median of `runs` timings of `f` after a warm-up, on the device's clock where it has one.
+fn median_time(
+    g: &dyn Backend,
+    runs: usize,
+    f: &mut dyn FnMut() -> widenet::Result<()>,
+) -> widenet::Result<(f64, widenet::backend::Timing)> {
+    g.time(f)?;
+    let mut times = Vec::new();
+    let mut how = widenet::backend::Timing::Wall;
+    for _ in 0..runs {
+        let (t, h) = g.time(f)?;
+        times.push(t);
+        how = h;
+    }
+    Ok((widenet::stats::median(times), how))
 }

@@ -6,30 +6,62 @@
 # Debian 12's, so it lives in a trixie chroot; the test binaries built here
 # (they need only libc and the Vulkan loader) run inside it.
 #
-# Usage (as root, Debian or Ubuntu with network access to deb.debian.org):
+# Usage (as root, on Debian with its package mirror reachable; the mirror is
+# read from this machine's own apt sources):
 #   scripts/coop-lavapipe.sh [CHROOT_DIR]     (default /tmp/widenet-trixie)
-# Exit status: 0 when the tests pass, 1 when one fails, 3 when the chroot
-# could not be set up (no network, no debootstrap, no root).
+# Exit status: 0 when the tests pass, 1 when one fails or the chroot cannot be
+# made although the mirror answers, 3 when the mirror cannot be reached (no
+# network: the tests are not run, and CI says so).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root="${1:-/tmp/widenet-trixie}"
+
+# The Debian mirror this machine's apt uses (the first "URIs:" of a deb822
+# source, or the first "deb" line), without its security suffix.
+mirror() {
+  local m
+  m=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null | sed -n 's/^URIs:[[:space:]]*\([^[:space:]]*\).*/\1/p' |
+    grep -v -- '-security' | head -n 1)
+  [ -n "$m" ] || m=$(sed -n 's/^deb[[:space:]]\+\(\[[^]]*\][[:space:]]\+\)\?\([^[:space:]]*\).*/\2/p' \
+    /etc/apt/sources.list 2>/dev/null | grep -v -- '-security' | head -n 1)
+  echo "$m"
+}
+
+# Whether the mirror answers at all (a TCP connection to its host).
+reachable() {
+  local hostport host port
+  hostport=$(echo "$1" | sed -E 's#^[a-z]+://([^/]+).*#\1#')
+  host=${hostport%%:*}
+  port=80
+  case "$1" in https://*) port=443 ;; esac
+  [ "$host" != "$hostport" ] && port=${hostport##*:}
+  timeout 15 bash -c "exec 3<>/dev/tcp/$host/$port" 2>/dev/null
+}
 
 setup() {
   command -v debootstrap >/dev/null ||
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null || return 1
   if [ ! -x "$root/usr/bin/apt-get" ]; then
-    debootstrap --variant=minbase trixie "$root" http://deb.debian.org/debian >"$root.log" 2>&1 ||
-      return 1
+    debootstrap --variant=minbase trixie "$root" "$url" >"$root.log" 2>&1 || return 1
   fi
-  echo "deb http://deb.debian.org/debian trixie-backports main" >"$root/etc/apt/sources.list.d/backports.list"
+  echo "deb $url trixie-backports main" >"$root/etc/apt/sources.list.d/backports.list"
   chroot "$root" bash -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
     apt-get install -y -qq -t trixie-backports mesa-vulkan-drivers libvulkan1 >/dev/null" ||
     return 1
 }
 
-if ! setup; then
-  echo "coop-lavapipe: could not set up the trixie chroot in $root; cooperative-matrix tests not run" >&2
+url=$(mirror)
+if [ -z "$url" ]; then
+  echo "coop-lavapipe: no Debian mirror in this machine's apt sources; cooperative-matrix tests not run" >&2
   exit 3
+fi
+if ! reachable "$url"; then
+  echo "coop-lavapipe: the package mirror $url cannot be reached (no network); cooperative-matrix tests not run" >&2
+  exit 3
+fi
+if ! setup; then
+  echo "coop-lavapipe: the mirror answers but the trixie chroot in $root could not be set up (see $root.log)" >&2
+  exit 1
 fi
 
 # The test binaries of the products, built here.

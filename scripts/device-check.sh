@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# The checks and benchmarks to run on a lent real GPU, in one call (see
-# ../.library/device/README.md): carry `target/release/widenet` and `.gl` (the
-# Vulkan loader packages, made once with the recipe there), then run
+# The checks and benchmarks to run on a machine with a real GPU, in one call.
+# It needs the release binary (`target/release/widenet`, built on an x86-64
+# machine like the GPU's) and, where that machine has no Vulkan loader, the
+# Debian packages of the loader and the GL/EGL dispatch libraries in `.gl/`
+# (libvulkan1, libegl1, libglvnd0, libopengl0, libgl1, libglx0, libgles2,
+# fetched with `apt-get download` for amd64), which it unpacks first. Run
 #   bash scripts/device-check.sh
 # Everything it prints also goes to $OUT/device-check.log; the JSON records go
 # to $OUT. About four minutes on an H200; each step has its own time limit.

@@ -1,6 +1,7 @@
-// Activation functions shared by elementwise.wgsl and ntk.wgsl (prepended by the host).
-// Codes match src/activation.rs: 0 identity, 1 ABRelu(a, b), 2 a*erf(b*x)+c,
-// 3 tanh, 4 gelu (exact), 5 sign.
+// Activation functions shared by elementwise.wgsl, the matrix kernels'
+// epilogue and ntk.wgsl (prepended by the host). The codes ACT_* are
+// constants the host writes from src/activation/mod.rs (`code`), their one
+// source: identity, ABRelu(a, b), a*erf(b*x)+c, tanh, gelu (exact), sign, sigmoid.
 
 // erf with about 1.5e-7 absolute error: Taylor series near 0 (where the
 // rational form would lose relative accuracy), Abramowitz & Stegun 7.1.26 elsewhere.
@@ -23,22 +24,24 @@ override ACT_CODE: u32 = 0u;
 
 fn act_value(code: u32, x: f32, pa: f32, pb: f32, pc: f32) -> f32 {
     switch code {
-        case 1u: { return pa * min(x, 0.0) + pb * max(x, 0.0); }
-        case 2u: { return pa * erf_f32(pb * x) + pc; }
-        case 3u: { return tanh(clamp(x, -15.0, 15.0)); }
-        case 4u: { return x * 0.5 * (1.0 + erf_f32(x * 0.70710678118)); }
-        case 5u: { return sign(x); }
+        case ACT_ABRELU: { return pa * min(x, 0.0) + pb * max(x, 0.0); }
+        case ACT_ERF: { return pa * erf_f32(pb * x) + pc; }
+        case ACT_TANH: { return tanh(clamp(x, -15.0, 15.0)); }
+        case ACT_GELU: { return x * 0.5 * (1.0 + erf_f32(x * 0.70710678118)); }
+        case ACT_SIGN: { return sign(x); }
+        case ACT_SIGMOID: { return 1.0 / (1.0 + exp(-clamp(x, -80.0, 80.0))); }
         default: { return x; }
     }
 }
 
 fn act_slope(code: u32, x: f32, pa: f32, pb: f32) -> f32 {
     switch code {
-        case 1u: { return select(pa, pb, x > 0.0); }
-        case 2u: { return pa * pb * 1.1283791671 * exp(-(pb * x) * (pb * x)); }
-        case 3u: { let t = tanh(clamp(x, -15.0, 15.0)); return 1.0 - t * t; }
-        case 4u: { return 0.5 * (1.0 + erf_f32(x * 0.70710678118)) + x * 0.3989422804 * exp(-0.5 * x * x); }
-        case 5u: { return 0.0; }
+        case ACT_ABRELU: { return select(pa, pb, x > 0.0); }
+        case ACT_ERF: { return pa * pb * 1.1283791671 * exp(-(pb * x) * (pb * x)); }
+        case ACT_TANH: { let t = tanh(clamp(x, -15.0, 15.0)); return 1.0 - t * t; }
+        case ACT_GELU: { return 0.5 * (1.0 + erf_f32(x * 0.70710678118)) + x * 0.3989422804 * exp(-0.5 * x * x); }
+        case ACT_SIGN: { return 0.0; }
+        case ACT_SIGMOID: { let s = 1.0 / (1.0 + exp(-clamp(x, -80.0, 80.0))); return s * (1.0 - s); }
         default: { return 1.0; }
     }
 }

@@ -1,47 +1,62 @@
-// The infinite-width layer recursion of a fully connected network, 4 entries
-// of a row per invocation (vec4 loads and stores: on lavapipe every storage
-// access costs a scalar operation per lane). The host prepends activation.wgsl.
-// CPU twin: src/kernel/recursion.rs.
+// The infinite-width recursion of an architecture for every entry of a kernel
+// tile, 4 entries of a row per invocation (vec4 loads and stores: on lavapipe
+// every storage access costs a scalar operation per lane). The host prepends
+// activation.wgsl and appends `fn recursion`, generated from the
+// architecture's list of layer updates (src/gpu/ntk.rs); the updates
+// themselves are the functions below. CPU twin: src/arch/program.rs.
 //
 // The Gram tile q0 = x1 . x2 / d_in comes from the matrix product (binding 1).
-// (A variant that fused the subgroup product of matmul_sg8.wgsl with the
-// recursion ran slower on lavapipe: register pressure.)
 //
 // Bindings (group 0):
 //   0: params  uniform (dynamic offset)  NtkParams
 //   1: a       storage, read        Gram [rows, cols]
-//   2: diag    uniform, 64 KiB      variance entering activation l: d(l*stride + i) for x1_i,
-//                                   d(l*stride + cols_at + j) for x2_j, cols_at a multiple of 4
-//                                   (16384 values at most; a uniform buffer because lavapipe
+//   2: diag    uniform, 64 KiB      variance entering slot s: d(s*stride + i) for x1_i,
+//                                   d(s*stride + cols_at + j) for x2_j, cols_at a multiple of 4
+//                                   (DIAG_VEC4 vec4 values, written by the host from
+//                                   DIAG_CAPACITY; a uniform buffer because lavapipe
 //                                   gathers from those in one vector op)
 //   3: nngp    storage, read_write  [rows, cols]
 //   4: ntk     storage, read_write  [rows, cols]
+//   5: rule    uniform              the Gauss-Hermite rule of the quadrature activations:
+//                                   GH_DEG nodes, then (from vec4 GH_VEC4 / 2) the weights
 // cols is a multiple of 4.
 //
 // flags: 1 write nngp, 2 write ntk, 8 the tile is on the diagonal of a kernel
 // of a set with itself (entry (i, i) pairs a point with itself: its
 // differences c1 c2 - q^2 are known exactly).
 
-// Specialization constants (one pipeline per activation, depth and parameterization).
-override CODE: u32 = 1u;
-override DEPTH: u32 = 1u;
-override STANDARD: bool = false;
-
 struct NtkParams {
-    rows: u32, cols: u32, _k: u32, flags: u32,
-    stride: u32, cols_at: u32, _pad2: u32, _pad3: u32,
-    w_var: f32, b_var: f32, d_in: f32, width: f32,
-    pa: f32, pb: f32, pc: f32, _inv_d: f32,
+    rows: u32, cols: u32, flags: u32, stride: u32,
+    cols_at: u32, _pad1: u32, _pad2: u32, _pad3: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: NtkParams;
 @group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
-@group(0) @binding(2) var<uniform> diag: array<vec4<f32>, 4096>;
+@group(0) @binding(2) var<uniform> diag: array<vec4<f32>, DIAG_VEC4>;
 @group(0) @binding(3) var<storage, read_write> out_nngp: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> out_ntk: array<vec4<f32>>;
+@group(0) @binding(5) var<uniform> rule: array<vec4<f32>, GH_VEC4>;
+
+fn gh_x(i: u32) -> f32 {
+    return rule[i >> 2u][i & 3u];
+}
+
+fn gh_w(i: u32) -> f32 {
+    let k = i + GH_VEC4 * 2u;
+    return rule[k >> 2u][k & 3u];
+}
 
 fn d(k: u32) -> f32 {
     return diag[k >> 2u][k & 3u];
+}
+
+// The variances of slot s: (row i's, the four columns' from j0).
+fn row_var(s: u32, i: u32) -> f32 {
+    return d(s * p.stride + i);
+}
+
+fn col_var(s: u32, j0: u32) -> vec4<f32> {
+    return diag[(s * p.stride + p.cols_at + j0) >> 2u];
 }
 
 const PI: f32 = 3.14159265358979;
@@ -75,108 +90,150 @@ fn atan2_fill(y: vec4<f32>, x: vec4<f32>) -> vec4<f32> {
     return select(atan2_poly(y, x), vec4<f32>(PI / 2.0), y == vec4<f32>(0.0) & x == vec4<f32>(0.0));
 }
 
-struct Pair {
+// The state of four entries: covariance q and NTK t.
+struct State {
     q: vec4<f32>,
-    dot: vec4<f32>,
+    t: vec4<f32>,
 }
 
-// q' = E[phi(u) phi(v)] and dot with Theta' = Theta * dot, for 4 entries.
-// `same` marks entries pairing a point with itself (c1 == c2 == q exactly).
-fn act_pair(q: vec4<f32>, c1: f32, c2: vec4<f32>, same: vec4<bool>) -> Pair {
+// Dense, ntk parameterization: q <- W^2 q + b^2, Theta <- q + W^2 Theta.
+fn dense_ntk(s: State, w2: f32, b2: f32) -> State {
+    let q = w2 * s.q + b2;
+    return State(q, q + w2 * s.t);
+}
+
+// Dense, standard parameterization: Theta <- fan_in q + W^2 Theta (+ 1 with a bias).
+fn dense_standard(s: State, w2: f32, b2: f32, fan_in: f32, bias: f32) -> State {
+    return State(w2 * s.q + b2, fan_in * s.q + w2 * s.t + bias);
+}
+
+// LayerNorm: both kernels over sqrt((eps + c1)(eps + c2)).
+fn layer_norm(s: State, slot: u32, i: u32, j0: u32, same: vec4<bool>, eps: f32) -> State {
+    let c1 = row_var(slot, i) + eps;
+    let c2 = col_var(slot, j0) + eps;
+    let f = inverseSqrt(c1 * c2);
+    return State(select(s.q * f, vec4<f32>((c1 - eps) / c1), same), s.t * f);
+}
+
+// ABRelu(a, b) (ReLU, leaky ReLU, abs): the arc-cosine kernel of degree 1.
+fn act_abrelu(s: State, c1: f32, c2: vec4<f32>, same: vec4<bool>, a: f32, b: f32) -> State {
     let zero = vec4<f32>(0.0);
-    switch CODE {
-        case 1u: {
-            let a = p.pa;
-            let b = p.pb;
-            let gap = select(max(c1 * c2 - q * q, zero), zero, same);
-            let root = sqrt(gap);
-            let angle = atan2_fill(root, q);
-            let factor = (a - b) * (a - b) / (2.0 * PI);
-            let dot = vec4<f32>((a * a + b * b) / 2.0) - factor * angle;
-            return Pair(factor * root + dot * q, dot);
-        }
-        case 2u: {
-            let b2 = p.pb * p.pb;
-            let qs = q * b2;
-            let general = max((1.0 + 2.0 * c1 * b2) * (1.0 + 2.0 * c2 * b2) - 4.0 * qs * qs, zero);
-            let gap = select(general, 1.0 + 4.0 * qs, same);
-            let root = sqrt(gap);
-            let qn = 2.0 / PI * atan2_poly(2.0 * qs, root);
-            let a2 = p.pa * p.pa;
-            return Pair(a2 * qn + p.pc * p.pc, a2 * b2 * 4.0 / PI / root);
-        }
-        case 4u: {
-            let prod = c1 * c2;
-            let prod1 = (c1 + 1.0) * (c2 + 1.0);
-            let delta_sq = select(max(prod1 - q * q, zero), 2.0 * q + 1.0, same);
-            let delta = sqrt(delta_sq);
-            let angle = atan2_poly(q, delta);
-            let qn = ((q * q + prod * delta_sq) / (prod1 * delta) + q * angle) / (2.0 * PI) + 0.25 * q;
-            let first = (1.0 / delta_sq + (1.0 - prod) / prod1 + 1.0) * q / delta / (2.0 * PI);
-            return Pair(qn, first + 0.25 + angle / (2.0 * PI));
-        }
-        case 5u: {
-            let gap = select(max(c1 * c2 - q * q, zero), zero, same);
-            return Pair(1.0 - 2.0 / PI * atan2_fill(sqrt(gap), q), zero);
-        }
-        default: {
-            return Pair(q, vec4<f32>(1.0));
-        }
-    }
+    let gap = select(max(c1 * c2 - s.q * s.q, zero), zero, same);
+    let root = sqrt(gap);
+    let angle = atan2_fill(root, s.q);
+    let factor = (a - b) * (a - b) / (2.0 * PI);
+    let dot = vec4<f32>((a * a + b * b) / 2.0) - factor * angle;
+    return State(factor * root + dot * s.q, s.t * dot);
 }
 
-// Dense layer on (q, Theta).
-fn dense(fan_in: f32, q: vec4<f32>, theta: vec4<f32>) -> Pair {
-    let qn = p.w_var * q + p.b_var;
-    if (STANDARD) {
-        return Pair(qn, fan_in * q + p.w_var * theta + 1.0);
-    }
-    return Pair(qn, qn + p.w_var * theta);
+// a erf(b x) + c (Williams 1997).
+fn act_erf(s: State, c1: f32, c2: vec4<f32>, same: vec4<bool>, a: f32, b: f32, c: f32) -> State {
+    let b2 = b * b;
+    let qs = s.q * b2;
+    let general = max((1.0 + 2.0 * c1 * b2) * (1.0 + 2.0 * c2 * b2) - 4.0 * qs * qs, vec4<f32>(0.0));
+    let gap = select(general, 1.0 + 4.0 * qs, same);
+    let root = sqrt(gap);
+    let qn = 2.0 / PI * atan2_poly(2.0 * qs, root);
+    let a2 = a * a;
+    return State(a2 * qn + c * c, s.t * (a2 * b2 * 4.0 / PI / root));
 }
 
-// The whole recursion for entries (i, j0..j0+3) from their input covariances,
-// stored at vec4 index `idx` of the outputs.
-fn finish(q0: vec4<f32>, i: u32, j0: u32, idx: u32) {
-    let diag_tile = (p.flags & 8u) != 0u;
-    let same = vec4<bool>(diag_tile) & (vec4<u32>(i) == vec4<u32>(j0, j0 + 1u, j0 + 2u, j0 + 3u));
-    var q = q0;
-    var theta = vec4<f32>(0.0);
-    for (var l = 0u; l < DEPTH; l++) {
-        let fan_in = select(p.width, p.d_in, l == 0u);
-        let dn = dense(fan_in, q, theta);
-        let c1 = d(l * p.stride + i);
-        let c2 = diag[(l * p.stride + p.cols_at + j0) >> 2u];
-        let r = act_pair(select(dn.q, vec4<f32>(c1), same), c1, c2, same);
-        q = r.q;
-        theta = dn.dot * r.dot;
-    }
-    let out = dense(select(p.width, p.d_in, DEPTH == 0u), q, theta);
-    if ((p.flags & 1u) != 0u) {
-        out_nngp[idx] = out.q;
-    }
-    if ((p.flags & 2u) != 0u) {
-        out_ntk[idx] = out.dot;
-    }
+// GELU, exact (Tsuchida et al. 2020).
+fn act_gelu(s: State, c1: f32, c2: vec4<f32>, same: vec4<bool>) -> State {
+    let q = s.q;
+    let prod = c1 * c2;
+    let prod1 = (c1 + 1.0) * (c2 + 1.0);
+    let delta_sq = select(max(prod1 - q * q, vec4<f32>(0.0)), 2.0 * q + 1.0, same);
+    let delta = sqrt(delta_sq);
+    let angle = atan2_poly(q, delta);
+    let qn = ((q * q + prod * delta_sq) / (prod1 * delta) + q * angle) / (2.0 * PI) + 0.25 * q;
+    let first = (1.0 / delta_sq + (1.0 - prod) / prod1 + 1.0) * q / delta / (2.0 * PI);
+    return State(qn, s.t * (first + 0.25 + angle / (2.0 * PI)));
 }
 
-// Rows per invocation: fewer, longer workgroups (lavapipe pays per workgroup).
-const ROWS: u32 = 16u;
+// sign: the arc-cosine kernel of degree 0; its derivative is zero.
+fn act_sign(s: State, c1: f32, c2: vec4<f32>, same: vec4<bool>) -> State {
+    let zero = vec4<f32>(0.0);
+    let gap = select(max(c1 * c2 - s.q * s.q, zero), zero, same);
+    return State(1.0 - 2.0 / PI * atan2_fill(sqrt(gap), s.q), zero);
+}
+
+// The activations without a closed form on four values at once, and their
+// derivatives (codes as in activation.wgsl).
+fn numeric4(code: u32, v: vec4<f32>) -> vec4<f32> {
+    if (code == ACT_SIGMOID) {
+        return 1.0 / (1.0 + exp(-clamp(v, vec4<f32>(-80.0), vec4<f32>(80.0))));
+    }
+    return tanh(clamp(v, vec4<f32>(-15.0), vec4<f32>(15.0)));
+}
+
+fn numeric_slope4(code: u32, v: vec4<f32>) -> vec4<f32> {
+    let f = numeric4(code, v);
+    if (code == ACT_SIGMOID) {
+        return f * (1.0 - f);
+    }
+    return 1.0 - f * f;
+}
+
+// An activation without a closed form, by Gauss-Hermite quadrature of degree
+// GH_DEG over the rule's nodes and weights (binding 5), as
+// neural-tangents' ElementwiseNumerical writes it:
+// u = sqrt(2 c1) x, v = q / sqrt(c1 / 2) x + sqrt(2 (c2 - q^2 / c1)) y.
+fn act_numeric(s: State, c1: f32, c2: vec4<f32>, same: vec4<bool>, code: u32) -> State {
+    let q = select(s.q, vec4<f32>(c1), same);
+    let su = sqrt(2.0 * max(c1, 0.0));
+    let sv1 = q / sqrt(max(c1 / 2.0, 1e-30));
+    let sv2 = sqrt(max(2.0 * (c2 - q * q / c1), vec4<f32>(0.0)));
+    var nngp = vec4<f32>(0.0);
+    var dot = vec4<f32>(0.0);
+    for (var i = 0u; i < GH_DEG; i++) {
+        let x = gh_x(i);
+        let u = vec4<f32>(su * x);
+        let fu = numeric4(code, u).x;
+        let du = numeric_slope4(code, u).x;
+        let base = sv1 * x;
+        var fi = vec4<f32>(0.0);
+        var di = vec4<f32>(0.0);
+        for (var j = 0u; j < GH_DEG; j++) {
+            let v = base + sv2 * gh_x(j);
+            let f = numeric4(code, v);
+            let w = gh_w(j);
+            fi += w * f;
+            di += w * select(1.0 - f * f, f * (1.0 - f), code == ACT_SIGMOID);
+        }
+        nngp += gh_w(i) * fu * fi;
+        dot += gh_w(i) * du * di;
+    }
+    return State(nngp / PI, s.t * (dot / PI));
+}
+
+// Rows per invocation (ROWS, written by the host from src/gpu/ntk.rs): fewer,
+// longer workgroups (lavapipe pays per workgroup).
 
 @compute @workgroup_size(64, 1, 1)
 fn ntk_tile(@builtin(global_invocation_id) gid: vec3<u32>) {
     let jv = gid.x;
     let cols4 = p.cols / 4u;
     let i0 = gid.y * ROWS;
+    let diag_tile = (p.flags & 8u) != 0u;
     // On a diagonal tile only entries on and above the diagonal are used
     // (the host mirrors them): a group whose columns all lie left of its
     // first row has nothing to do.
-    if (jv >= cols4 || ((p.flags & 8u) != 0u && (jv | 63u) * 4u + 3u < i0)) {
+    if (jv >= cols4 || (diag_tile && (jv | 63u) * 4u + 3u < i0)) {
         return;
     }
     let rows = min(ROWS, p.rows - i0);
+    let j0 = jv * 4u;
     for (var r = 0u; r < rows; r++) {
         let i = i0 + r;
         let idx = i * cols4 + jv;
-        finish(a[idx], i, jv * 4u, idx);
+        let same = vec4<bool>(diag_tile) & (vec4<u32>(i) == vec4<u32>(j0, j0 + 1u, j0 + 2u, j0 + 3u));
+        let out = recursion(State(a[idx], vec4<f32>(0.0)), i, j0, same);
+        if ((p.flags & 1u) != 0u) {
+            out_nngp[idx] = out.q;
+        }
+        if ((p.flags & 2u) != 0u) {
+            out_ntk[idx] = out.t;
+        }
     }
 }

@@ -15,17 +15,27 @@ pub enum Error {
 
     /// Shapes of operands do not agree.
     #[error("shape mismatch in {op}: {detail}")]
-    Shape { op: &'static str, detail: String },
+    Shape {
+        /// The operation.
+        op: &'static str,
+        /// What does not agree.
+        detail: String,
+    },
 
     /// A problem exceeds a device limit and cannot be split.
     #[error(
         "{op} needs {needed} bytes in one binding but the device '{device}' allows at most {limit} bytes ({what})"
     )]
     DeviceLimit {
+        /// The operation.
         op: &'static str,
+        /// The limit's name in wgpu.
         what: &'static str,
+        /// Bytes needed.
         needed: u64,
+        /// The device's limit.
         limit: u64,
+        /// The device's name.
         device: String,
     },
 
@@ -35,7 +45,12 @@ pub enum Error {
 
     /// The GPU reported an error (validation, out of memory, device lost).
     #[error("GPU error during {op}: {message}")]
-    Gpu { op: &'static str, message: String },
+    Gpu {
+        /// The operation.
+        op: &'static str,
+        /// The device's message.
+        message: String,
+    },
 
     /// A numerical failure (for example a kernel matrix that is not positive definite).
     #[error("{0}")]
@@ -49,7 +64,12 @@ pub enum Error {
 
     /// Reading or writing a file failed.
     #[error("{path}: {message}")]
-    File { path: PathBuf, message: String },
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 impl Error {

@@ -3,12 +3,40 @@
 
 use crate::error::{Error, Result};
 
-/// Row-major `rows x cols` matrix.
+/// Row-major `rows x cols` matrix. Its values always number `rows * cols`:
+/// the constructors check it and the fields cannot be changed from outside.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Matrix<T = f64> {
-    pub rows: usize,
-    pub cols: usize,
-    pub data: Vec<T>,
+    pub(crate) rows: usize,
+    pub(crate) cols: usize,
+    pub(crate) data: Vec<T>,
+}
+
+impl<T> Matrix<T> {
+    /// Rows.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Columns.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// The values, row after row.
+    pub fn data(&self) -> &[T] {
+        &self.data
+    }
+
+    /// The values, mutably (their number cannot change).
+    pub fn data_mut(&mut self) -> &mut [T] {
+        &mut self.data
+    }
+
+    /// The values, row after row, by value.
+    pub fn into_data(self) -> Vec<T> {
+        self.data
+    }
 }
 
 impl<T: Copy + Default> Matrix<T> {

@@ -12,7 +12,9 @@ use std::path::Path;
 /// An array read from a `.npy` file: its shape and values as f64, C order.
 #[derive(Clone, Debug)]
 pub struct Array {
+    /// The shape.
     pub shape: Vec<usize>,
+    /// The values, in C order.
     pub data: Vec<f64>,
     /// The element type as stored (`<f4`, `>f8`, `<i8`...).
     pub dtype: String,

@@ -17,7 +17,9 @@ use faer::{Mat, Side};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Get {
+    /// Only the readout trained: Bayesian inference with the NNGP prior.
     Nngp,
+    /// Every layer trained.
     Ntk,
 }
 
@@ -28,7 +30,7 @@ impl Get {
             "nngp" => Ok(Get::Nngp),
             "ntk" => Ok(Get::Ntk),
             _ => Err(Error::invalid(format!(
-                "--get must be nngp or ntk, got '{s}'"
+                "get must be nngp or ntk, got '{s}'"
             ))),
         }
     }
@@ -49,21 +51,68 @@ pub struct PredictKernels {
     pub tt_nngp: Option<Matrix>,
 }
 
+impl PredictKernels {
+    /// The f64 kernels of an architecture that a prediction from `x_train` to
+    /// `x_test` needs (the test-test NNGP too, for the covariance).
+    ///
+    /// ```
+    /// use widenet::predict::{PredictKernels, PredictSpec};
+    /// let arch = widenet::Arch::parse("Dense(512), Erf, Dense(1)")?;
+    /// let x_train = widenet::Matrix::from_vec(3, 2, vec![1.0, 0.0, 0.0, 1.0, 0.6, 0.8])?;
+    /// let y_train = widenet::Matrix::from_vec(3, 1, vec![0.5, -0.5, 0.1])?;
+    /// let x_test = widenet::Matrix::from_vec(1, 2, vec![0.8, 0.6])?;
+    /// let k = PredictKernels::compute(&arch, &x_train, &x_test)?;
+    /// let p = widenet::predict::gradient_descent_mse_ensemble(&k, &y_train, &PredictSpec::ntk(None))?;
+    /// assert_eq!(p.mean.rows(), 1);
+    /// # Ok::<(), widenet::Error>(())
+    /// ```
+    pub fn compute(arch: &crate::arch::Arch, x_train: &Matrix, x_test: &Matrix) -> Result<Self> {
+        use crate::kernel::{Want, kernels_f64};
+        let dd = kernels_f64(arch, x_train, None, Want::BOTH)?;
+        let td = kernels_f64(arch, x_test, Some(x_train), Want::BOTH)?;
+        let tt = kernels_f64(arch, x_test, None, Want::NNGP)?;
+        let missing = || Error::invalid("internal: a kernel asked for is missing");
+        Ok(PredictKernels {
+            dd_nngp: dd.nngp.ok_or_else(missing)?,
+            dd_ntk: dd.ntk,
+            td_nngp: td.nngp.ok_or_else(missing)?,
+            td_ntk: td.ntk,
+            tt_nngp: tt.nngp,
+        })
+    }
+}
+
 /// What to predict.
 #[derive(Clone, Copy, Debug, serde::Serialize)]
 pub struct PredictSpec {
+    /// The kernel that drives training.
     pub get: Get,
     /// Training time; `None` is infinity.
     pub t: Option<f64>,
+    /// Time is `t * learning_rate`.
     pub learning_rate: f64,
     /// Added to the train kernel's diagonal, relative to the mean of its diagonal.
     pub diag_reg: f64,
 }
 
+impl PredictSpec {
+    /// NTK dynamics at time `t` (`None`: infinity), learning rate 1, no regularization.
+    pub fn ntk(t: Option<f64>) -> Self {
+        PredictSpec {
+            get: Get::Ntk,
+            t,
+            learning_rate: 1.0,
+            diag_reg: 0.0,
+        }
+    }
+}
+
 /// Mean `[n_test, outputs]` and, when the test-test NNGP was given, covariance `[n_test, n_test]`.
 #[derive(Clone, Debug)]
 pub struct Prediction {
+    /// The mean.
     pub mean: Matrix,
+    /// The covariance.
     pub cov: Option<Matrix>,
 }
 

@@ -4,11 +4,11 @@
 mod common;
 
 use widenet::gpu::tune::{self, Autotune, Tuned};
-use widenet::gpu::{DeviceChoice, GpuBackend, MatmulConfig, MatmulKernel, MatmulPlan};
+use widenet::gpu::{GpuBackend, MatmulConfig, MatmulKernel, MatmulPlan};
 
 fn fresh() -> Option<GpuBackend> {
     common::gpu()?;
-    GpuBackend::open(&DeviceChoice::Gpu(None)).ok().flatten()
+    common::open_test_gpu()
 }
 
 fn tmp(name: &str) -> std::path::PathBuf {
@@ -58,7 +58,7 @@ fn a_tune_is_cached_per_adapter_and_reused() {
     // f16 operands are timed on cooperative-matrix tiles against the register
     // kernels (on the large shapes) only where the adapter has such tiles.
     let f16_trials = entry.trials.len() - f32_trials;
-    let tiles = g.context().coop_shape(true).is_some();
+    let tiles = g.coop_shape(true).is_some();
     let large = tune::SHAPES.iter().filter(|s| s.0 == "large").count();
     assert_eq!(f16_trials, if tiles { 2 * large } else { 0 });
     assert!(
@@ -82,8 +82,11 @@ fn a_tune_is_cached_per_adapter_and_reused() {
         };
         assert_eq!(*best, chosen, "{class}");
     }
-    assert_eq!(g.context().matmul_plan(), entry.plan);
-    assert_eq!(entry.adapter, tune::adapter_key(g.context().info()));
+    assert_eq!(g.matmul_plan(), entry.plan);
+    assert_eq!(
+        entry.adapter,
+        tune::adapter_key(&widenet::Backend::info(&g))
+    );
 
     // A second backend on the same adapter takes the plan from the file without measuring.
     let g2 = fresh().unwrap();
@@ -99,7 +102,7 @@ fn a_tune_is_cached_per_adapter_and_reused() {
         panic!("{again:?}")
     };
     assert_eq!(cached.plan, entry.plan);
-    assert_eq!(g2.context().matmul_plan(), entry.plan);
+    assert_eq!(g2.matmul_plan(), entry.plan);
 
     // Force measures again.
     let mut calls = 0;
@@ -124,7 +127,7 @@ fn a_corrupt_or_foreign_cache_is_measured_again() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("autotune.json");
     // Not JSON; then JSON whose plan names a setting no kernel has.
-    let key = tune::adapter_key(g.context().info());
+    let key = tune::adapter_key(&widenet::Backend::info(&g));
     let bad_plan = serde_json::json!({
         "format": tune::CACHE_FORMAT,
         "entries": {key.clone(): {
@@ -149,10 +152,10 @@ fn a_corrupt_or_foreign_cache_is_measured_again() {
         let written: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         let plan: MatmulPlan = serde_json::from_value(
-            written["entries"][&tune::adapter_key(g.context().info())]["plan"].clone(),
+            written["entries"][&tune::adapter_key(&widenet::Backend::info(&g))]["plan"].clone(),
         )
         .unwrap();
-        assert_eq!(plan, g.context().matmul_plan());
+        assert_eq!(plan, g.matmul_plan());
         assert!(plan.large.is_valid() && plan.small.is_valid());
     }
     let _ = std::fs::remove_dir_all(&dir);
@@ -161,16 +164,14 @@ fn a_corrupt_or_foreign_cache_is_measured_again() {
 #[test]
 fn an_explicit_kernel_is_not_tuned_away() {
     let Some(g) = fresh() else { return };
-    g.context()
-        .set_matmul_kernel(MatmulKernel::Generic)
-        .unwrap();
+    widenet::testing::set_matmul_kernel(&g, MatmulKernel::Generic).unwrap();
     let r = tune::autotune_with(&g, Autotune::Force, None, &few(), |_, _| {
         panic!("measured although the kernel was chosen")
     })
     .unwrap();
     assert!(matches!(r, Tuned::Forced));
     assert_eq!(
-        g.context().matmul_plan(),
+        g.matmul_plan(),
         MatmulPlan::uniform(MatmulConfig::default_for(MatmulKernel::Generic))
     );
 }
@@ -183,9 +184,5 @@ fn an_unavailable_configuration_is_refused() {
         wg_y: 5,
         walk_m: true,
     };
-    assert!(
-        g.context()
-            .set_matmul_plan(MatmulPlan::uniform(bad))
-            .is_err()
-    );
+    assert!(g.set_matmul_plan(MatmulPlan::uniform(bad)).is_err());
 }

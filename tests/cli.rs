@@ -2,9 +2,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use widenet::kernel::{Architecture, Parameterization, Want, kernels_f64};
+use widenet::kernel::{Want, kernels_f64};
 use widenet::matrix::Matrix;
 use widenet::{Activation, npy};
+use widenet::{Arch, Mlp, Parameterization};
 
 mod common;
 
@@ -23,7 +24,7 @@ fn tmp(name: &str) -> PathBuf {
 }
 
 fn write(path: &Path, m: &Matrix) {
-    npy::write(path, &[m.rows, m.cols], &m.data).unwrap();
+    npy::write(path, &[m.rows(), m.cols()], m.data()).unwrap();
 }
 
 fn points(seed: u64, n: usize, d: usize) -> Matrix {
@@ -76,7 +77,7 @@ fn kernel_command_writes_the_f64_kernel() {
     let a = npy::read(&out).unwrap();
     assert_eq!(a.shape, vec![5, 4]);
     assert_eq!(a.dtype, "<f8");
-    let arch = Architecture {
+    let arch = Arch::mlp(&Mlp {
         depth: 2,
         activation: Activation::Erf {
             a: 1.5,
@@ -84,16 +85,16 @@ fn kernel_command_writes_the_f64_kernel() {
             c: 0.1,
         },
         w_std: 1.3,
-        b_std: 0.2,
+        b_std: Some(0.2),
         parameterization: Parameterization::Ntk,
         width: 512,
-        d_in: 3,
-    };
+        d_out: 1,
+    });
     let want = kernels_f64(&arch, &x1, Some(&x2), Want::NNGP)
         .unwrap()
         .nngp
         .unwrap();
-    assert_eq!(a.data, want.data);
+    assert_eq!(a.data, want.data());
 }
 
 #[test]
@@ -115,20 +116,20 @@ fn kernel_command_f32_on_the_cpu_backend() {
     assert_eq!(code, 0, "{err}");
     let a = npy::read(&out).unwrap();
     assert_eq!((a.shape.clone(), a.dtype.as_str()), (vec![6, 6], "<f4"));
-    let arch = Architecture {
+    let arch = Arch::mlp(&Mlp {
         depth: 3,
         activation: Activation::RELU,
         w_std: 1.0,
-        b_std: 0.0,
+        b_std: Some(0.0),
         parameterization: Parameterization::Ntk,
         width: 512,
-        d_in: 4,
-    };
+        d_out: 1,
+    });
     let want = kernels_f64(&arch, &x1, None, Want::NTK)
         .unwrap()
         .ntk
         .unwrap();
-    for (g, w) in a.data.iter().zip(&want.data) {
+    for (g, w) in a.data.iter().zip(want.data()) {
         assert!((g - w).abs() < 1e-5 * w.abs().max(1.0));
     }
 }
@@ -220,7 +221,7 @@ fn bad_inputs_exit_2_with_a_clear_message_and_no_output() {
     write(&d.join("x.npy"), &points(7, 4, 3));
     write(&d.join("x5.npy"), &points(8, 4, 5));
     let mut nan = points(9, 4, 3);
-    nan.data[4] = f64::NAN;
+    nan.data_mut()[4] = f64::NAN;
     write(&d.join("nan.npy"), &nan);
     let full = std::fs::read(d.join("x.npy")).unwrap();
     std::fs::write(d.join("trunc.npy"), &full[..full.len() - 9]).unwrap();
@@ -293,10 +294,10 @@ fn bad_inputs_exit_2_with_a_clear_message_and_no_output() {
                 "kernel".into(),
                 "--x1".into(),
                 x.clone(),
-                "--activation".into(),
-                "tanh".into(),
+                "--arch".into(),
+                "Relu, Dense(1)".into(),
             ],
-            "closed-form",
+            "layer 1 (Relu): its infinite-width kernel needs a Gaussian input",
         ),
         (
             vec![
@@ -404,7 +405,7 @@ fn repeated_training_points_ask_for_diag_reg() {
     let d = tmp("singular");
     let mut x = points(10, 4, 3);
     let row0: Vec<f64> = x.row(0).to_vec();
-    x.data[3..6].copy_from_slice(&row0);
+    x.data_mut()[3..6].copy_from_slice(&row0);
     write(&d.join("x.npy"), &x);
     write(&d.join("y.npy"), &points(11, 4, 1));
     let m = d.join("m.npy");

@@ -7,8 +7,9 @@ mod common;
 use widenet::Activation;
 use widenet::backend::{Backend, Matmul};
 use widenet::cpu::ops;
-use widenet::gpu::{GpuBackend, GpuContext, enumerate};
-use widenet::kernel::{Architecture, Parameterization, Want, kernels_device, kernels_f64};
+use widenet::gpu::{GpuBackend, enumerate};
+use widenet::kernel::{Want, kernels_device, kernels_f64};
+use widenet::{Arch, DeviceChoice};
 
 #[test]
 fn every_adapter_computes_products_activations_and_kernels() {
@@ -17,11 +18,15 @@ fn every_adapter_computes_products_activations_and_kernels() {
     }
     let adapters = enumerate();
     assert!(!adapters.is_empty());
-    for (adapter, info) in adapters {
+    for (_, info) in adapters {
         let name = format!("{} ({})", info.name, info.backend);
-        let g = GpuBackend::from_context(
-            GpuContext::new(&adapter, info).unwrap_or_else(|e| panic!("{name}: {e}")),
-        );
+        let g = GpuBackend::open(
+            &DeviceChoice::Gpu(Some(info.index)),
+            &common::test_options(),
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+        .unwrap_or_else(|| panic!("{name}: not opened"));
+        eprintln!("short check on {name}");
         for (m, n, k, ta, tb) in [
             (33, 40, 17, false, false),
             (64, 64, 64, false, true),
@@ -54,15 +59,10 @@ fn every_adapter_computes_products_activations_and_kernels() {
             "{name}: gelu"
         );
 
-        let arch = Architecture {
-            depth: 2,
-            activation: Activation::RELU,
-            w_std: 1.3,
-            b_std: 0.1,
-            parameterization: Parameterization::Ntk,
-            width: 64,
-            d_in: 5,
-        };
+        let arch = Arch::parse(
+            "Dense(64, W_std=1.3, b_std=0.1), Residual(Relu, Dense(64, W_std=1.3, b_std=0.1)), LayerNorm, Erf, Dense(1, W_std=1.3, b_std=0.1)",
+        )
+        .unwrap();
         let pts =
             widenet::matrix::Matrix::from_vec(30, 5, common::wide(&common::randn(4, 150))).unwrap();
         let want = kernels_f64(&arch, &pts, None, Want::NTK)
@@ -73,7 +73,7 @@ fn every_adapter_computes_products_activations_and_kernels() {
             .unwrap()
             .ntk
             .unwrap();
-        let e = common::rel_err(&got.data, &want.data);
+        let e = common::rel_err(got.data(), want.data());
         assert!(e < 1e-4, "{name}: ntk {e}");
     }
 }

@@ -11,7 +11,7 @@ use widenet::experiments::data::teacher;
 fn device() -> Box<dyn widenet::Backend> {
     match common::gpu() {
         Some(_) => Box::new(
-            widenet::gpu::GpuBackend::open(&widenet::DeviceChoice::Gpu(None))
+            widenet::gpu::GpuBackend::open(&common::test_choice(), &common::test_options())
                 .unwrap()
                 .unwrap(),
         ),

@@ -6,7 +6,7 @@
 
 use proptest::prelude::*;
 use std::path::Path;
-use widenet::mlp::params::Params;
+use widenet::net::params::Params;
 
 fn corpus(name: &str) -> Vec<u8> {
     std::fs::read(
@@ -125,7 +125,8 @@ fn safetensors_with_missing_extra_or_misshapen_tensors_are_refused() {
     };
     let build = |edit: &dyn Fn(&mut Vec<Entry>)| -> Vec<u8> {
         let mut tensors = Vec::new();
-        for (l, (fi, fo)) in good.spec.layers().enumerate() {
+        for layer in good.spec.dense_layers() {
+            let (l, fi, fo) = (layer.index, layer.fan_in, layer.fan_out);
             tensors.push((
                 format!("layers.{l}.weight"),
                 vec![2, fo, fi],
@@ -135,7 +136,7 @@ fn safetensors_with_missing_extra_or_misshapen_tensors_are_refused() {
             tensors.push((
                 format!("layers.{l}.bias"),
                 vec![2, fo],
-                good.biases[l].clone(),
+                good.biases[l].clone().expect("the corpus file has biases"),
                 Dtype::F32,
             ));
         }

@@ -40,7 +40,7 @@ fn coop_backends(g0: &GpuBackend) -> Vec<GpuBackend> {
                 walk_m,
             })
         })
-        .inspect(|g| assert!(g.context().coop_shape(false).is_some(), "{:?}", g0.info()))
+        .inspect(|g| assert!(g.coop_shape(false).is_some(), "{:?}", g0.info()))
         .collect::<Vec<_>>();
     if backends.is_empty() {
         eprintln!(
@@ -55,7 +55,7 @@ fn coop_backends(g0: &GpuBackend) -> Vec<GpuBackend> {
 fn coop_kernel_offered_exactly_where_the_adapter_reports_tiles() {
     let Some(g) = gpu() else { return };
     let info = g.info();
-    let ctx = g.context();
+    let ctx = &g;
     let has_f32 = info.cooperative_matrix.iter().any(|c| !c.f16);
     let enabled = std::env::var("WIDENET_COOPERATIVE_MATRIX").map_or(true, |v| v != "0");
     assert_eq!(
@@ -103,7 +103,7 @@ fn coop_fused_dense_forward_matches_f64() {
 /// the adapter has f16 tiles.
 fn f16_coop_backend() -> Option<GpuBackend> {
     let g = gpu_with_config(MatmulConfig::default_for(MatmulKernel::Vec4))?;
-    let ctx = g.context();
+    let ctx = &g;
     if ctx.coop_shape(true).is_none() {
         eprintln!(
             "skipping: {} has no f16 cooperative matrices",
@@ -150,5 +150,5 @@ fn the_tune_times_f16_tiles_against_the_register_kernels() {
     let tiles = tune::class_score(&entry.trials, "f16", &coop).unwrap();
     let register = tune::class_score(&entry.trials, "f16", &entry.plan.large).unwrap();
     assert_eq!(entry.plan.f16_coop, tiles > register, "{tiles} {register}");
-    assert_eq!(g.context().matmul_plan(), entry.plan);
+    assert_eq!(g.matmul_plan(), entry.plan);
 }

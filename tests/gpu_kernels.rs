@@ -102,7 +102,7 @@ fn every_matmul_kernel_on_aligned_shapes() {
     // (directly for NN, after the transposing copy for NT, TN and TT).
     // Every configuration the autotune may choose (kernel, workgroup rows, walk order).
     let Some(g0) = gpu() else { return };
-    let kernels = g0.context().matmul_kernels();
+    let kernels = g0.matmul_kernels();
     assert!(kernels.contains(&MatmulKernel::Vec4));
     let configs = tune::candidates(&g0);
     assert!(configs.len() > kernels.len(), "{configs:?}");
@@ -326,7 +326,7 @@ fn operands_above_the_binding_limit_are_split_or_refused() {
     };
     // 4 KiB per binding: a batch of 6 members of 24 x 20 (1920 bytes) must be
     // split into dispatches of 1 member, and flat arrays of 5000 elements into windows.
-    g.context().cap_binding_size(4096);
+    widenet::testing::cap_binding_size(&g, 4096).unwrap();
     for (ta, tb) in [(false, false), (true, true)] {
         check_matmul(
             &g,
@@ -379,7 +379,7 @@ fn operands_above_the_binding_limit_are_split_or_refused() {
 #[test]
 fn a_buffer_larger_than_the_device_allows_is_refused_with_the_limit() {
     let Some(g) = gpu() else { return };
-    let max = g.context().info().max_buffer_size;
+    let max = widenet::Backend::info(&*g).max_buffer_size;
     let err = g.zeros((max / 4 + 1) as usize).unwrap_err().to_string();
     assert!(
         err.contains("max_buffer_size") && err.contains(&max.to_string()),
@@ -444,7 +444,7 @@ fn a_lost_device_gives_errors_not_hangs_or_panics() {
     };
     let a = g.upload(&[1.0; 16]).unwrap();
     let mut c = g.zeros(16).unwrap();
-    g.context().lose_device();
+    widenet::testing::lose_device(&g).unwrap();
     let spec = Matmul::new(4, 4, 4);
     let results = [
         g.matmul(&spec, &a, &a, &mut c)

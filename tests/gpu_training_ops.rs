@@ -145,7 +145,7 @@ fn optimizer_updates() {
     check_updates(g.as_ref(), 70_000);
     // Windows of whole members when a tensor exceeds a binding.
     if let Some(small) = gpu_with_kernel(MatmulKernel::Generic) {
-        small.context().cap_binding_size(512);
+        widenet::testing::cap_binding_size(&small, 512).unwrap();
         check_updates(&small, 37);
         check_updates(&small, 36);
     }

@@ -4,34 +4,27 @@
 
 mod common;
 
-use widenet::Activation;
-use widenet::kernel::recursion::{activation_diag, activation_pair};
-use widenet::kernel::{Architecture, Parameterization, Want, kernels_device, kernels_f64};
+use widenet::activation::kernel::{diag as activation_diag, pair as activation_pair};
+use widenet::kernel::{Want, kernels_device, kernels_f64};
 use widenet::matrix::Matrix;
 use widenet::rng::Rng;
+use widenet::{Activation, Arch, Mlp, Parameterization};
 
 fn points(seed: u64, n: usize, d: usize) -> Matrix {
     let mut r = Rng::new(seed);
     Matrix::from_vec(n, d, (0..n * d).map(|_| r.normal()).collect()).unwrap()
 }
 
-fn arch(
-    act: Activation,
-    depth: usize,
-    w: f64,
-    b: f64,
-    p: Parameterization,
-    d_in: usize,
-) -> Architecture {
-    Architecture {
+fn arch(act: Activation, depth: usize, w: f64, b: f64, p: Parameterization, _d_in: usize) -> Arch {
+    Arch::mlp(&Mlp {
         depth,
         activation: act,
         w_std: w,
-        b_std: b,
+        b_std: Some(b),
         parameterization: p,
         width: 128,
-        d_in,
-    }
+        d_out: 1,
+    })
 }
 
 fn activations() -> Vec<Activation> {
@@ -70,8 +63,8 @@ fn kernels_of_a_set_are_symmetric_and_psd() {
             let a = arch(act, 3, 1.3, 0.2, p, 7);
             let k = kernels_f64(&a, &x, None, Want::BOTH).unwrap();
             for (name, m) in [("nngp", k.nngp.unwrap()), ("ntk", k.ntk.unwrap())] {
-                for i in 0..m.rows {
-                    for j in 0..m.cols {
+                for i in 0..m.rows() {
+                    for j in 0..m.cols() {
                         assert_eq!(m.at(i, j), m.at(j, i), "{act} {p:?} {name} not symmetric");
                     }
                 }
@@ -229,8 +222,8 @@ fn device_kernels_agree_with_f64_over_many_tiles() {
                     |_, _| {},
                 )
                 .unwrap();
-                let e1 = rel(&got.nngp.unwrap().to_f64().data, &want.nngp.unwrap().data);
-                let e2 = rel(&got.ntk.unwrap().to_f64().data, &want.ntk.unwrap().data);
+                let e1 = rel(got.nngp.unwrap().to_f64().data(), want.nngp.unwrap().data());
+                let e2 = rel(got.ntk.unwrap().to_f64().data(), want.ntk.unwrap().data());
                 assert!(
                     e1 < 1e-4 && e2 < 1e-4,
                     "{act} depth {depth} {p:?} sym={}: nngp {e1:e}, ntk {e2:e}",
@@ -251,17 +244,18 @@ fn cpu_backend_tiles_agree_with_f64() {
         .unwrap()
         .ntk
         .unwrap();
-    assert!(rel(&got.to_f64().data, &want.data) < 1e-5);
+    assert!(rel(got.to_f64().data(), want.data()) < 1e-5);
 }
 
 #[test]
 fn bad_architectures_are_refused() {
     let x = points(8, 4, 3);
     let bad = [
-        arch(Activation::Tanh, 1, 1.0, 0.0, Parameterization::Ntk, 3),
+        // A nonlinearity on the inputs: its kernel needs a Gaussian input.
+        Arch::parse("Relu, Dense(1)").unwrap(),
+        Arch::parse("LayerNorm, Dense(1)").unwrap(),
         arch(Activation::RELU, 1, -1.0, 0.0, Parameterization::Ntk, 3),
         arch(Activation::RELU, 1, f64::NAN, 0.0, Parameterization::Ntk, 3),
-        arch(Activation::RELU, 1, 1.0, 0.0, Parameterization::Ntk, 4),
     ];
     for a in bad {
         assert!(
@@ -270,7 +264,7 @@ fn bad_architectures_are_refused() {
         );
     }
     let mut xn = x.clone();
-    xn.data[5] = f64::NAN;
+    xn.data_mut()[5] = f64::NAN;
     let a = arch(Activation::RELU, 1, 1.0, 0.0, Parameterization::Ntk, 3);
     let e = kernels_f64(&a, &xn, None, Want::BOTH)
         .unwrap_err()

@@ -13,7 +13,7 @@ use widenet::experiments::{OutDir, request_interrupt};
 fn resume_recomputes_only_missing_points_and_interrupts_leave_a_partial_report() {
     let dev: Box<dyn widenet::Backend> = match common::gpu() {
         Some(_) => Box::new(
-            widenet::gpu::GpuBackend::open(&widenet::DeviceChoice::Gpu(None))
+            widenet::gpu::GpuBackend::open(&common::test_choice(), &common::test_options())
                 .unwrap()
                 .unwrap(),
         ),

@@ -1,8 +1,9 @@
 //! `widenet devices` and the default job's self-check.
 
+use crate::backend::DeviceInfo;
 use crate::backend::Matmul;
 use crate::error::{Error, Result};
-use crate::gpu::{AdapterInfo, enumerate};
+use crate::gpu::enumerate;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -19,7 +20,7 @@ fn yes(b: bool) -> &'static str {
     if b { "yes" } else { "no" }
 }
 
-pub(crate) fn table(infos: &[AdapterInfo]) -> String {
+pub(crate) fn table(infos: &[DeviceInfo]) -> String {
     let header = [
         "#",
         "name",
@@ -85,7 +86,7 @@ pub(crate) fn table(infos: &[AdapterInfo]) -> String {
 }
 
 pub fn run(a: &Args) -> Result<()> {
-    let infos: Vec<AdapterInfo> = enumerate().into_iter().map(|(_, i)| i).collect();
+    let infos: Vec<DeviceInfo> = enumerate().into_iter().map(|(_, i)| i).collect();
     if a.json {
         println!(
             "{}",
@@ -135,7 +136,7 @@ pub fn self_check(device: Option<&str>) -> Result<()> {
             "self-check failed: relative error {err:.2e}"
         )));
     }
-    if let Some(g) = b.as_gpu() {
+    if let Some(g) = b.as_any().downcast_ref::<crate::gpu::GpuBackend>() {
         every_kernel(g)?;
     }
     Ok(())
@@ -156,7 +157,7 @@ fn every_kernel(g: &crate::gpu::GpuBackend) -> Result<()> {
     use crate::Backend;
     use crate::gpu::{MatmulConfig, MatmulPlan};
     const TOL: f64 = 1e-4;
-    let ctx = g.context();
+    let ctx = g;
     let (m, n, k) = (256, 128, 64);
     let spec = Matmul::new(m, n, k);
     let mut rng = crate::rng::Rng::new(8);

@@ -32,6 +32,10 @@ pub struct CompareArgs {
     /// Members (seeds) per width.
     #[arg(long)]
     pub seeds: Option<usize>,
+    /// The architecture (JSON file, or the layers inline; see `widenet kernel --help`); every
+    /// hidden Dense layer is set to each width of the sweep. Replaces --depth and --activation.
+    #[arg(long)]
+    pub arch: Option<String>,
     #[arg(long)]
     pub depth: Option<usize>,
     #[arg(long)]
@@ -82,6 +86,9 @@ impl CompareArgs {
         over!(
             seeds, depth, activation, w_std, b_std, steps, n_train, n_test, d_in, seed
         );
+        if let Some(a) = &self.arch {
+            c.arch = Some(super::kernel::read_arch(a)?);
+        }
         if self.lr.is_some() {
             c.lr = self.lr;
         }
@@ -266,6 +273,10 @@ pub struct MuTransferArgs {
     pub adam_log2_lrs: Option<String>,
     #[arg(long)]
     pub seeds: Option<usize>,
+    /// The architecture (JSON file, or the layers inline; see `widenet kernel --help`); every
+    /// hidden Dense layer is set to each width of the sweep. Replaces --depth and --activation.
+    #[arg(long)]
+    pub arch: Option<String>,
     #[arg(long)]
     pub depth: Option<usize>,
     #[arg(long)]
@@ -294,6 +305,9 @@ pub fn run_mutransfer(a: &MuTransferArgs, device: Option<&str>) -> Result<()> {
         ($($f:ident),*) => { $( if let Some(v) = a.$f { c.$f = v; } )* };
     }
     over!(seeds, depth, steps, seed);
+    if let Some(arch) = &a.arch {
+        c.arch = Some(super::kernel::read_arch(arch)?);
+    }
     c.validate()?;
     let dev = super::open_device(device)?;
     let out = OutDir::create(a.out.as_deref(), "mutransfer")?;
@@ -324,6 +338,10 @@ pub struct DriftArgs {
     pub widths: Option<String>,
     #[arg(long)]
     pub seeds: Option<usize>,
+    /// The architecture (JSON file, or the layers inline; see `widenet kernel --help`); every
+    /// hidden Dense layer is set to each width of the sweep. Replaces --depth and --activation.
+    #[arg(long)]
+    pub arch: Option<String>,
     #[arg(long)]
     pub depth: Option<usize>,
     #[arg(long)]
@@ -352,6 +370,9 @@ pub fn run_drift(a: &DriftArgs, device: Option<&str>) -> Result<()> {
         ($($f:ident),*) => { $( if let Some(v) = a.$f { c.$f = v; } )* };
     }
     over!(seeds, depth, steps, seed);
+    if let Some(arch) = &a.arch {
+        c.arch = Some(super::kernel::read_arch(arch)?);
+    }
     c.validate()?;
     let dev = super::open_device(device)?;
     let out = OutDir::create(a.out.as_deref(), "drift")?;

@@ -2,8 +2,9 @@
 //! predictions of infinitely wide networks, from `.npy` to `.npy`.
 
 use crate::activation::Activation;
+use crate::arch::{Arch, Mlp, Parameterization};
 use crate::error::{Error, Result};
-use crate::kernel::{Architecture, Kernels, Parameterization, Want, kernels_device, kernels_f64};
+use crate::kernel::{Kernels, Want, kernels_device, kernels_f64};
 use crate::matrix::Matrix;
 use crate::predict::{Get, PredictKernels, PredictSpec, gradient_descent_mse_ensemble};
 use crate::{Backend, npy};
@@ -12,7 +13,12 @@ use std::path::PathBuf;
 /// The architecture flags shared by `kernel`, `predict` and `bench kernel`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ArchArgs {
-    /// Activation: identity (or linear), relu, leaky-relu[:ALPHA], abs, abrelu:A,B, erf[:A,B,C], gelu, sign.
+    /// The architecture: a JSON file, or the layers inline in JSON or the short form, e.g.
+    /// 'Dense(512, W_std=1.5, b_std=0.1), Relu, Residual(Relu, Dense(512)), LayerNorm, Dense(1)'
+    /// (see README, "Architectures"). Replaces the shorthand flags below.
+    #[arg(long)]
+    pub arch: Option<String>,
+    /// Shorthand activation: identity (or linear), relu, leaky-relu[:ALPHA], abs, abrelu:A,B, erf[:A,B,C], tanh, sigmoid, gelu, sign.
     #[arg(long, default_value = "relu")]
     pub activation: String,
     /// Number of hidden layers (Dense then activation); a Dense(1) readout follows.
@@ -33,19 +39,48 @@ pub struct ArchArgs {
 }
 
 impl ArchArgs {
-    pub fn build(&self, d_in: usize) -> Result<Architecture> {
-        let a = Architecture {
-            depth: self.depth,
-            activation: Activation::parse(&self.activation)?,
-            w_std: self.w_std,
-            b_std: self.b_std,
-            parameterization: Parameterization::parse(&self.parameterization)?,
-            width: self.width,
-            d_in,
+    /// The architecture the flags describe, checked for `d_in` inputs.
+    pub fn build(&self, d_in: usize) -> Result<Arch> {
+        let a = match &self.arch {
+            Some(spec) => read_arch(spec)?,
+            None => {
+                super::check_sizes(&[("--width", self.width)])?;
+                super::check_scales(&[("--w-std", self.w_std), ("--b-std", self.b_std)])?;
+                let parameterization = super::flag(
+                    "--parameterization",
+                    Parameterization::parse(&self.parameterization),
+                )?;
+                if !parameterization.is_per_layer() {
+                    return Err(Error::invalid(
+                        "--parameterization: kernels exist for ntk and standard",
+                    ));
+                }
+                Arch::mlp(&Mlp {
+                    depth: self.depth,
+                    width: self.width,
+                    activation: super::flag("--activation", Activation::parse(&self.activation))?,
+                    w_std: self.w_std,
+                    b_std: Some(self.b_std),
+                    parameterization,
+                    d_out: 1,
+                })
+            }
         };
-        a.validate()?;
+        a.output_width(d_in)?;
         Ok(a)
     }
+}
+
+/// An architecture from `--arch`: a file holding the JSON form, or the
+/// layers inline (JSON or the short form).
+pub(crate) fn read_arch(spec: &str) -> Result<Arch> {
+    let path = std::path::Path::new(spec);
+    if !spec.trim_start().starts_with('[') && path.extension().is_some_and(|e| e == "json") {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::file(path, format!("cannot read the architecture: {e}")))?;
+        return Arch::from_json(&text).map_err(|e| Error::file(path, e));
+    }
+    Arch::parse(spec).map_err(|e| Error::invalid(format!("--arch: {e}")))
 }
 
 #[derive(clap::Args, Debug)]
@@ -117,7 +152,7 @@ fn progress(quiet: bool) -> impl FnMut(usize, usize) {
 /// Kernels of (x1, x2) in the requested precision, as f64 matrices.
 fn compute(
     dev: Option<&dyn Backend>,
-    arch: &Architecture,
+    arch: &Arch,
     x1: &Matrix,
     x2: Option<&Matrix>,
     want: Want,
@@ -138,7 +173,7 @@ fn compute(
 
 pub fn run_kernel(a: &KernelArgs, device: Option<&str>) -> Result<()> {
     let prec = precision(&a.precision)?;
-    let get = Get::parse(&a.get)?;
+    let get = super::flag("--get", Get::parse(&a.get))?;
     super::check_out(&a.out)?;
     let x1 = npy::read_matrix(&a.x1, "--x1")?;
     let x2 =
@@ -259,7 +294,7 @@ fn parse_time(s: &str) -> Result<Option<f64>> {
 pub fn run_predict(a: &PredictArgs, device: Option<&str>) -> Result<()> {
     let prec = precision(&a.precision)?;
     let spec = PredictSpec {
-        get: Get::parse(&a.get)?,
+        get: super::flag("--get", Get::parse(&a.get))?,
         t: parse_time(&a.t)?,
         learning_rate: a.learning_rate,
         diag_reg: a.diag_reg,

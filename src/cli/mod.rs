@@ -2,6 +2,7 @@
 
 mod bench;
 mod devices;
+mod empirical;
 mod experiments;
 mod kernel;
 mod train;
@@ -61,16 +62,18 @@ pub enum Command {
     Drift(experiments::DriftArgs),
     /// List the adapters wgpu finds on every backend (Vulkan, Metal, DX12, GL).
     Devices(devices::Args),
-    /// Infinite-width NNGP or NTK of a fully connected network, written as .npy.
+    /// Infinite-width NNGP or NTK of any architecture, written as .npy.
     Kernel(kernel::KernelArgs),
     /// Mean and covariance of infinitely wide networks trained by gradient descent (or the exact posterior).
     Predict(kernel::PredictArgs),
-    /// Initialize an ensemble of MLPs and write its parameters (safetensors).
+    /// Initialize an ensemble of networks of any architecture and write its parameters (safetensors).
     Init(train::InitArgs),
     /// Outputs of every member of an ensemble on some inputs.
     Forward(train::ForwardArgs),
     /// Train an ensemble (GD, SGD, momentum, Adam) and write the trained parameters.
     Train(train::TrainArgs),
+    /// Empirical NTK or NNGP of every member of an ensemble, and its distance to the analytic kernel.
+    EmpiricalKernel(empirical::EmpiricalArgs),
     /// The device table and a product checked against the CPU reference.
     SelfCheck,
     /// Time every matrix-product configuration on this adapter and cache the fastest (GPU
@@ -85,7 +88,7 @@ pub enum Command {
 /// (0 success, 2 bad input, 1 device failure).
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
-    crate::experiments::install_interrupt_handler();
+    install_interrupt_handler();
     if cli.no_autotune {
         tune::disable();
     }
@@ -104,6 +107,7 @@ pub fn run() -> ExitCode {
         Some(Command::Init(a)) => train::run_init(&a),
         Some(Command::Forward(a)) => train::run_forward(&a, cli.device.as_deref()),
         Some(Command::Train(a)) => train::run_train(&a, cli.device.as_deref()),
+        Some(Command::EmpiricalKernel(a)) => empirical::run(&a, cli.device.as_deref()),
         Some(Command::Kernel(a)) => kernel::run_kernel(&a, cli.device.as_deref()),
         Some(Command::Predict(a)) => kernel::run_predict(&a, cli.device.as_deref()),
     };
@@ -116,6 +120,20 @@ pub fn run() -> ExitCode {
     }
 }
 
+/// Makes Ctrl-C ask the running experiment to stop after writing what it has;
+/// a second Ctrl-C ends the process at once.
+fn install_interrupt_handler() {
+    let _ = ctrlc::set_handler(|| {
+        if crate::experiments::interrupted() {
+            std::process::exit(130);
+        }
+        crate::experiments::request_interrupt();
+        eprintln!(
+            "\ninterrupted: finishing the report with the points done so far (Ctrl-C again to quit now)"
+        );
+    });
+}
+
 fn exit_code(e: &Error) -> ExitCode {
     match e {
         Error::Gpu { .. } => ExitCode::from(1),
@@ -124,29 +142,104 @@ fn exit_code(e: &Error) -> ExitCode {
     }
 }
 
-/// Opens the device from `--device` or `WIDENET_DEVICE`.
+/// The device choice from `--device`, else `WIDENET_DEVICE`, else auto.
+pub(crate) fn device_choice(flag: Option<&str>) -> crate::Result<crate::DeviceChoice> {
+    let text = match flag {
+        Some(f) => f.to_string(),
+        None => match std::env::var("WIDENET_DEVICE") {
+            Ok(v) if !v.trim().is_empty() => v,
+            _ => return Ok(crate::DeviceChoice::Auto),
+        },
+    };
+    crate::DeviceChoice::parse(&text).map_err(|e| Error::invalid(format!("--device: {e}")))
+}
+
+/// The GPU options the environment asks for: `WIDENET_MATMUL_KERNEL`
+/// (generic, vec4, sg8, coop), `WIDENET_COOPERATIVE_MATRIX=0`,
+/// `WIDENET_UNCHECKED`, `WIDENET_CACHE_DIR`. The autotune is run by
+/// [`tune::at_first_use`], with progress, not by the library.
+pub(crate) fn gpu_options() -> crate::GpuOptions {
+    let mut o = crate::GpuOptions::default();
+    o.autotune = false;
+    if let Ok(v) = std::env::var("WIDENET_MATMUL_KERNEL") {
+        match crate::gpu::matmul::MatmulKernel::parse(&v) {
+            Some(k) => o.matmul_kernel = Some(k),
+            None => log::warn!(
+                "WIDENET_MATMUL_KERNEL={v} ignored (expected generic, vec4, sg8 or coop)"
+            ),
+        }
+    }
+    o.cooperative_matrix = std::env::var("WIDENET_COOPERATIVE_MATRIX").map_or(true, |v| v != "0");
+    o.cache_dir = std::env::var_os("WIDENET_CACHE_DIR")
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from);
+    if std::env::var_os("WIDENET_UNCHECKED").is_some() {
+        eprintln!(
+            "warning: WIDENET_UNCHECKED is set: kernels are compiled without runtime bounds checks"
+        );
+        // SAFETY: the user asked for trusted modules through the documented
+        // experiment switch; README and BENCHMARKS say what it risks.
+        o = unsafe { o.without_bounds_checks() };
+    }
+    o
+}
+
+/// Opens the device from `--device` or `WIDENET_DEVICE`, with the first-use autotune.
 pub(crate) fn open_device(flag: Option<&str>) -> crate::Result<Box<dyn crate::Backend>> {
-    let choice = crate::DeviceChoice::from_flag_or_env(flag)?;
-    match crate::gpu::GpuBackend::open(&choice)? {
+    let choice = device_choice(flag)?;
+    match crate::gpu::GpuBackend::open(&choice, &gpu_options())? {
         Some(g) => {
             tune::at_first_use(&g);
             Ok(Box::new(g))
         }
-        None => Ok(Box::new(crate::cpu::CpuBackend)),
+        None => {
+            if choice == crate::DeviceChoice::Auto {
+                eprintln!(
+                    "warning: no GPU adapter found; running on the CPU backend (see `widenet devices`)"
+                );
+            }
+            Ok(Box::new(crate::cpu::CpuBackend))
+        }
     }
 }
 
 /// Opens a GPU adapter from `--device` or `WIDENET_DEVICE` for commands that
 /// need one (the CPU backend is an error), with the first-use autotune.
 pub(crate) fn open_gpu(flag: Option<&str>) -> crate::Result<crate::gpu::GpuBackend> {
-    let choice = crate::DeviceChoice::from_flag_or_env(flag)?;
-    let Some(g) = crate::gpu::GpuBackend::open(&choice)? else {
+    let choice = device_choice(flag)?;
+    let Some(g) = crate::gpu::GpuBackend::open(&choice, &gpu_options())? else {
         return Err(Error::invalid(
             "this needs a GPU adapter, and the CPU backend was chosen; see `widenet devices`",
         ));
     };
     tune::at_first_use(&g);
     Ok(g)
+}
+
+/// A library error about a flag's value, with the flag's name in front.
+pub(crate) fn flag<T>(name: &str, r: crate::Result<T>) -> crate::Result<T> {
+    r.map_err(|e| match e {
+        Error::Invalid(m) => Error::invalid(format!("{name}: {m}")),
+        other => other,
+    })
+}
+
+/// Refuses a zero among sizes given by flags, naming the flag.
+pub(crate) fn check_sizes(sizes: &[(&str, usize)]) -> crate::Result<()> {
+    match sizes.iter().find(|(_, v)| *v == 0) {
+        Some((flag, _)) => Err(Error::invalid(format!("{flag} must be at least 1"))),
+        None => Ok(()),
+    }
+}
+
+/// Refuses a negative or non-finite scale given by a flag, naming the flag.
+pub(crate) fn check_scales(scales: &[(&str, f64)]) -> crate::Result<()> {
+    match scales.iter().find(|(_, v)| !(v.is_finite() && *v >= 0.0)) {
+        Some((flag, v)) => Err(Error::invalid(format!(
+            "{flag} must be finite and non-negative, got {v}"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Parses a comma-separated list of positive integers.

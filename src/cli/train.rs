@@ -2,13 +2,14 @@
 //! the command line, parameters in safetensors files, data in `.npy`.
 
 use crate::activation::Activation;
+use crate::arch::Parameterization;
 use crate::backend::{Loss, Rule};
 use crate::error::{Error, Result};
 use crate::matrix::Matrix;
-use crate::mlp::ensemble::Ensemble;
-use crate::mlp::params::Params;
-use crate::mlp::train::{Schedule, TrainConfig, forward, train};
-use crate::mlp::{MlpSpec, Parameterization};
+use crate::net::ensemble::Ensemble;
+use crate::net::params::Params;
+use crate::net::train::{Schedule, TrainConfig, forward, train};
+use crate::net::{MlpSpec, NetSpec};
 use crate::npy;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -16,28 +17,37 @@ use std::path::{Path, PathBuf};
 #[derive(clap::Args, Debug)]
 #[command(
     allow_negative_numbers = true,
-    after_help = "Example:\n  widenet init --d-in 10 --width 512 --depth 2 --d-out 1 --activation relu --parameterization ntk \\\n    --w-std 1.4 --b-std 0.1 --ensemble 16 --seed 0 --out p.safetensors\n\n\
-Writes layers.{l}.weight [E, fan_out, fan_in] and layers.{l}.bias [E, fan_out] (float32, l = 0..depth,\n\
-the last is the readout) and the architecture in the file's metadata. The same seed gives the same\n\
-numbers everywhere; member e does not depend on the ensemble's size. Parameterizations: ntk and\n\
-standard as neural-tangents' Dense; mup (Tensor Programs V, relative to --base-width); mean-field."
+    after_help = "Examples:\n  widenet init --d-in 10 --width 512 --depth 2 --d-out 1 --activation relu --parameterization ntk \\\n    --w-std 1.4 --b-std 0.1 --ensemble 16 --seed 0 --out p.safetensors\n  widenet init --arch 'Dense(512), Relu, Residual(Relu, Dense(512)), LayerNorm, Dense(1)' --d-in 10 \\\n    --ensemble 8 --out r.safetensors\n\n\
+Writes layers.{l}.weight [E, fan_out, fan_in] and layers.{l}.bias [E, fan_out] (float32) for the Dense\n\
+layers in order (depth first through residual blocks; a layer without b_std has no bias) and the\n\
+network in the file's metadata. The same seed gives the same numbers everywhere; member e does not\n\
+depend on the ensemble's size. Parameterizations: ntk and standard as neural-tangents' Dense; mup\n\
+(Tensor Programs V, relative to --base-width); mean-field."
 )]
 pub struct InitArgs {
+    /// Input features.
     #[arg(long)]
     pub d_in: usize,
+    /// The architecture (a JSON file, or the layers inline; see `widenet kernel --help`);
+    /// replaces --width, --depth, --d-out, --activation, --w-std and --b-std.
+    #[arg(long)]
+    pub arch: Option<String>,
+    /// Shorthand: hidden width.
     #[arg(long, default_value_t = 512)]
     pub width: usize,
-    /// Hidden layers.
-    #[arg(long, default_value_t = 2)]
+    /// Shorthand: hidden layers.
+    #[arg(long, default_value_t = 3)]
     pub depth: usize,
+    /// Shorthand: outputs.
     #[arg(long, default_value_t = 1)]
     pub d_out: usize,
     /// identity, relu, leaky-relu[:ALPHA], abs, abrelu:A,B, erf[:A,B,C], tanh, gelu, sign.
     #[arg(long, default_value = "relu")]
     pub activation: String,
-    /// ntk, standard, mup or mean-field.
-    #[arg(long, default_value = "ntk")]
-    pub parameterization: String,
+    /// ntk, standard, mup or mean-field for every Dense layer (default: ntk for the
+    /// shorthand; with --arch, each Dense layer's own).
+    #[arg(long)]
+    pub parameterization: Option<String>,
     #[arg(long, default_value_t = 1.0)]
     pub w_std: f64,
     #[arg(long, default_value_t = 0.0)]
@@ -54,19 +64,45 @@ pub struct InitArgs {
     pub out: PathBuf,
 }
 
+/// `widenet init`.
 pub fn run_init(a: &InitArgs) -> Result<()> {
-    let spec = MlpSpec {
-        d_in: a.d_in,
-        width: a.width,
-        depth: a.depth,
-        d_out: a.d_out,
-        activation: Activation::parse(&a.activation)?,
-        parameterization: Parameterization::parse(&a.parameterization)?,
-        w_std: a.w_std,
-        b_std: a.b_std,
-        base_width: a.base_width.unwrap_or(a.width),
-        ensemble: a.ensemble,
+    let p = a
+        .parameterization
+        .as_deref()
+        .map(|p| super::flag("--parameterization", Parameterization::parse(p)))
+        .transpose()?;
+    let spec = match &a.arch {
+        Some(text) => NetSpec {
+            arch: super::kernel::read_arch(text)?,
+            d_in: a.d_in,
+            ensemble: a.ensemble,
+            parameterization: p,
+            base_width: a.base_width.unwrap_or(a.width),
+        },
+        None => {
+            super::check_sizes(&[
+                ("--d-in", a.d_in),
+                ("--width", a.width),
+                ("--d-out", a.d_out),
+                ("--ensemble", a.ensemble),
+            ])?;
+            super::check_scales(&[("--w-std", a.w_std), ("--b-std", a.b_std)])?;
+            MlpSpec {
+                d_in: a.d_in,
+                width: a.width,
+                depth: a.depth,
+                d_out: a.d_out,
+                activation: super::flag("--activation", Activation::parse(&a.activation))?,
+                parameterization: p.unwrap_or(Parameterization::Ntk),
+                w_std: a.w_std,
+                b_std: a.b_std,
+                base_width: a.base_width.unwrap_or(a.width),
+                ensemble: a.ensemble,
+            }
+            .net()
+        }
     };
+    super::check_sizes(&[("--d-in", a.d_in), ("--ensemble", a.ensemble)])?;
     super::check_out(&a.out)?;
     Params::init(&spec, a.seed)?.save(&a.out)?;
     eprintln!("wrote {} ({} members)", a.out.display(), spec.ensemble);
@@ -109,7 +145,7 @@ pub fn run_forward(a: &ForwardArgs, device: Option<&str>) -> Result<()> {
     let dev = super::open_device(device)?;
     let ens = Ensemble::new(dev.as_ref(), &p)?;
     let f = forward(&ens, &x)?;
-    npy::write(&a.out, &[p.spec.ensemble, x.rows, p.spec.d_out], &f)
+    npy::write(&a.out, &[p.spec.ensemble, x.rows, p.spec.d_out()], &f)
 }
 
 #[derive(clap::Args, Debug, Default, Deserialize)]

@@ -30,12 +30,15 @@ pub struct Args {
 
 fn tune_with_progress(g: &GpuBackend, mode: Autotune, quiet: bool) -> Result<Tuned> {
     let mut bar: Option<indicatif::ProgressBar> = None;
-    tune::autotune(g, mode, |done, total| {
+    let path = super::gpu_options()
+        .cache_dir
+        .map(|d| d.join(tune::CACHE_NAME));
+    tune::autotune(g, mode, path, |done, total| {
         let b = bar.get_or_insert_with(|| {
             if !quiet {
                 eprintln!(
                     "tuning matrix products for {} (once per adapter and driver; --no-autotune skips it)",
-                    g.context().info().name
+                    crate::Backend::info(g).name
                 );
             }
             crate::experiments::progress(quiet, total as u64, "autotune")
@@ -69,8 +72,8 @@ pub(crate) fn at_first_use(g: &GpuBackend) {
 
 /// `widenet tune`.
 pub fn run(args: &Args, device: Option<&str>) -> Result<()> {
-    let choice = crate::DeviceChoice::from_flag_or_env(device)?;
-    let Some(g) = GpuBackend::open(&choice)? else {
+    let choice = super::device_choice(device)?;
+    let Some(g) = GpuBackend::open(&choice, &super::gpu_options())? else {
         return Err(Error::invalid(
             "the CPU backend has no kernels to tune; pick a GPU adapter with --device",
         ));
@@ -92,9 +95,9 @@ pub fn run(args: &Args, device: Option<&str>) -> Result<()> {
     };
     if args.json {
         let out = serde_json::json!({
-            "adapter": g.context().info(),
+            "adapter": crate::Backend::info(&g),
             "source": source,
-            "cache": tune::cache_file(),
+            "cache": super::gpu_options().cache_dir.map(|d| d.join(tune::CACHE_NAME)).or_else(tune::cache_file),
             "tune": entry,
         });
         println!(

@@ -5,29 +5,24 @@ pub mod ops;
 
 use crate::activation::Activation;
 use crate::backend::{
-    Backend, Batched, Buffer, BufferInner, Loss, Matmul, Update, check_finite, check_len,
-    check_tile, check_update,
+    Backend, Batched, Buffer, DeviceInfo, KernelTile, Loss, Matmul, Update, check_finite,
+    check_len, check_norm, check_tile, check_update,
 };
 use crate::error::{Error, Result};
-use crate::gpu::AdapterInfo;
-use crate::kernel::KernelTile;
 
 /// Runs every operation in plain Rust, in f32, on the calling thread.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct CpuBackend;
 
 fn host(b: &Buffer) -> Result<&[f32]> {
-    match &b.inner {
-        BufferInner::Host(v) => Ok(v),
-        BufferInner::Gpu(_) => Err(Error::invalid("a GPU buffer was passed to the CPU backend")),
-    }
+    b.storage::<Vec<f32>>()
+        .map(Vec::as_slice)
+        .ok_or_else(|| Error::invalid("a buffer of another backend was passed to the CPU backend"))
 }
 
 fn host_mut(b: &mut Buffer) -> Result<&mut Vec<f32>> {
-    match &mut b.inner {
-        BufferInner::Host(v) => Ok(v),
-        BufferInner::Gpu(_) => Err(Error::invalid("a GPU buffer was passed to the CPU backend")),
-    }
+    b.storage_mut::<Vec<f32>>()
+        .ok_or_else(|| Error::invalid("a buffer of another backend was passed to the CPU backend"))
 }
 
 impl Backend for CpuBackend {
@@ -40,21 +35,15 @@ impl Backend for CpuBackend {
     }
 
     fn zeros(&self, len: usize) -> Result<Buffer> {
-        Ok(Buffer {
-            len,
-            inner: BufferInner::Host(vec![0.0; len]),
-        })
+        Ok(Buffer::new(len, vec![0.0f32; len]))
     }
 
     fn upload(&self, data: &[f32]) -> Result<Buffer> {
-        Ok(Buffer {
-            len: data.len(),
-            inner: BufferInner::Host(data.to_vec()),
-        })
+        Ok(Buffer::new(data.len(), data.to_vec()))
     }
 
     fn write(&self, buf: &mut Buffer, data: &[f32]) -> Result<()> {
-        check_len("write", &[("data", data.len(), buf.len)])?;
+        check_len("write", &[("data", data.len(), buf.len())])?;
         host_mut(buf)?.copy_from_slice(data);
         Ok(())
     }
@@ -68,20 +57,20 @@ impl Backend for CpuBackend {
     }
 
     fn copy(&self, src: &Buffer, dst: &mut Buffer) -> Result<()> {
-        check_len("copy", &[("dst", dst.len, src.len)])?;
+        check_len("copy", &[("dst", dst.len(), src.len())])?;
         let s = host(src)?.to_vec();
         host_mut(dst)?.copy_from_slice(&s);
         Ok(())
     }
 
     fn matmul(&self, spec: &Matmul, a: &Buffer, b: &Buffer, c: &mut Buffer) -> Result<()> {
-        spec.check(a.len, b.len, c.len)?;
+        spec.check(a.len(), b.len(), c.len())?;
         ops::matmul(spec, host(a)?, host(b)?, host_mut(c)?);
         Ok(())
     }
 
     fn activation(&self, act: Activation, x: &Buffer, y: &mut Buffer) -> Result<()> {
-        check_len("activation", &[("y", y.len, x.len)])?;
+        check_len("activation", &[("y", y.len(), x.len())])?;
         ops::activation(act, host(x)?, host_mut(y)?);
         Ok(())
     }
@@ -95,7 +84,7 @@ impl Backend for CpuBackend {
     ) -> Result<()> {
         check_len(
             "activation_grad",
-            &[("dy", dy.len, x.len), ("dx", dx.len, x.len)],
+            &[("dy", dy.len(), x.len()), ("dx", dx.len(), x.len())],
         )?;
         ops::activation_grad(act, host(x)?, host(dy)?, host_mut(dx)?);
         Ok(())
@@ -105,7 +94,10 @@ impl Backend for CpuBackend {
         check_finite("bias_add", "alpha", alpha)?;
         check_len(
             "bias_add",
-            &[("y", y.len, s.len()), ("bias", bias.len, s.batch * s.cols)],
+            &[
+                ("y", y.len(), s.len()),
+                ("bias", bias.len(), s.batch * s.cols),
+            ],
         )?;
         ops::bias_add(s, host_mut(y)?, host(bias)?, alpha);
         Ok(())
@@ -114,7 +106,10 @@ impl Backend for CpuBackend {
     fn sum_rows(&self, s: Batched, x: &Buffer, out: &mut Buffer) -> Result<()> {
         check_len(
             "sum_rows",
-            &[("x", x.len, s.len()), ("out", out.len, s.batch * s.rows)],
+            &[
+                ("x", x.len(), s.len()),
+                ("out", out.len(), s.batch * s.rows),
+            ],
         )?;
         ops::sum_rows(s, host(x)?, host_mut(out)?);
         Ok(())
@@ -123,7 +118,10 @@ impl Backend for CpuBackend {
     fn sum_cols(&self, s: Batched, x: &Buffer, out: &mut Buffer) -> Result<()> {
         check_len(
             "sum_cols",
-            &[("x", x.len, s.len()), ("out", out.len, s.batch * s.cols)],
+            &[
+                ("x", x.len(), s.len()),
+                ("out", out.len(), s.batch * s.cols),
+            ],
         )?;
         ops::sum_cols(s, host(x)?, host_mut(out)?);
         Ok(())
@@ -137,14 +135,54 @@ impl Backend for CpuBackend {
 
     fn axpy(&self, alpha: f32, x: &Buffer, y: &mut Buffer) -> Result<()> {
         check_finite("axpy", "alpha", alpha)?;
-        check_len("axpy", &[("y", y.len, x.len)])?;
+        check_len("axpy", &[("y", y.len(), x.len())])?;
         ops::axpy(alpha, host(x)?, host_mut(y)?);
         Ok(())
     }
 
     fn mul(&self, x: &Buffer, y: &Buffer, z: &mut Buffer) -> Result<()> {
-        check_len("mul", &[("y", y.len, x.len), ("z", z.len, x.len)])?;
+        check_len("mul", &[("y", y.len(), x.len()), ("z", z.len(), x.len())])?;
         ops::mul(host(x)?, host(y)?, host_mut(z)?);
+        Ok(())
+    }
+
+    fn layer_norm(
+        &self,
+        s: Batched,
+        eps: f32,
+        x: &Buffer,
+        y: &mut Buffer,
+        inv_std: &mut Buffer,
+    ) -> Result<()> {
+        check_norm("layer_norm", s, x.len(), y.len(), s.len(), inv_std.len())?;
+        check_finite("layer_norm", "eps", eps)?;
+        ops::layer_norm(
+            s,
+            f64::from(eps),
+            host(x)?,
+            host_mut(y)?,
+            host_mut(inv_std)?,
+        );
+        Ok(())
+    }
+
+    fn layer_norm_grad(
+        &self,
+        s: Batched,
+        y: &Buffer,
+        inv_std: &Buffer,
+        dy: &Buffer,
+        dx: &mut Buffer,
+    ) -> Result<()> {
+        check_norm(
+            "layer_norm_grad",
+            s,
+            y.len(),
+            dy.len(),
+            dx.len(),
+            inv_std.len(),
+        )?;
+        ops::layer_norm_grad(s, host(y)?, host(inv_std)?, host(dy)?, host_mut(dx)?);
         Ok(())
     }
 
@@ -157,17 +195,17 @@ impl Backend for CpuBackend {
         nngp: &mut Buffer,
         ntk: &mut Buffer,
     ) -> Result<()> {
-        check_tile(t, x1.len, x2t.len, diag.len, nngp.len, ntk.len)?;
+        check_tile(t, x1.len(), x2t.len(), diag.len(), nngp.len(), ntk.len())?;
         let (a, b, dg) = (host(x1)?, host(x2t)?, host(diag)?);
         let stride = t.table_stride();
         let table = |idx: usize| -> Vec<f64> {
-            (0..t.arch.depth)
+            (0..t.program.slots)
                 .map(|l| dg[l * stride + idx] as f64)
                 .collect()
         };
         let rows: Vec<Vec<f64>> = (0..t.rows).map(table).collect();
         let cols: Vec<Vec<f64>> = (0..t.cols).map(|j| table(t.table_cols_at() + j)).collect();
-        let inv_d = 1.0 / t.arch.d_in as f64;
+        let inv_d = 1.0 / t.program.d_in as f64;
         let mut out_q = vec![0.0f32; t.rows * t.cols];
         let mut out_t = vec![0.0f32; t.rows * t.cols];
         for i in 0..t.rows {
@@ -177,8 +215,7 @@ impl Backend for CpuBackend {
                     .sum::<f64>()
                     * inv_d;
                 let same = t.same_diag && i == j;
-                let (q, th) =
-                    crate::kernel::recursion::entry(&t.arch, q0, &rows[i], &cols[j], same);
+                let (q, th) = t.program.entry(q0, &rows[i], &cols[j], same);
                 out_q[i * t.cols + j] = q as f32;
                 out_t[i * t.cols + j] = th as f32;
             }
@@ -204,10 +241,10 @@ impl Backend for CpuBackend {
         check_len(
             "loss_grad",
             &[
-                ("f", f.len, s.len()),
-                ("y", y.len, s.rows * s.cols),
-                ("df", df.len, s.len()),
-                ("rows", rows.len, s.batch * s.rows),
+                ("f", f.len(), s.len()),
+                ("y", y.len(), s.rows * s.cols),
+                ("df", df.len(), s.len()),
+                ("rows", rows.len(), s.batch * s.rows),
             ],
         )?;
         ops::loss_grad(loss, s, host(f)?, host(y)?, host_mut(df)?, host_mut(rows)?);
@@ -224,8 +261,8 @@ impl Backend for CpuBackend {
         check_len(
             "mark_diverged",
             &[
-                ("alive", alive.len, loss.len),
-                ("diverged_at", diverged_at.len, loss.len),
+                ("alive", alive.len(), loss.len()),
+                ("diverged_at", diverged_at.len(), loss.len()),
             ],
         )?;
         ops::mark_diverged(step, host(loss)?, host_mut(alive)?, host_mut(diverged_at)?);
@@ -246,12 +283,12 @@ impl Backend for CpuBackend {
         check_update(
             up,
             member_len,
-            grad.len,
-            lr.len,
-            alive.len,
-            param.len,
-            m.as_ref().map(|b| b.len),
-            v.as_ref().map(|b| b.len),
+            grad.len(),
+            lr.len(),
+            alive.len(),
+            param.len(),
+            m.as_ref().map(|b| b.len()),
+            v.as_ref().map(|b| b.len()),
         )?;
         let m = match m {
             Some(b) => Some(host_mut(b)?.as_mut_slice()),
@@ -275,9 +312,9 @@ impl Backend for CpuBackend {
     }
 
     fn gather_rows(&self, src: &Buffer, cols: usize, idx: &Buffer, dst: &mut Buffer) -> Result<()> {
-        check_len("gather_rows", &[("dst", dst.len, idx.len * cols)])?;
+        check_len("gather_rows", &[("dst", dst.len(), idx.len() * cols)])?;
         let idx: Vec<u32> = host(idx)?.iter().map(|v| v.to_bits()).collect();
-        if let Some(&bad) = idx.iter().find(|&&i| (i as usize + 1) * cols > src.len) {
+        if let Some(&bad) = idx.iter().find(|&&i| (i as usize + 1) * cols > src.len()) {
             return Err(Error::invalid(format!(
                 "gather_rows: row {bad} is outside the source"
             )));
@@ -286,24 +323,15 @@ impl Backend for CpuBackend {
         Ok(())
     }
 
-    fn info(&self) -> AdapterInfo {
-        AdapterInfo {
-            index: 0,
-            name: "cpu".into(),
-            vendor: "widenet".into(),
-            vendor_id: 0,
-            backend: "cpu".into(),
-            device_type: "Cpu".into(),
-            driver: "widenet reference backend".into(),
-            driver_info: String::new(),
-            f16: false,
-            f64: true,
-            subgroup: false,
-            timestamp: false,
-            max_buffer_size: u64::MAX,
-            max_binding_size: u64::MAX,
-            subgroup_sizes: (1, 1),
-            cooperative_matrix: Vec::new(),
-        }
+    fn info(&self) -> DeviceInfo {
+        let mut i = DeviceInfo::new("cpu", "Cpu", "Cpu");
+        i.vendor = "widenet".into();
+        i.driver = "widenet CPU backend".into();
+        i.f64 = true;
+        i
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
     }
 }

@@ -10,7 +10,9 @@ use std::ops::{Add, AddAssign, Mul};
 pub trait Real:
     Copy + Default + PartialEq + Add<Output = Self> + Mul<Output = Self> + AddAssign + Send + Sync
 {
+    /// From f64, rounding as `as` does.
     fn from_f64(v: f64) -> Self;
+    /// To f64, exactly.
     fn to_f64(self) -> f64;
 }
 
@@ -132,6 +134,45 @@ pub fn axpy<T: Real>(alpha: T, x: &[T], y: &mut [T]) {
 pub fn mul<T: Real>(x: &[T], y: &[T], z: &mut [T]) {
     for ((zv, &a), &b) in z.iter_mut().zip(x).zip(y) {
         *zv = a * b;
+    }
+}
+
+/// Twin of `layer_norm` in `shaders/layer_norm.wgsl`.
+pub fn layer_norm<T: Real>(s: Batched, eps: f64, x: &[T], y: &mut [T], inv_std: &mut [T]) {
+    let c = s.cols;
+    for (r, (xr, yr)) in x.chunks_exact(c).zip(y.chunks_exact_mut(c)).enumerate() {
+        let n = c as f64;
+        let mean = xr.iter().map(|v| v.to_f64()).sum::<f64>() / n;
+        let var = xr.iter().map(|v| (v.to_f64() - mean).powi(2)).sum::<f64>() / n;
+        let inv = 1.0 / (var + eps).sqrt();
+        for (o, v) in yr.iter_mut().zip(xr) {
+            *o = T::from_f64((v.to_f64() - mean) * inv);
+        }
+        inv_std[r] = T::from_f64(inv);
+    }
+}
+
+/// Twin of `layer_norm_grad` in `shaders/layer_norm.wgsl`.
+pub fn layer_norm_grad<T: Real>(s: Batched, y: &[T], inv_std: &[T], dy: &[T], dx: &mut [T]) {
+    let c = s.cols;
+    for (r, ((yr, dyr), dxr)) in y
+        .chunks_exact(c)
+        .zip(dy.chunks_exact(c))
+        .zip(dx.chunks_exact_mut(c))
+        .enumerate()
+    {
+        let n = c as f64;
+        let mdy = dyr.iter().map(|v| v.to_f64()).sum::<f64>() / n;
+        let mdyy = dyr
+            .iter()
+            .zip(yr)
+            .map(|(a, b)| a.to_f64() * b.to_f64())
+            .sum::<f64>()
+            / n;
+        let inv = inv_std[r].to_f64();
+        for ((o, &g), &v) in dxr.iter_mut().zip(dyr).zip(yr) {
+            *o = T::from_f64(inv * (g.to_f64() - mdy - v.to_f64() * mdyy));
+        }
     }
 }
 

@@ -7,9 +7,13 @@ use crate::rng::Rng;
 /// Train and test splits.
 #[derive(Clone, Debug)]
 pub struct Split {
+    /// Training inputs.
     pub x_train: Matrix<f32>,
+    /// Training targets.
     pub y_train: Matrix<f32>,
+    /// Test inputs.
     pub x_test: Matrix<f32>,
+    /// Test targets.
     pub y_test: Matrix<f32>,
 }
 

@@ -17,13 +17,14 @@
 use super::plot::{Series, plot};
 use super::{OutDir, progress};
 use crate::activation::Activation;
+use crate::arch::Parameterization;
 use crate::backend::{Backend, Loss, Rule};
 use crate::error::{Error, Result};
 use crate::matrix::Matrix;
-use crate::mlp::ensemble::Ensemble;
-use crate::mlp::params::Params;
-use crate::mlp::train::{Schedule, TrainConfig, Trainer, forward};
-use crate::mlp::{MlpSpec, Parameterization};
+use crate::net::MlpSpec;
+use crate::net::ensemble::Ensemble;
+use crate::net::params::Params;
+use crate::net::train::{Schedule, TrainConfig, Trainer, forward};
 use crate::rng::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -36,16 +37,20 @@ pub struct DeepLinearConfig {
     pub layers: Vec<usize>,
     /// Singular values of the task (input and output dimension = their count).
     pub singular_values: Vec<f64>,
+    /// Hidden width.
     pub width: usize,
     /// Members (different random bases of the hidden layers).
+    /// Seeds per point.
     pub seeds: usize,
     /// Initial strength of every mode.
     pub u0: f64,
     /// Time constant in steps (sets the learning rate).
     pub tau: f64,
+    /// Training steps.
     pub steps: usize,
     /// Read the modes every this many steps.
     pub every: usize,
+    /// Seed of the data and initializations.
     pub seed: u64,
 }
 
@@ -66,6 +71,7 @@ impl Default for DeepLinearConfig {
 }
 
 impl DeepLinearConfig {
+    /// A small run for tests and a first look (seconds).
     pub fn quick() -> Self {
         DeepLinearConfig {
             singular_values: vec![3.0, 1.5, 0.75],
@@ -78,6 +84,7 @@ impl DeepLinearConfig {
         }
     }
 
+    /// A larger run for real GPUs.
     pub fn large() -> Self {
         DeepLinearConfig {
             layers: vec![2, 3, 4],
@@ -92,6 +99,7 @@ impl DeepLinearConfig {
         }
     }
 
+    /// Checks the settings.
     pub fn validate(&self) -> Result<()> {
         if self.layers.is_empty() || self.layers.iter().any(|&l| !(2..=6).contains(&l)) {
             return Err(Error::invalid(
@@ -241,14 +249,16 @@ pub fn run(
             base_width: cfg.width,
             ensemble: cfg.seeds,
         };
-        let mut params = Params::init(&spec, cfg.seed)?;
+        let net = spec.net();
+        let mut params = Params::init(&net, cfg.seed)?;
         let a0 = cfg.u0.powf(1.0 / layers as f64);
         for e in 0..cfg.seeds {
             // Hidden bases R_k: width x d with orthonormal columns.
             let rs: Vec<Vec<Vec<f64>>> = (0..layers - 1)
                 .map(|_| orthonormal(&mut rng, cfg.width, d))
                 .collect();
-            for (l, (fi, fo)) in spec.layers().enumerate() {
+            for layer in net.dense_layers() {
+                let (l, fi, fo) = (layer.index, layer.fan_in, layer.fan_out);
                 let w = &mut params.weights[l][e * fi * fo..(e + 1) * fi * fo];
                 for o in 0..fo {
                     for i in 0..fi {
@@ -268,7 +278,7 @@ pub fn run(
                     }
                 }
             }
-            for b in params.biases.iter_mut() {
+            for b in params.biases.iter_mut().flatten() {
                 b.iter_mut().for_each(|v| *v = 0.0);
             }
         }

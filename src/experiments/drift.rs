@@ -12,14 +12,15 @@ use super::data::teacher;
 use super::plot::{Series, plot};
 use super::{OutDir, mean, progress, seed_slope};
 use crate::activation::Activation;
+use crate::arch::Parameterization;
 use crate::backend::{Backend, Loss, Rule};
 use crate::error::{Error, Result};
 use crate::matrix::Matrix;
-use crate::mlp::empirical::{effective_ntk, kernel_distance};
-use crate::mlp::ensemble::Ensemble;
-use crate::mlp::params::Params;
-use crate::mlp::train::{Schedule, TrainConfig, Trainer};
-use crate::mlp::{MlpSpec, Parameterization};
+use crate::net::empirical::{effective_ntk, kernel_distance};
+use crate::net::ensemble::Ensemble;
+use crate::net::params::Params;
+use crate::net::train::{Schedule, TrainConfig, Trainer};
+use crate::net::{MlpSpec, NetSpec};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -27,17 +28,31 @@ use serde_json::json;
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct DriftConfig {
+    /// Widths of the sweep.
+    /// Widths of the sweep.
     pub widths: Vec<usize>,
+    /// Seeds per width.
+    /// Seeds per point.
     pub seeds: usize,
+    /// The architecture (hidden Dense layers set to each width); `None`
+    /// builds it from the shorthand (`depth`, `activation`).
+    pub arch: Option<crate::arch::Arch>,
+    /// Shorthand: hidden layers.
+    /// Hidden layers.
     pub depth: usize,
+    /// The nonlinearity (see `Activation::parse`).
     pub activation: String,
+    /// Input dimension of the synthetic task.
     pub d_in: usize,
+    /// Training points.
     pub n_train: usize,
+    /// Training steps.
     pub steps: usize,
     /// Output scales of the lazy-training sweep.
     pub alphas: Vec<f64>,
     /// Width of the output-scale sweep.
     pub alpha_width: usize,
+    /// Seed of the data and initializations.
     pub seed: u64,
 }
 
@@ -46,6 +61,7 @@ impl Default for DriftConfig {
         DriftConfig {
             widths: vec![64, 128, 256, 512, 1024],
             seeds: 4,
+            arch: None,
             depth: 2,
             activation: "relu".into(),
             d_in: 8,
@@ -59,6 +75,7 @@ impl Default for DriftConfig {
 }
 
 impl DriftConfig {
+    /// A small run for tests and a first look (seconds).
     pub fn quick() -> Self {
         DriftConfig {
             widths: vec![32, 128, 512],
@@ -71,6 +88,7 @@ impl DriftConfig {
         }
     }
 
+    /// A larger run for real GPUs.
     pub fn large() -> Self {
         DriftConfig {
             widths: vec![256, 512, 1024, 2048, 4096, 8192],
@@ -82,6 +100,7 @@ impl DriftConfig {
         }
     }
 
+    /// Checks the settings.
     pub fn validate(&self) -> Result<()> {
         if self.widths.len() < 2 || self.widths.contains(&0) || self.alpha_width == 0 {
             return Err(Error::invalid(
@@ -106,8 +125,8 @@ impl DriftConfig {
     }
 }
 
-fn spec(cfg: &DriftConfig, width: usize, p: Parameterization, e: usize) -> Result<MlpSpec> {
-    Ok(MlpSpec {
+fn spec(cfg: &DriftConfig, width: usize, p: Parameterization, e: usize) -> Result<NetSpec> {
+    let mlp = MlpSpec {
         d_in: cfg.d_in,
         width,
         depth: cfg.depth,
@@ -118,6 +137,14 @@ fn spec(cfg: &DriftConfig, width: usize, p: Parameterization, e: usize) -> Resul
         b_std: 0.1,
         base_width: cfg.widths[0],
         ensemble: e,
+    };
+    Ok(match &cfg.arch {
+        None => mlp.net(),
+        Some(a) => NetSpec {
+            arch: a.with_width(width),
+            parameterization: Some(p),
+            ..mlp.net()
+        },
     })
 }
 
@@ -133,7 +160,7 @@ fn pick_lr(
 ) -> Result<f64> {
     let s = spec(cfg, cfg.widths[0], p, cfg.seeds)?;
     let mut ens = Ensemble::new(dev, &Params::init(&s, cfg.seed)?)?;
-    let k = crate::mlp::empirical::effective_ntk(&mut ens, x)?;
+    let k = crate::net::empirical::effective_ntk(&mut ens, x)?;
     let n = x.rows;
     let mut lam_max: f64 = 0.0;
     for m in 0..s.ensemble {
@@ -162,13 +189,17 @@ fn movement(
 ) -> Result<(Vec<f64>, Vec<f64>, Vec<f64>)> {
     let s = &params.spec;
     let mut ens = Ensemble::new(dev, params)?;
-    let (e, n, w, depth) = (s.ensemble, x.rows, s.width, s.depth);
+    let (e, n) = (s.ensemble, x.rows);
+    let w = s.dense_layers().last().map_or(0, |l| l.fan_in);
     let k0 = effective_ntk(&mut ens, x)?;
     let features = |ens: &Ensemble<'_>| -> Result<Vec<f32>> {
         let xs = dev.upload(&x.data)?;
         let mut act = ens.activations(n)?;
         ens.forward(&xs, &mut act)?;
-        dev.read(&act.h[depth - 1])
+        let h = ens
+            .features(&act)
+            .ok_or_else(|| Error::invalid("drift needs a hidden layer before the readout"))?;
+        dev.read(h)
     };
     let h0 = features(&ens)?;
     let c = TrainConfig {
@@ -322,7 +353,7 @@ pub fn run(
         let (mut ntk, mut feat) = (Vec::new(), Vec::new());
         for m in 0..cfg.seeds {
             let one = all.member(m)?;
-            let f0 = crate::mlp::train::forward(&Ensemble::new(dev, &one)?, x)?;
+            let f0 = crate::net::train::forward(&Ensemble::new(dev, &one)?, x)?;
             let ys = Matrix {
                 rows: y.rows,
                 cols: 1,

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 /// Where an experiment writes: `report.json`, `report.md` and SVG plots.
 pub struct OutDir {
+    /// The folder.
     pub path: PathBuf,
 }
 
@@ -54,29 +55,7 @@ impl OutDir {
     }
 }
 
-/// Least-squares slope and intercept of `log y` against `log x` (pairs with a
-/// non-positive or non-finite value are left out).
-pub fn fit_loglog(x: &[f64], y: &[f64]) -> Option<(f64, f64)> {
-    let pts: Vec<(f64, f64)> = x
-        .iter()
-        .zip(y)
-        .filter(|(a, b)| **a > 0.0 && **b > 0.0 && a.is_finite() && b.is_finite())
-        .map(|(a, b)| (a.ln(), b.ln()))
-        .collect();
-    if pts.len() < 2 {
-        return None;
-    }
-    let n = pts.len() as f64;
-    let mx = pts.iter().map(|p| p.0).sum::<f64>() / n;
-    let my = pts.iter().map(|p| p.1).sum::<f64>() / n;
-    let sxx: f64 = pts.iter().map(|p| (p.0 - mx).powi(2)).sum();
-    if sxx == 0.0 {
-        return None;
-    }
-    let sxy: f64 = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
-    let slope = sxy / sxx;
-    Some((slope, my - slope * mx))
-}
+pub use crate::stats::fit_loglog;
 
 /// A fitted power law with its uncertainty across seeds.
 #[derive(Clone, Copy, Debug, serde::Serialize)]
@@ -131,16 +110,7 @@ pub fn progress(quiet: bool, total: u64, what: &str) -> indicatif::ProgressBar {
     bar
 }
 
-/// Mean of a slice.
-pub(crate) fn mean(v: &[f64]) -> f64 {
-    v.iter().sum::<f64>() / v.len().max(1) as f64
-}
-
-/// Standard deviation of a slice.
-pub(crate) fn std(v: &[f64]) -> f64 {
-    let m = mean(v);
-    (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len().max(2) - 1) as f64).sqrt()
-}
+pub(crate) use crate::stats::mean;
 
 static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
@@ -152,19 +122,6 @@ pub fn interrupted() -> bool {
 /// Asks the running experiment to stop, as Ctrl-C does.
 pub fn request_interrupt() {
     INTERRUPTED.store(true, std::sync::atomic::Ordering::Relaxed);
-}
-
-/// Makes Ctrl-C ask the running experiment to stop after writing what it has;
-/// a second Ctrl-C ends the process at once.
-pub fn install_interrupt_handler() {
-    let _ = ctrlc::set_handler(|| {
-        if INTERRUPTED.swap(true, std::sync::atomic::Ordering::Relaxed) {
-            std::process::exit(130);
-        }
-        eprintln!(
-            "\ninterrupted: finishing the report with the points done so far (Ctrl-C again to quit now)"
-        );
-    });
 }
 
 /// Finished points of a sweep, saved as they complete in `OUT/points/`, so

@@ -8,12 +8,13 @@ use super::data::teacher;
 use super::plot::{Series, plot};
 use super::{OutDir, progress};
 use crate::activation::Activation;
+use crate::arch::Parameterization;
 use crate::backend::{Backend, Loss, Rule};
 use crate::error::{Error, Result};
-use crate::mlp::ensemble::Ensemble;
-use crate::mlp::params::Params;
-use crate::mlp::train::{Schedule, TrainConfig, train};
-use crate::mlp::{MlpSpec, Parameterization};
+use crate::net::MlpSpec;
+use crate::net::ensemble::Ensemble;
+use crate::net::params::Params;
+use crate::net::train::{Schedule, TrainConfig, train};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -21,17 +22,28 @@ use serde_json::json;
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct MuTransferConfig {
+    /// Widths of the sweep.
     pub widths: Vec<usize>,
     /// log2 of the SGD learning rates swept.
     pub sgd_log2_lrs: Vec<f64>,
     /// log2 of the Adam learning rates swept.
     pub adam_log2_lrs: Vec<f64>,
+    /// Seeds per point.
     pub seeds: usize,
+    /// The architecture (hidden Dense layers set to each width); `None`
+    /// builds it from the shorthand (`depth`, `activation`).
+    pub arch: Option<crate::arch::Arch>,
+    /// Hidden layers.
     pub depth: usize,
+    /// The nonlinearity (see `Activation::parse`).
     pub activation: String,
+    /// Input dimension of the synthetic task.
     pub d_in: usize,
+    /// Training points.
     pub n_train: usize,
+    /// Training steps.
     pub steps: usize,
+    /// Seed of the data and initializations.
     pub seed: u64,
 }
 
@@ -42,6 +54,7 @@ impl Default for MuTransferConfig {
             sgd_log2_lrs: (-5..=3).map(f64::from).collect(),
             adam_log2_lrs: (-11..=-3).map(f64::from).collect(),
             seeds: 2,
+            arch: None,
             depth: 2,
             activation: "relu".into(),
             d_in: 8,
@@ -53,6 +66,7 @@ impl Default for MuTransferConfig {
 }
 
 impl MuTransferConfig {
+    /// A small run for tests and a first look (seconds).
     pub fn quick() -> Self {
         MuTransferConfig {
             widths: vec![32, 64, 128, 256],
@@ -65,6 +79,7 @@ impl MuTransferConfig {
         }
     }
 
+    /// A larger run for real GPUs.
     pub fn large() -> Self {
         MuTransferConfig {
             widths: vec![256, 512, 1024, 2048, 4096],
@@ -77,6 +92,7 @@ impl MuTransferConfig {
         }
     }
 
+    /// Checks the settings.
     pub fn validate(&self) -> Result<()> {
         if self.widths.len() < 2 || self.widths.contains(&0) {
             return Err(Error::invalid("--widths needs at least two widths"));
@@ -182,7 +198,7 @@ pub fn run(
             }
             bar.set_message(format!("{} {opt} width {width}", param.name()));
             let e = grid.len() * cfg.seeds;
-            let spec = MlpSpec {
+            let mlp = MlpSpec {
                 d_in: cfg.d_in,
                 width,
                 depth: cfg.depth,
@@ -193,6 +209,14 @@ pub fn run(
                 b_std: 0.0,
                 base_width: base,
                 ensemble: e,
+            };
+            let spec = match &cfg.arch {
+                None => mlp.net(),
+                Some(a) => crate::net::NetSpec {
+                    arch: a.with_width(width),
+                    parameterization: Some(param),
+                    ..mlp.net()
+                },
             };
             let mut ens = Ensemble::new(dev, &Params::init(&spec, cfg.seed)?)?;
             // Member (g, s): learning rate g, seed s.

@@ -8,7 +8,9 @@ use std::path::Path;
 /// One series of a plot.
 #[derive(Clone, Debug)]
 pub struct Series {
+    /// Legend text.
     pub name: String,
+    /// (x, y) points.
     pub points: Vec<(f64, f64)>,
     /// Draw markers (measurements) or a line (theory, curves).
     pub markers: bool,
@@ -21,6 +23,7 @@ pub struct Series {
 }
 
 impl Series {
+    /// Measured points (markers).
     pub fn measured(name: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
         Series {
             name: name.into(),
@@ -31,6 +34,7 @@ impl Series {
             color: None,
         }
     }
+    /// A solid line.
     pub fn line(name: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
         Series {
             name: name.into(),
@@ -41,6 +45,7 @@ impl Series {
             color: None,
         }
     }
+    /// A theory curve (dashed).
     pub fn theory(name: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
         Series {
             name: name.into(),
@@ -51,10 +56,12 @@ impl Series {
             color: None,
         }
     }
+    /// Uses palette colour `c`.
     pub fn with_color(mut self, c: usize) -> Self {
         self.color = Some(c);
         self
     }
+    /// Error bars (half-widths), one per point.
     pub fn with_err(mut self, err: Vec<f64>) -> Self {
         self.err = Some(err);
         self

@@ -1,36 +1,36 @@
 //! Host wrappers of `shaders/elementwise.wgsl` and `shaders/reduce.wgsl`.
 
-use super::context::{GpuContext, PipelineKey, Shader, Slot, View, read, write};
+use super::context::{Constants, GpuContext, PipelineKey, Shader, Slot, View, read, slots, write};
 use crate::activation::Activation;
 use crate::backend::Batched;
 use crate::error::{Error, Result};
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
-struct EwParams {
-    len: u32,
-    off0: u32,
-    off1: u32,
-    off_out: u32,
-    code: u32,
-    rows: u32,
-    cols: u32,
-    _pad0: u32,
-    alpha: f32,
-    pa: f32,
-    pb: f32,
-    pc: f32,
+pub(crate) struct EwParams {
+    pub(crate) len: u32,
+    pub(crate) off0: u32,
+    pub(crate) off1: u32,
+    pub(crate) off_out: u32,
+    pub(crate) code: u32,
+    pub(crate) rows: u32,
+    pub(crate) cols: u32,
+    pub(crate) _pad0: u32,
+    pub(crate) alpha: f32,
+    pub(crate) pa: f32,
+    pub(crate) pb: f32,
+    pub(crate) pc: f32,
 }
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
-struct ReduceParams {
-    batch: u32,
-    rows: u32,
-    cols: u32,
-    off_x: u32,
-    off_out: u32,
-    _pad: [u32; 3],
+pub(crate) struct ReduceParams {
+    pub(crate) batch: u32,
+    pub(crate) rows: u32,
+    pub(crate) cols: u32,
+    pub(crate) off_x: u32,
+    pub(crate) off_out: u32,
+    pub(crate) _pad: [u32; 3],
 }
 
 /// An elementwise kernel over flat arrays.
@@ -44,13 +44,13 @@ pub(crate) enum Flat {
 }
 
 impl Flat {
-    fn entry(&self) -> (&'static str, Vec<Slot>) {
+    fn entry(&self) -> (&'static str, &'static [Slot]) {
         match self {
-            Flat::ActForward(_) => ("act_forward", vec![read(1), write(3)]),
-            Flat::ActBackward(_) => ("act_backward", vec![read(1), read(2), write(3)]),
-            Flat::Scale(_) => ("scale", vec![write(3)]),
-            Flat::Axpy(_) => ("axpy", vec![read(1), write(3)]),
-            Flat::Mul => ("mul", vec![read(1), read(2), write(3)]),
+            Flat::ActForward(_) => ("act_forward", slots![read(1), write(3)]),
+            Flat::ActBackward(_) => ("act_backward", slots![read(1), read(2), write(3)]),
+            Flat::Scale(_) => ("scale", slots![write(3)]),
+            Flat::Axpy(_) => ("axpy", slots![read(1), write(3)]),
+            Flat::Mul => ("mul", slots![read(1), read(2), write(3)]),
         }
     }
 
@@ -89,9 +89,9 @@ pub(crate) fn flat(ctx: &GpuContext, op: Flat, len: usize, bufs: &[&wgpu::Buffer
     let lanes = if vector.is_some() { 4 } else { 1 };
     let constants = match op {
         Flat::ActForward(a) | Flat::ActBackward(a) => {
-            vec![("ACT_CODE", f64::from(a.shader_code().0).to_bits())]
+            Constants::of(&[("ACT_CODE", f64::from(a.shader_code().0))])
         }
-        _ => vec![],
+        _ => Constants::NONE,
     };
     let key = PipelineKey {
         shader: Shader::Elementwise,
@@ -118,7 +118,7 @@ pub(crate) fn flat(ctx: &GpuContext, op: Flat, len: usize, bufs: &[&wgpu::Buffer
         let n = chunk.min(len - start);
         let mut views = Vec::with_capacity(bufs.len());
         let mut shifts = [0u32; 4];
-        for ((b, s), _) in bufs.iter().zip(&key.slots).zip(0..) {
+        for ((b, s), _) in bufs.iter().zip(key.slots).zip(0..) {
             let w = ctx.window(entry, start, n)?;
             shifts[s.binding as usize] = w.shift;
             views.push(View {
@@ -179,8 +179,8 @@ pub(crate) fn bias_add(
     let key = PipelineKey {
         shader: Shader::Elementwise,
         entry: "bias_add",
-        slots: vec![read(1), write(3)],
-        constants: vec![],
+        slots: slots![read(1), write(3)],
+        constants: Constants::NONE,
     };
     let member = s.rows * s.cols;
     let chunk = members_per_window(ctx, OP, member)?;
@@ -233,8 +233,8 @@ pub(crate) fn sum(
     let key = PipelineKey {
         shader: Shader::Reduce,
         entry,
-        slots: vec![read(1), write(3)],
-        constants: vec![],
+        slots: slots![read(1), write(3)],
+        constants: Constants::NONE,
     };
     let member = s.rows * s.cols;
     let out_member = if cols { s.cols } else { s.rows };
@@ -287,8 +287,8 @@ pub(crate) fn gather_rows(
     let key = PipelineKey {
         shader: Shader::Elementwise,
         entry: "gather_rows",
-        slots: vec![read(1), read(2), write(3)],
-        constants: vec![],
+        slots: slots![read(1), read(2), write(3)],
+        constants: Constants::NONE,
     };
     let len = idx.1 * cols;
     let (ws, wi, wd) = (

@@ -1,36 +1,36 @@
 //! Host wrappers of `shaders/optimizer.wgsl` (parameter updates) and
 //! `shaders/loss.wgsl` (losses, gradients, divergence).
 
-use super::context::{GpuContext, PipelineKey, Shader, View, read, write};
+use super::context::{Constants, GpuContext, PipelineKey, Shader, View, read, slots, write};
 use crate::backend::{Batched, Loss, Rule, Update};
 use crate::error::{Error, Result};
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
-struct OptParams {
-    len: u32,
-    member_len: u32,
-    member0: u32,
-    shift: u32,
-    scale: f32,
-    mu: f32,
-    b1: f32,
-    b2: f32,
-    eps: f32,
-    bc1: f32,
-    bc2: f32,
-    _pad: f32,
+pub(crate) struct OptParams {
+    pub(crate) len: u32,
+    pub(crate) member_len: u32,
+    pub(crate) member0: u32,
+    pub(crate) shift: u32,
+    pub(crate) scale: f32,
+    pub(crate) mu: f32,
+    pub(crate) b1: f32,
+    pub(crate) b2: f32,
+    pub(crate) eps: f32,
+    pub(crate) bc1: f32,
+    pub(crate) bc2: f32,
+    pub(crate) _pad: f32,
 }
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
-struct LossParams {
-    members: u32,
-    rows: u32,
-    cols: u32,
-    kind: u32,
-    step: u32,
-    _pad: [u32; 3],
+pub(crate) struct LossParams {
+    pub(crate) members: u32,
+    pub(crate) rows: u32,
+    pub(crate) cols: u32,
+    pub(crate) kind: u32,
+    pub(crate) step: u32,
+    pub(crate) _pad: [u32; 3],
 }
 
 fn whole<'a>(
@@ -73,26 +73,33 @@ pub(crate) fn update(
     // Members of a multiple of 4 values run the vec4 forms (whole members per
     // window keep every window's shift a multiple of 4).
     let vector = member_len.is_multiple_of(4);
-    let (entry, mut slots) = match (up.rule, vector) {
-        (Rule::Sgd, false) => ("sgd", vec![read(1), read(2), write(3)]),
-        (Rule::Sgd, true) => ("sgd4", vec![read(1), read(2), write(3)]),
-        (Rule::Momentum { .. }, false) => ("momentum", vec![read(1), read(2), write(3), write(4)]),
-        (Rule::Momentum { .. }, true) => ("momentum4", vec![read(1), read(2), write(3), write(4)]),
-        (Rule::Adam { .. }, false) => {
-            ("adam", vec![read(1), read(2), write(3), write(4), write(5)])
-        }
+    // Binding 6 holds the members' alive flags.
+    let (entry, slots) = match (up.rule, vector) {
+        (Rule::Sgd, false) => ("sgd", slots![read(1), read(2), write(3), read(6)]),
+        (Rule::Sgd, true) => ("sgd4", slots![read(1), read(2), write(3), read(6)]),
+        (Rule::Momentum { .. }, false) => (
+            "momentum",
+            slots![read(1), read(2), write(3), write(4), read(6)],
+        ),
+        (Rule::Momentum { .. }, true) => (
+            "momentum4",
+            slots![read(1), read(2), write(3), write(4), read(6)],
+        ),
+        (Rule::Adam { .. }, false) => (
+            "adam",
+            slots![read(1), read(2), write(3), write(4), write(5), read(6)],
+        ),
         (Rule::Adam { .. }, true) => (
             "adam4",
-            vec![read(1), read(2), write(3), write(4), write(5)],
+            slots![read(1), read(2), write(3), write(4), write(5), read(6)],
         ),
     };
     let lanes = if vector { 4 } else { 1 };
-    slots.push(read(6));
     let key = PipelineKey {
         shader: Shader::Optimizer,
         entry,
         slots,
-        constants: vec![],
+        constants: Constants::NONE,
     };
     let align = (ctx.limits.min_storage_buffer_offset_alignment as usize / 4).max(1);
     let per = ((ctx.max_binding() / 4) as usize).saturating_sub(align) / member_len.max(1);
@@ -165,8 +172,8 @@ pub(crate) fn loss_grad(
     let key = PipelineKey {
         shader: Shader::Loss,
         entry: "loss_grad",
-        slots: vec![read(1), read(2), write(3), write(4)],
-        constants: vec![],
+        slots: slots![read(1), read(2), write(3), write(4)],
+        constants: Constants::NONE,
     };
     let views = [
         whole(ctx, OP, f, s.len())?,
@@ -205,8 +212,8 @@ pub(crate) fn mark_diverged(
     let key = PipelineKey {
         shader: Shader::Loss,
         entry: "mark_diverged",
-        slots: vec![read(1), write(3), write(4)],
-        constants: vec![],
+        slots: slots![read(1), write(3), write(4)],
+        constants: Constants::NONE,
     };
     let views = [
         whole(ctx, OP, loss, members)?,

@@ -4,20 +4,20 @@
 //! [`MatmulPlan`], and the plan is cached on disk keyed by adapter and driver
 //! so that the tune runs once per machine.
 //!
-//! Cache: `$WIDENET_CACHE_DIR/autotune.json`, else
-//! `$XDG_CACHE_HOME/widenet/autotune.json`, else `~/.cache/widenet/autotune.json`.
+//! Cache: `autotune.json` in [`GpuOptions::cache_dir`](super::GpuOptions),
+//! else `$XDG_CACHE_HOME/widenet/autotune.json`, else `~/.cache/widenet/autotune.json`.
 
 use super::GpuBackend;
-use super::adapter::AdapterInfo;
 use super::matmul::{MatmulConfig, MatmulKernel, MatmulPlan, SMALL_M};
+use crate::backend::DeviceInfo;
 use crate::backend::{Backend, Matmul};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// Folder of the autotune cache, overriding the user's cache folder.
-pub const CACHE_ENV: &str = "WIDENET_CACHE_DIR";
+/// The cache file's name in its folder.
+pub const CACHE_NAME: &str = "autotune.json";
 
 /// Bumped when the configurations or the measured shapes change, so that
 /// older results are measured again.
@@ -39,10 +39,15 @@ pub struct Trial {
     pub class: String,
     /// The product: `batch` times `m x k` by `k x n`.
     pub batch: usize,
+    /// Rows.
     pub m: usize,
+    /// Columns.
     pub n: usize,
+    /// Inner dimension.
     pub k: usize,
+    /// The configuration timed.
     pub config: MatmulConfig,
+    /// Its rate.
     pub gflops: f64,
     /// Relative Frobenius difference from the generic kernel's product; a
     /// configuration above 1e-4 is never chosen.
@@ -52,8 +57,11 @@ pub struct Trial {
 /// A tune's outcome, as cached.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TuneEntry {
+    /// The adapter key (see `adapter_key`).
     pub adapter: String,
+    /// The chosen plan.
     pub plan: MatmulPlan,
+    /// Every timed configuration.
     pub trials: Vec<Trial>,
     /// How the trials were timed (GPU timestamps or wall clock).
     pub timing: String,
@@ -82,22 +90,23 @@ pub const SHAPES: [(&str, usize, usize, usize, usize); 5] = [
     ("small", 64, 32, 128, 128),
 ];
 
-/// The cache file, or `None` when no folder for it is known.
+/// The user's cache file (`$XDG_CACHE_HOME/widenet/autotune.json`, else
+/// `~/.cache/widenet/autotune.json`), or `None` when no folder for it is known.
 pub fn cache_file() -> Option<PathBuf> {
     let env = |k: &str| {
         std::env::var_os(k)
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
     };
-    let dir = env(CACHE_ENV)
-        .or_else(|| env("XDG_CACHE_HOME").map(|d| d.join("widenet")))
+    let dir = env("XDG_CACHE_HOME")
+        .map(|d| d.join("widenet"))
         .or_else(|| env("HOME").map(|d| d.join(".cache").join("widenet")))?;
-    Some(dir.join("autotune.json"))
+    Some(dir.join(CACHE_NAME))
 }
 
 /// The cache key of an adapter: its name, ids, backend and driver, and this
 /// version of widenet.
-pub fn adapter_key(info: &AdapterInfo) -> String {
+pub fn adapter_key(info: &DeviceInfo) -> String {
     format!(
         "{} | vendor {:#x} | {} | {} | {} | widenet {}",
         info.name,
@@ -333,9 +342,9 @@ fn time_in_rounds(
     backend: &GpuBackend,
     count: usize,
     runs: usize,
-    c: &mut crate::Buffer,
+    c: &mut crate::backend::Buffer,
     select: &mut dyn FnMut(usize) -> Result<()>,
-    product: &mut dyn FnMut(&mut crate::Buffer) -> Result<()>,
+    product: &mut dyn FnMut(&mut crate::backend::Buffer) -> Result<()>,
     done: &mut dyn FnMut(usize),
 ) -> Result<(Vec<(f64, f64)>, String)> {
     let mut reference: Option<Vec<f32>> = None;
@@ -362,7 +371,7 @@ fn time_in_rounds(
             }
         }
     }
-    let medians = times.into_iter().map(crate::bench::median);
+    let medians = times.into_iter().map(crate::stats::median);
     Ok((medians.zip(errs).collect(), timing))
 }
 
@@ -440,19 +449,26 @@ pub enum Tuned {
     Cached(TuneEntry),
     /// The tune ran; the plan was written to the cache when one is known.
     Measured(TuneEntry, Option<PathBuf>),
-    /// Nothing was tuned: the kernel was chosen explicitly (`WIDENET_MATMUL_KERNEL`).
+    /// Nothing was tuned: the kernel was chosen explicitly ([`GpuOptions::matmul_kernel`](super::GpuOptions)).
     Forced,
 }
 
-/// Sets the backend's plan from the cache, or tunes and caches it (always
-/// with [`Autotune::Force`]). The products stay within 1e-4 of the generic
-/// kernel whichever configuration wins.
+/// Sets the backend's plan from the cache file `path` (default: the
+/// user's), or tunes and caches it (always with [`Autotune::Force`]). The
+/// products stay within 1e-4 of the generic kernel whichever configuration wins.
 pub fn autotune(
     backend: &GpuBackend,
     mode: Autotune,
+    path: Option<PathBuf>,
     progress: impl FnMut(usize, usize),
 ) -> Result<Tuned> {
-    autotune_with(backend, mode, cache_file(), &candidates(backend), progress)
+    autotune_with(
+        backend,
+        mode,
+        path.or_else(cache_file),
+        &candidates(backend),
+        progress,
+    )
 }
 
 /// [`autotune`] with an explicit cache file (`None`: nothing is read or kept)
@@ -476,7 +492,7 @@ pub fn autotune_with(
     }
     let entry = tune_among(backend, configs, 3, progress)?;
     let Some(path) = path else {
-        log::warn!("no cache folder (set {CACHE_ENV} or HOME): the autotune result is not kept");
+        log::warn!("no cache folder (set HOME or a cache folder): the autotune result is not kept");
         return Ok(Tuned::Measured(entry, None));
     };
     let mut cache = load(&path);

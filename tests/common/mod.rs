@@ -1,29 +1,112 @@
-//! Shared test helpers: the GPU under test, random data, error norms.
+//! Shared test helpers: the GPU under test, visible skips, random data,
+//! error norms, and `backend_tests!`, which writes a test once for the CPU
+//! backend and the GPU.
+//!
+//! Environment:
+//! - `WIDENET_TEST_ADAPTER=NAME`: run the GPU tests on the adapter whose name
+//!   contains NAME (default: the best adapter); with `WIDENET_REQUIRE_GPU=1`
+//!   an adapter asked for and not found fails the tests.
+//! - `WIDENET_REQUIRE_GPU=1`: a missing adapter fails the GPU tests.
+//! - `WIDENET_REQUIRE=f16,subgroup8,coop`: a test that needs one of these
+//!   features fails instead of skipping when the adapter lacks it.
 #![allow(dead_code)]
 
 use std::sync::{Arc, OnceLock};
-use widenet::gpu::{DeviceChoice, GpuBackend};
+use widenet::DeviceChoice;
+use widenet::gpu::{GpuBackend, GpuOptions};
+
+/// The options tests open adapters with (no autotune: the built-in plan).
+pub fn test_options() -> GpuOptions {
+    let mut o = GpuOptions::default();
+    o.autotune = false;
+    o
+}
+
+/// The adapter the GPU tests run on: `WIDENET_TEST_ADAPTER`, else the best.
+pub fn test_choice() -> DeviceChoice {
+    match std::env::var("WIDENET_TEST_ADAPTER") {
+        Ok(name) if !name.trim().is_empty() => DeviceChoice::Name(name),
+        _ => DeviceChoice::Gpu(None),
+    }
+}
+
+fn require_gpu() -> bool {
+    std::env::var("WIDENET_REQUIRE_GPU").is_ok_and(|v| v == "1")
+}
+
+/// Opens the adapter under test (a fresh backend).
+pub fn open_test_gpu() -> Option<GpuBackend> {
+    match GpuBackend::open(&test_choice(), &test_options()) {
+        Ok(g) => g,
+        Err(e) => {
+            if require_gpu() {
+                panic!("WIDENET_REQUIRE_GPU=1 but the adapter under test could not be opened: {e}");
+            }
+            eprintln!("no GPU backend: {e}");
+            None
+        }
+    }
+}
 
 /// The GPU backend all GPU tests of a test binary share, or `None` when this
 /// machine has no adapter. With `WIDENET_REQUIRE_GPU=1` a missing adapter fails.
 pub fn gpu() -> Option<Arc<GpuBackend>> {
     static GPU: OnceLock<Option<Arc<GpuBackend>>> = OnceLock::new();
     let g = GPU
-        .get_or_init(|| match GpuBackend::open(&DeviceChoice::Gpu(None)) {
-            Ok(g) => g.map(Arc::new),
-            Err(e) => {
-                eprintln!("no GPU backend: {e}");
-                None
+        .get_or_init(|| {
+            let g = open_test_gpu().map(Arc::new);
+            if let Some(g) = &g {
+                use widenet::Backend;
+                eprintln!("GPU tests on: {}", g.describe());
             }
+            g
         })
         .clone();
-    if g.is_none() && std::env::var("WIDENET_REQUIRE_GPU").is_ok_and(|v| v == "1") {
+    if g.is_none() && require_gpu() {
         panic!("WIDENET_REQUIRE_GPU=1 but no GPU adapter could be opened");
     }
     if g.is_none() {
-        eprintln!("skipping GPU test: no adapter");
+        eprintln!("SKIP (no adapter): GPU test");
     }
     g
+}
+
+/// Whether the adapter has `feature` for a test; prints a visible SKIP line
+/// when it does not, and fails when `WIDENET_REQUIRE` lists the feature.
+pub fn has_feature(test: &str, feature: &str, present: bool) -> bool {
+    if present {
+        return true;
+    }
+    let required = std::env::var("WIDENET_REQUIRE")
+        .is_ok_and(|v| v.split(',').any(|f| f.trim().eq_ignore_ascii_case(feature)));
+    if required {
+        panic!("{test}: WIDENET_REQUIRE lists {feature}, which the adapter under test lacks");
+    }
+    eprintln!("SKIP ({feature} missing on the adapter under test): {test}");
+    false
+}
+
+/// Writes each test once, as a function of the backend, and runs it on the
+/// CPU backend (`NAME::cpu`) and on the GPU under test (`NAME::gpu`).
+#[macro_export]
+macro_rules! backend_tests {
+    ($(fn $name:ident($dev:ident: &dyn Backend) $body:block)*) => {$(
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            fn run($dev: &dyn widenet::Backend) $body
+            #[test]
+            fn cpu() {
+                run(&widenet::cpu::CpuBackend);
+            }
+            #[test]
+            fn gpu() {
+                if let Some(g) = $crate::common::gpu() {
+                    run(g.as_ref());
+                }
+            }
+        }
+    )*};
 }
 
 /// Deterministic normals.
@@ -57,7 +140,7 @@ pub fn wide(v: &[f32]) -> Vec<f64> {
 }
 
 /// A buffer of `n` NaN, so that any element a kernel forgets to write shows.
-pub fn poisoned(b: &dyn widenet::Backend, n: usize) -> widenet::Buffer {
+pub fn poisoned(b: &dyn widenet::Backend, n: usize) -> widenet::backend::Buffer {
     b.upload(&vec![f32::NAN; n]).expect("upload")
 }
 
@@ -65,9 +148,8 @@ pub fn poisoned(b: &dyn widenet::Backend, n: usize) -> widenet::Buffer {
 /// matrix-product configuration, or `None` without an adapter.
 pub fn gpu_with_config(c: widenet::gpu::MatmulConfig) -> Option<GpuBackend> {
     gpu()?;
-    let g = GpuBackend::open(&DeviceChoice::Gpu(None)).ok().flatten()?;
-    g.context()
-        .set_matmul_plan(widenet::gpu::MatmulPlan::uniform(c))
+    let g = open_test_gpu()?;
+    g.set_matmul_plan(widenet::gpu::MatmulPlan::uniform(c))
         .ok()?;
     Some(g)
 }
@@ -76,14 +158,14 @@ pub fn gpu_with_config(c: widenet::gpu::MatmulConfig) -> Option<GpuBackend> {
 /// kernel, or `None` when the adapter cannot run it or there is no adapter.
 pub fn gpu_with_kernel(k: widenet::gpu::MatmulKernel) -> Option<GpuBackend> {
     gpu()?;
-    let g = GpuBackend::open(&DeviceChoice::Gpu(None)).ok().flatten()?;
-    g.context().set_matmul_kernel(k).ok()?;
+    let g = open_test_gpu()?;
+    widenet::testing::set_matmul_kernel(&g, k).ok()?;
     Some(g)
 }
 
 /// Relative error of a product on `g` against the f64 product of the same
 /// random operands (C poisoned first where beta is 0).
-pub fn matmul_error(g: &dyn widenet::Backend, spec: widenet::Matmul, seed: u64) -> f64 {
+pub fn matmul_error(g: &dyn widenet::Backend, spec: widenet::backend::Matmul, seed: u64) -> f64 {
     let a = randn(seed, spec.a_len());
     let b = randn(seed + 1, spec.b_len());
     let c0 = randn(seed + 2, spec.c_len());
@@ -104,7 +186,7 @@ pub fn matmul_error(g: &dyn widenet::Backend, spec: widenet::Matmul, seed: u64) 
 /// against f64 of the f32 operands)`, or the product's error.
 pub fn matmul_f16_errors(
     g: &GpuBackend,
-    spec: widenet::Matmul,
+    spec: widenet::backend::Matmul,
     seed: u64,
 ) -> widenet::Result<(f64, f64)> {
     use widenet::Backend;
@@ -132,7 +214,7 @@ pub fn matmul_f16_errors(
 /// `g` against f64: `(error of z, error of h)`.
 pub fn dense_forward_errors(
     g: &dyn widenet::Backend,
-    spec: widenet::Matmul,
+    spec: widenet::backend::Matmul,
     act: widenet::Activation,
 ) -> (f64, f64) {
     use widenet::cpu::ops;
@@ -143,7 +225,7 @@ pub fn dense_forward_errors(
     let mut z = vec![0.0; spec.c_len()];
     ops::matmul(&spec, &wide(&x), &wide(&w), &mut z);
     ops::bias_add(
-        widenet::Batched::new(batch, m, n),
+        widenet::backend::Batched::new(batch, m, n),
         &mut z,
         &wide(&bias),
         -1.25,
@@ -167,3 +249,4 @@ pub fn dense_forward_errors(
         rel_err(&g.read(&gh).unwrap(), &h),
     )
 }
+pub mod reference;

@@ -32,19 +32,7 @@ pub struct Record {
     pub runs: usize,
 }
 
-/// The median of a list of durations.
-pub fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n == 0 {
-        return f64::NAN;
-    }
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        0.5 * (v[n / 2 - 1] + v[n / 2])
-    }
-}
+pub use crate::stats::median;
 
 /// Times `f` `runs` times after one warm-up; returns the median and how it was timed.
 pub fn time_median(
@@ -101,7 +89,7 @@ fn product_record(
 /// As [`matmul`] with A and B stored as f16 (f32 sums), on a GPU backend
 /// whose adapter has SHADER_F16; op `matmul_f16`.
 pub fn matmul_f16(b: &dyn Backend, m: usize, n: usize, k: usize, runs: usize) -> Result<Record> {
-    let Some(g) = b.as_gpu() else {
+    let Some(g) = b.as_any().downcast_ref::<crate::gpu::GpuBackend>() else {
         return Err(crate::error::Error::invalid(
             "f16 products run on a GPU backend only",
         ));
@@ -115,24 +103,32 @@ pub fn matmul_f16(b: &dyn Backend, m: usize, n: usize, k: usize, runs: usize) ->
     Ok(product_record("matmul_f16", &spec, seconds, timing, runs))
 }
 
-/// End-to-end NTK of `n` random points in dimension `d` with themselves (depth-`depth`
-/// ReLU, f32): Gram, recursion and the result in host memory, wall clock.
-pub fn ntk(b: &dyn Backend, n: usize, d: usize, depth: usize, runs: usize) -> Result<Record> {
-    use crate::kernel::{Architecture, Parameterization, Want, kernels_device};
+/// The depth-`depth` ReLU MLP the benchmarks use by default.
+pub fn relu_mlp(depth: usize, width: usize) -> crate::arch::Arch {
+    crate::arch::Arch::mlp(&crate::arch::Mlp {
+        depth,
+        width,
+        w_std: 1.4,
+        b_std: Some(0.1),
+        ..Default::default()
+    })
+}
+
+/// End-to-end NTK of `n` random points in dimension `d` with themselves (f32):
+/// Gram, recursion and the result in host memory, wall clock.
+pub fn ntk(
+    b: &dyn Backend,
+    arch: &crate::arch::Arch,
+    n: usize,
+    d: usize,
+    runs: usize,
+) -> Result<Record> {
+    use crate::kernel::{Want, kernels_device};
     let mut rng = crate::rng::Rng::new(2);
     let x = crate::matrix::Matrix::from_vec(n, d, rng.normals_f32(n * d))?;
-    let arch = Architecture {
-        depth,
-        activation: crate::Activation::RELU,
-        w_std: 1.0,
-        b_std: 0.0,
-        parameterization: Parameterization::Ntk,
-        width: 512,
-        d_in: d,
-    };
     let run = || -> Result<f64> {
         let t = std::time::Instant::now();
-        let k = kernels_device(b, &arch, &x, None, Want::NTK, |_, _| {})?;
+        let k = kernels_device(b, arch, &x, None, Want::NTK, |_, _| {})?;
         std::hint::black_box(&k);
         Ok(t.elapsed().as_secs_f64())
     };
@@ -161,8 +157,8 @@ pub fn ntk(b: &dyn Backend, n: usize, d: usize, depth: usize, runs: usize) -> Re
 pub struct TrainStepRecord {
     pub op: &'static str,
     pub ensemble: usize,
-    pub width: usize,
-    pub depth: usize,
+    /// The architecture, in the short form.
+    pub arch: String,
     pub n: usize,
     pub d: usize,
     /// Median seconds of one step.
@@ -181,28 +177,23 @@ pub struct TrainStepRecord {
     pub runs: usize,
 }
 
-fn mlp_setup(
+/// The network (`arch` with `e` members on `d` inputs) and random data of `n` points.
+fn net_setup(
+    arch: &crate::arch::Arch,
     e: usize,
-    width: usize,
-    depth: usize,
     n: usize,
     d: usize,
 ) -> (
-    crate::mlp::MlpSpec,
+    crate::net::NetSpec,
     crate::matrix::Matrix<f32>,
     crate::matrix::Matrix<f32>,
 ) {
-    let spec = crate::mlp::MlpSpec {
+    let spec = crate::net::NetSpec {
+        arch: arch.clone(),
         d_in: d,
-        width,
-        depth,
-        d_out: 1,
-        activation: crate::Activation::RELU,
-        parameterization: crate::mlp::Parameterization::Ntk,
-        w_std: 1.4,
-        b_std: 0.1,
-        base_width: width,
         ensemble: e,
+        parameterization: None,
+        base_width: 64,
     };
     let mut rng = crate::rng::Rng::new(3);
     let x = crate::matrix::Matrix {
@@ -218,14 +209,14 @@ fn mlp_setup(
     (spec, x, y)
 }
 
-fn step_cfg() -> crate::mlp::train::TrainConfig {
-    crate::mlp::train::TrainConfig {
+fn step_cfg() -> crate::net::train::TrainConfig {
+    crate::net::train::TrainConfig {
         rule: crate::backend::Rule::Sgd,
         lr: vec![1e-3],
         steps: usize::MAX / 2,
         batch_size: None,
         loss: crate::backend::Loss::Mse,
-        schedule: crate::mlp::train::Schedule::Constant,
+        schedule: crate::net::train::Schedule::Constant,
         log_every: usize::MAX / 2,
         seed: 0,
     }
@@ -234,15 +225,14 @@ fn step_cfg() -> crate::mlp::train::TrainConfig {
 /// Median time of one full-batch step of an ensemble (after a warm-up step).
 pub fn train_step_seconds(
     b: &dyn Backend,
+    arch: &crate::arch::Arch,
     e: usize,
-    width: usize,
-    depth: usize,
     n: usize,
     d: usize,
     runs: usize,
 ) -> Result<(f64, Timing)> {
-    use crate::mlp::{ensemble::Ensemble, params::Params, train::Trainer};
-    let (spec, x, y) = mlp_setup(e, width, depth, n, d);
+    use crate::net::{ensemble::Ensemble, params::Params, train::Trainer};
+    let (spec, x, y) = net_setup(arch, e, n, d);
     let mut ens = Ensemble::new(b, &Params::init(&spec, 1)?)?;
     let mut t = Trainer::new(&mut ens, &x, &y, &step_cfg())?;
     time_median(b, runs, &mut || t.step())
@@ -255,17 +245,16 @@ pub fn train_step_seconds(
 #[allow(clippy::too_many_arguments)]
 pub fn train_runs_seconds(
     b: &dyn Backend,
+    arch: &crate::arch::Arch,
     e: usize,
-    width: usize,
-    depth: usize,
     n: usize,
     d: usize,
     steps: usize,
     count: usize,
 ) -> Result<f64> {
-    use crate::mlp::{ensemble::Ensemble, params::Params, train::train};
-    let (spec, x, y) = mlp_setup(e, width, depth, n, d);
-    let cfg = crate::mlp::train::TrainConfig {
+    use crate::net::{ensemble::Ensemble, params::Params, train::train};
+    let (spec, x, y) = net_setup(arch, e, n, d);
+    let cfg = crate::net::train::TrainConfig {
         steps,
         log_every: steps,
         ..step_cfg()
@@ -287,19 +276,19 @@ pub fn train_runs_seconds(
 /// `widenet bench train`: one step against its matrix products timed alone.
 pub fn train_step(
     b: &dyn Backend,
+    arch: &crate::arch::Arch,
     e: usize,
-    width: usize,
-    depth: usize,
     n: usize,
     d: usize,
     runs: usize,
 ) -> Result<TrainStepRecord> {
-    let (spec, _, _) = mlp_setup(e, width, depth, n, d);
-    let (step, timing) = train_step_seconds(b, e, width, depth, n, d, runs)?;
+    let (spec, _, _) = net_setup(arch, e, n, d);
+    let (step, timing) = train_step_seconds(b, arch, e, n, d, runs)?;
     // The products of a step: forward (NT), weight gradients (TN), input gradients (NN).
     let mut rng = crate::rng::Rng::new(4);
     let mut products = Vec::new();
-    for (l, (fi, fo)) in spec.layers().enumerate() {
+    for layer in spec.dense_layers() {
+        let (l, fi, fo) = (layer.index, layer.fan_in, layer.fan_out);
         products.push(
             Matmul::new(n, fo, fi)
                 .batch(e)
@@ -336,8 +325,7 @@ pub fn train_step(
     Ok(TrainStepRecord {
         op: "train_step",
         ensemble: e,
-        width,
-        depth,
+        arch: arch.to_string(),
         n,
         d,
         step_seconds: step,
@@ -396,10 +384,10 @@ pub fn all(b: &dyn Backend, runs: usize) -> Result<Vec<SuiteRecord>> {
         .map(|&s| matmul(b, s, s, s, runs))
         .collect::<Result<_>>()?;
     let best = mm.iter().filter_map(|r| r.gflops).fold(0.0, f64::max);
-    let mut ntk = ntk(b, 2000, 64, 3, runs)?;
+    let mut ntk = ntk(b, &relu_mlp(3, 512), 2000, 64, runs)?;
     let n = ntk.m.unwrap_or(0) as f64;
     ntk.bytes_per_second = Some(4.0 * n * n / ntk.seconds);
-    let step = train_step(b, 8, 256, 2, 256, 32, runs)?;
+    let step = train_step(b, &relu_mlp(2, 256), 8, 256, 32, runs)?;
     let info = b.info();
     let tag = serde_json::json!({
         "name": info.name,
@@ -458,8 +446,10 @@ pub fn suite_table(records: &[SuiteRecord]) -> String {
             ),
             _ => (
                 format!(
-                    "train step E {}, width {}, depth {}, {} points",
-                    r["ensemble"], r["width"], r["depth"], r["n"]
+                    "train step E {}, {}, {} points",
+                    r["ensemble"],
+                    r["arch"].as_str().unwrap_or("?"),
+                    r["n"]
                 ),
                 format!(
                     "{:.2} steps/s ({:.1} GFLOP/s of products)",

@@ -17,9 +17,14 @@ use crate::matrix::Matrix;
 /// Kernels of every member: `[E, n, n]` each.
 #[derive(Clone, Debug)]
 pub struct EmpiricalKernels {
+    /// The empirical NTK.
     pub ntk: Vec<f32>,
-    pub nngp: Vec<f32>,
+    /// The NNGP of the readout given its input features (`None` when the
+    /// network does not end with a Dense layer).
+    pub nngp: Option<Vec<f32>>,
+    /// Members.
     pub members: usize,
+    /// Points.
     pub n: usize,
 }
 
@@ -40,7 +45,8 @@ fn kernels_weighted(
     x: &Matrix<f32>,
     lr_weighted: bool,
 ) -> Result<EmpiricalKernels> {
-    let spec = ens.spec;
+    let spec = ens.spec.clone();
+    let d_out = spec.d_out();
     if x.cols != spec.d_in || x.rows == 0 {
         return Err(Error::shape(
             "empirical_kernels",
@@ -61,27 +67,37 @@ fn kernels_weighted(
     let mut ga = dev.zeros(e * n * n)?;
     let mut gd = dev.zeros(e * n * n)?;
     let mut prod = dev.zeros(e * n * n)?;
-    let mut ones = vec![0.0f32; e * n * spec.d_out];
-    let inv_out = 1.0 / spec.d_out as f32;
-    let layers: Vec<(usize, usize)> = spec.layers().collect();
+    let mut ones = vec![0.0f32; e * n * d_out];
+    let inv_out = 1.0 / d_out as f32;
+    let layers = ens.layers.clone();
+    let last = layers.len() - 1;
+    // The NNGP is that of the readout given its input: defined when the
+    // network ends with its last Dense layer.
+    let readout_last = matches!(spec.arch.layers.last(), Some(crate::arch::Layer::Dense(_)));
     // Gram of the inputs of every layer (members share the first one).
-    let gram = |m: &Matmul, a: &crate::Buffer, out: &mut crate::Buffer| dev.matmul(m, a, a, out);
-    for k in 0..spec.d_out {
+    let gram = |m: &Matmul, a: &crate::backend::Buffer, out: &mut crate::backend::Buffer| {
+        dev.matmul(m, a, a, out)
+    };
+    for k in 0..d_out {
         ones.iter_mut()
             .enumerate()
-            .for_each(|(i, v)| *v = if i % spec.d_out == k { 1.0 } else { 0.0 });
+            .for_each(|(i, v)| *v = if i % d_out == k { 1.0 } else { 0.0 });
         dev.write(g.output_grad(), &ones)?;
         ens.backward(&xs, &act, &mut g)?;
-        for (l, &(fi, fo)) in layers.iter().enumerate() {
+        for l in &layers {
             let s = spec.scale(l, false);
-            let input = if l == 0 { &xs } else { &act.h[l - 1] };
-            let ma = Matmul::new(n, n, fi)
+            let (input, _) = ens
+                .plan
+                .dense_of(l.index)
+                .ok_or_else(|| Error::invalid("internal: Dense layer missing from the plan"))?;
+            let a = if input == 0 { &xs } else { &act.bufs[input] };
+            let ma = Matmul::new(n, n, l.fan_in)
                 .batch(e)
                 .trans(false, true)
-                .broadcast(l == 0, l == 0);
-            gram(&ma, input, &mut ga)?;
-            let md = Matmul::new(n, n, fo).batch(e).trans(false, true);
-            gram(&md, g.delta(l), &mut gd)?;
+                .broadcast(input == 0, input == 0);
+            gram(&ma, a, &mut ga)?;
+            let md = Matmul::new(n, n, l.fan_out).batch(e).trans(false, true);
+            gram(&md, g.delta(ens, l.index)?, &mut gd)?;
             dev.mul(&gd, &ga, &mut prod)?;
             let (rw, rb) = if lr_weighted {
                 (s.lr_w, s.lr_b)
@@ -89,18 +105,29 @@ fn kernels_weighted(
                 (1.0, 1.0)
             };
             dev.axpy((rw * s.mult_w * s.mult_w) as f32 * inv_out, &prod, &mut ntk)?;
-            dev.axpy((rb * s.mult_b * s.mult_b) as f32 * inv_out, &gd, &mut ntk)?;
-            if l == spec.depth && k == 0 {
+            if l.dense.has_bias() {
+                dev.axpy((rb * s.mult_b * s.mult_b) as f32 * inv_out, &gd, &mut ntk)?;
+            }
+            if l.index == last && k == 0 && readout_last {
                 // The readout's input Gram gives the NNGP (the same for every output).
                 dev.scale(&mut ga, (s.mult_w * s.mult_w) as f32)?;
-                dev.write(&mut nngp, &vec![(s.mult_b * s.mult_b) as f32; e * n * n])?;
+                let b2 = if l.dense.has_bias() {
+                    s.mult_b * s.mult_b
+                } else {
+                    0.0
+                };
+                dev.write(&mut nngp, &vec![b2 as f32; e * n * n])?;
                 dev.axpy(1.0, &ga, &mut nngp)?;
             }
         }
     }
     Ok(EmpiricalKernels {
         ntk: dev.read(&ntk)?,
-        nngp: dev.read(&nngp)?,
+        nngp: if readout_last {
+            Some(dev.read(&nngp)?)
+        } else {
+            None
+        },
         members: e,
         n,
     })

@@ -1,21 +1,25 @@
 //! An ensemble's parameters on the host: seeded initialization and the
 //! safetensors file format (`layers.{l}.weight` `[E, fan_out, fan_in]`,
-//! `layers.{l}.bias` `[E, fan_out]`, float32; the architecture as JSON in the
-//! metadata under `widenet.spec`).
+//! `layers.{l}.bias` `[E, fan_out]` for the Dense layers numbered depth first,
+//! float32; a layer without bias has no bias tensor; the network as JSON in
+//! the metadata under `widenet.spec`).
 
-use super::MlpSpec;
+use super::{MlpSpec, NetSpec};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use std::collections::HashMap;
 use std::path::Path;
 
-/// Parameters of every layer (readout last), members one after another.
+/// Parameters of every Dense layer (in order), members one after another.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Params {
-    pub spec: MlpSpec,
+    /// The network.
+    pub spec: NetSpec,
+    /// `[E, fan_out, fan_in]` per Dense layer.
     pub weights: Vec<Vec<f32>>,
-    pub biases: Vec<Vec<f32>>,
+    /// `[E, fan_out]` per Dense layer that has a bias.
+    pub biases: Vec<Option<Vec<f32>>>,
 }
 
 const SPEC_KEY: &str = "widenet.spec";
@@ -25,12 +29,13 @@ impl Params {
     /// stream `(e, 2l)` and its biases from stream `(e, 2l + 1)` of `seed`, so
     /// the same seed gives the same numbers on every machine and backend, and a
     /// member does not depend on the ensemble's size.
-    pub fn init(spec: &MlpSpec, seed: u64) -> Result<Self> {
+    pub fn init(spec: &NetSpec, seed: u64) -> Result<Self> {
         spec.validate()?;
         let mut weights = Vec::new();
         let mut biases = Vec::new();
-        for (l, (fan_in, fan_out)) in spec.layers().enumerate() {
-            let s = spec.scale(l, false);
+        for layer in spec.dense_layers() {
+            let (l, fan_in, fan_out) = (layer.index, layer.fan_in, layer.fan_out);
+            let s = spec.scale(&layer, false);
             let mut w = Vec::with_capacity(spec.ensemble * fan_in * fan_out);
             let mut b = Vec::with_capacity(spec.ensemble * fan_out);
             for e in 0..spec.ensemble {
@@ -40,10 +45,10 @@ impl Params {
                 b.extend((0..fan_out).map(|_| (s.init_b * rb.normal()) as f32));
             }
             weights.push(w);
-            biases.push(b);
+            biases.push(layer.dense.has_bias().then_some(b));
         }
         Ok(Params {
-            spec: *spec,
+            spec: spec.clone(),
             weights,
             biases,
         })
@@ -52,20 +57,25 @@ impl Params {
     /// Checks that the tensors have the sizes the spec implies.
     pub fn check(&self) -> Result<()> {
         self.spec.validate()?;
-        let layers: Vec<(usize, usize)> = self.spec.layers().collect();
+        let layers = self.spec.dense_layers();
         if self.weights.len() != layers.len() || self.biases.len() != layers.len() {
             return Err(Error::invalid(format!(
-                "{} weight and {} bias tensors for {} layers",
+                "{} weight and {} bias tensors for {} Dense layers",
                 self.weights.len(),
                 self.biases.len(),
                 layers.len()
             )));
         }
-        for (l, &(fi, fo)) in layers.iter().enumerate() {
-            let e = self.spec.ensemble;
-            if self.weights[l].len() != e * fo * fi || self.biases[l].len() != e * fo {
+        let e = self.spec.ensemble;
+        for layer in &layers {
+            let (l, fi, fo) = (layer.index, layer.fan_in, layer.fan_out);
+            let bias_ok = match &self.biases[l] {
+                Some(b) => layer.dense.has_bias() && b.len() == e * fo,
+                None => !layer.dense.has_bias(),
+            };
+            if self.weights[l].len() != e * fo * fi || !bias_ok {
                 return Err(Error::invalid(format!(
-                    "layer {l}: tensors do not match [E={e}, {fo}, {fi}] and [E, {fo}]"
+                    "Dense layer {l}: tensors do not match [E={e}, {fo}, {fi}] and [E, {fo}]"
                 )));
             }
         }
@@ -80,16 +90,14 @@ impl Params {
                 self.spec.ensemble
             )));
         }
-        let spec = MlpSpec {
-            ensemble: 1,
-            ..self.spec
-        };
+        let spec = self.spec.with_ensemble(1);
         let pick = |v: &Vec<f32>, per: usize| v[e * per..(e + 1) * per].to_vec();
         let mut weights = Vec::new();
         let mut biases = Vec::new();
-        for (l, (fi, fo)) in self.spec.layers().enumerate() {
+        for layer in self.spec.dense_layers() {
+            let (l, fi, fo) = (layer.index, layer.fan_in, layer.fan_out);
             weights.push(pick(&self.weights[l], fi * fo));
-            biases.push(pick(&self.biases[l], fo));
+            biases.push(self.biases[l].as_ref().map(|b| pick(b, fo)));
         }
         Ok(Params {
             spec,
@@ -103,21 +111,20 @@ impl Params {
         self.check().map_err(|err| Error::file(path, err))?;
         let e = self.spec.ensemble;
         let mut views = Vec::new();
-        for (l, (fi, fo)) in self.spec.layers().enumerate() {
+        for layer in self.spec.dense_layers() {
+            let (l, fi, fo) = (layer.index, layer.fan_in, layer.fan_out);
             let w = TensorView::new(
                 Dtype::F32,
                 vec![e, fo, fi],
                 bytemuck::cast_slice(&self.weights[l]),
             )
             .map_err(|err| Error::file(path, err))?;
-            let b = TensorView::new(
-                Dtype::F32,
-                vec![e, fo],
-                bytemuck::cast_slice(&self.biases[l]),
-            )
-            .map_err(|err| Error::file(path, err))?;
             views.push((format!("layers.{l}.weight"), w));
-            views.push((format!("layers.{l}.bias"), b));
+            if let Some(bias) = &self.biases[l] {
+                let b = TensorView::new(Dtype::F32, vec![e, fo], bytemuck::cast_slice(bias))
+                    .map_err(|err| Error::file(path, err))?;
+                views.push((format!("layers.{l}.bias"), b));
+            }
         }
         let spec_json = serde_json::to_string(&self.spec).map_err(|err| Error::file(path, err))?;
         let meta = HashMap::from([
@@ -153,18 +160,20 @@ impl Params {
                     format!("no '{SPEC_KEY}' entry in the metadata: not a widenet parameter file"),
                 )
             })?;
-        let spec: MlpSpec = serde_json::from_str(spec_json)
+        let spec = parse_spec(spec_json)
             .map_err(|e| Error::file(path, format!("bad '{SPEC_KEY}' metadata: {e}")))?;
         spec.validate().map_err(|e| Error::file(path, e))?;
         let e = spec.ensemble;
         let mut expected: Vec<String> = Vec::new();
         let mut weights = Vec::new();
         let mut biases = Vec::new();
-        for (l, (fi, fo)) in spec.layers().enumerate() {
-            for (name, shape, out) in [
-                (format!("layers.{l}.weight"), vec![e, fo, fi], &mut weights),
-                (format!("layers.{l}.bias"), vec![e, fo], &mut biases),
-            ] {
+        for layer in spec.dense_layers() {
+            let (l, fi, fo) = (layer.index, layer.fan_in, layer.fan_out);
+            let mut tensors = vec![(format!("layers.{l}.weight"), vec![e, fo, fi])];
+            if layer.dense.has_bias() {
+                tensors.push((format!("layers.{l}.bias"), vec![e, fo]));
+            }
+            for (k, (name, shape)) in tensors.into_iter().enumerate() {
                 let t = st
                     .tensor(&name)
                     .map_err(|_| Error::file(path, format!("missing tensor '{name}'")))?;
@@ -194,8 +203,15 @@ impl Params {
                         format!("tensor '{name}' has a non-finite value at flat index {p}"),
                     ));
                 }
-                out.push(v);
+                if k == 0 {
+                    weights.push(v);
+                } else {
+                    biases.push(Some(v));
+                }
                 expected.push(name);
+            }
+            if !layer.dense.has_bias() {
+                biases.push(None);
             }
         }
         let mut extra: Vec<&str> = st
@@ -207,7 +223,10 @@ impl Params {
         if !extra.is_empty() {
             return Err(Error::file(
                 path,
-                format!("unexpected tensor(s) {extra:?} for depth {}", spec.depth),
+                format!(
+                    "unexpected tensor(s) {extra:?} for {} Dense layers",
+                    spec.dense_layers().len()
+                ),
             ));
         }
         Ok(Params {
@@ -215,5 +234,17 @@ impl Params {
             weights,
             biases,
         })
+    }
+}
+
+/// The network of a file's metadata: the current form, or the MLP form
+/// written by widenet 0.1 (`{"d_in", "width", "depth", ...}`).
+fn parse_spec(json: &str) -> std::result::Result<NetSpec, String> {
+    let v: serde_json::Value = serde_json::from_str(json).map_err(|e| e.to_string())?;
+    if v.get("arch").is_some() {
+        serde_json::from_value(v).map_err(|e| e.to_string())
+    } else {
+        let m: MlpSpec = serde_json::from_value(v).map_err(|e| e.to_string())?;
+        Ok(m.net())
     }
 }

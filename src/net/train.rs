@@ -5,7 +5,7 @@
 //! is frozen and recorded; the others go on.
 
 use super::ensemble::Ensemble;
-use crate::backend::{Batched, Loss, Rule, Update, index_bits};
+use crate::backend::{Batched, Buffer, Loss, Rule, Update, index_bits};
 use crate::error::{Error, Result};
 use crate::matrix::Matrix;
 use crate::rng::Rng;
@@ -14,6 +14,7 @@ use crate::rng::Rng;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Schedule {
+    /// The same rate throughout.
     Constant,
     /// `lr * (1 + cos(pi * (t - 1) / steps)) / 2` at step t = 1..steps.
     Cosine,
@@ -22,18 +23,39 @@ pub enum Schedule {
 /// How to train.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct TrainConfig {
+    /// The update rule.
     pub rule: Rule,
     /// One learning rate for all members, or one per member.
     pub lr: Vec<f64>,
+    /// Steps.
     pub steps: usize,
     /// Minibatch size; `None` is full batch.
     pub batch_size: Option<usize>,
+    /// The loss.
     pub loss: Loss,
+    /// The learning-rate schedule.
     pub schedule: Schedule,
     /// Read the losses back every this many steps (and at the first and last).
     pub log_every: usize,
     /// Seed of the minibatch shuffling.
     pub seed: u64,
+}
+
+impl TrainConfig {
+    /// Full-batch gradient descent on MSE at a constant learning rate `lr`
+    /// for `steps` steps (losses logged every tenth of the run).
+    pub fn gd(lr: f64, steps: usize) -> Self {
+        TrainConfig {
+            rule: Rule::Sgd,
+            lr: vec![lr],
+            steps,
+            batch_size: None,
+            loss: Loss::Mse,
+            schedule: Schedule::Constant,
+            log_every: (steps / 10).max(1),
+            seed: 0,
+        }
+    }
 }
 
 /// What happened.
@@ -183,18 +205,19 @@ pub struct Trainer<'e, 'd> {
     cfg: TrainConfig,
     n: usize,
     nb: usize,
-    xs: crate::Buffer,
-    ys: crate::Buffer,
-    batch: Option<(crate::Buffer, crate::Buffer, crate::Buffer)>,
-    lr: crate::Buffer,
-    alive: crate::Buffer,
-    diverged: crate::Buffer,
+    xs: Buffer,
+    ys: Buffer,
+    batch: Option<(Buffer, Buffer, Buffer)>,
+    lr: Buffer,
+    alive: Buffer,
+    diverged: Buffer,
     act: super::ensemble::Activations,
     g: super::ensemble::Grads,
-    rows: crate::Buffer,
-    loss: crate::Buffer,
+    d_out: usize,
+    rows: Buffer,
+    loss: Buffer,
     sizes: Vec<(usize, usize)>,
-    state: Vec<[Option<crate::Buffer>; 4]>,
+    state: Vec<[Option<Buffer>; 4]>,
     shuffle: Rng,
     perm: Vec<u32>,
     pos: usize,
@@ -210,11 +233,12 @@ impl<'e, 'd> Trainer<'e, 'd> {
         y: &Matrix<f32>,
         cfg: &TrainConfig,
     ) -> Result<Self> {
-        let y = targets(cfg.loss, y, ens.spec.d_out)?;
+        let d_out = ens.spec.d_out();
+        let y = targets(cfg.loss, y, d_out)?;
         validate(ens, x, &y, cfg)?;
         let dev = ens.dev;
         ens.adam = matches!(cfg.rule, Rule::Adam { .. });
-        let (e, n, d_in, d_out) = (ens.spec.ensemble, x.rows, ens.spec.d_in, ens.spec.d_out);
+        let (e, n, d_in) = (ens.spec.ensemble, x.rows, ens.spec.d_in);
         let nb = cfg.batch_size.unwrap_or(n);
         let batch = if nb < n {
             Some((
@@ -230,13 +254,22 @@ impl<'e, 'd> Trainer<'e, 'd> {
         } else {
             cfg.lr.iter().map(|&v| v as f32).collect()
         };
-        let sizes: Vec<(usize, usize)> = ens.spec.layers().map(|(fi, fo)| (fi * fo, fo)).collect();
+        let sizes: Vec<(usize, usize)> = ens
+            .dense_layers()
+            .iter()
+            .map(|l| {
+                (
+                    l.fan_in * l.fan_out,
+                    if l.dense.has_bias() { l.fan_out } else { 0 },
+                )
+            })
+            .collect();
         let (need_m, need_v) = match cfg.rule {
             Rule::Sgd => (false, false),
             Rule::Momentum { .. } => (true, false),
             Rule::Adam { .. } => (true, true),
         };
-        let opt = |need: bool, len: usize| -> Result<Option<crate::Buffer>> {
+        let opt = |need: bool, len: usize| -> Result<Option<Buffer>> {
             if need {
                 Ok(Some(dev.zeros(len)?))
             } else {
@@ -248,9 +281,9 @@ impl<'e, 'd> Trainer<'e, 'd> {
             .map(|&(w, b)| {
                 Ok([
                     opt(need_m, e * w)?,
-                    opt(need_m, e * b)?,
+                    opt(need_m && b > 0, e * b)?,
                     opt(need_v, e * w)?,
-                    opt(need_v, e * b)?,
+                    opt(need_v && b > 0, e * b)?,
                 ])
             })
             .collect::<Result<_>>()?;
@@ -280,6 +313,7 @@ impl<'e, 'd> Trainer<'e, 'd> {
             cfg: cfg.clone(),
             n,
             nb,
+            d_out,
             ens,
         })
     }
@@ -303,7 +337,7 @@ impl<'e, 'd> Trainer<'e, 'd> {
         let (e, d_in, d_out, nb, n) = (
             self.ens.spec.ensemble,
             self.ens.spec.d_in,
-            self.ens.spec.d_out,
+            self.d_out,
             self.nb,
             self.n,
         );
@@ -332,7 +366,7 @@ impl<'e, 'd> Trainer<'e, 'd> {
         dev.loss_grad(
             self.cfg.loss,
             shape,
-            &self.act.z[self.ens.spec.depth],
+            self.act.output(),
             yin,
             self.g.output_grad(),
             &mut self.rows,
@@ -348,7 +382,7 @@ impl<'e, 'd> Trainer<'e, 'd> {
         self.ens.backward(xin, &self.act, &mut self.g)?;
         let factor = schedule_factor(self.cfg.schedule, step.min(self.cfg.steps), self.cfg.steps);
         for l in 0..self.sizes.len() {
-            let s = self.ens.spec.scale(l, self.ens.adam);
+            let s = self.ens.spec.scale(&self.ens.layers[l], self.ens.adam);
             let [mw, mb, vw, vb] = &mut self.state[l];
             let up = Update {
                 rule: self.cfg.rule,
@@ -365,21 +399,23 @@ impl<'e, 'd> Trainer<'e, 'd> {
                 mw.as_mut(),
                 vw.as_mut(),
             )?;
-            let up = Update {
-                rule: self.cfg.rule,
-                scale: (s.lr_b * factor) as f32,
-                step: step as u32,
-            };
-            dev.update(
-                &up,
-                self.sizes[l].1,
-                &self.g.b[l],
-                &self.lr,
-                &self.alive,
-                &mut self.ens.b[l],
-                mb.as_mut(),
-                vb.as_mut(),
-            )?;
+            if let (Some(gb), Some(b)) = (self.g.b[l].as_ref(), self.ens.b[l].as_mut()) {
+                let up = Update {
+                    rule: self.cfg.rule,
+                    scale: (s.lr_b * factor) as f32,
+                    step: step as u32,
+                };
+                dev.update(
+                    &up,
+                    self.sizes[l].1,
+                    gb,
+                    &self.lr,
+                    &self.alive,
+                    b,
+                    mb.as_mut(),
+                    vb.as_mut(),
+                )?;
+            }
         }
         Ok(())
     }
@@ -387,7 +423,7 @@ impl<'e, 'd> Trainer<'e, 'd> {
     /// Each member's loss on all the training data now (NaN for a diverged member).
     pub fn full_loss(&mut self) -> Result<Vec<f64>> {
         let dev = self.ens.dev;
-        let (e, n, d_out) = (self.ens.spec.ensemble, self.n, self.ens.spec.d_out);
+        let (e, n, d_out) = (self.ens.spec.ensemble, self.n, self.d_out);
         let mut act = self.ens.activations(n)?;
         self.ens.forward(&self.xs, &mut act)?;
         let mut df = dev.zeros(e * n * d_out)?;
@@ -395,7 +431,7 @@ impl<'e, 'd> Trainer<'e, 'd> {
         dev.loss_grad(
             self.cfg.loss,
             Batched::new(e, n, d_out),
-            &act.z[self.ens.spec.depth],
+            act.output(),
             &self.ys,
             &mut df,
             &mut rows,
@@ -469,5 +505,5 @@ pub fn forward(ens: &Ensemble<'_>, x: &Matrix<f32>) -> Result<Vec<f32>> {
     let xs = ens.dev.upload(&x.data)?;
     let mut act = ens.activations(x.rows)?;
     ens.forward(&xs, &mut act)?;
-    ens.dev.read(&act.z[ens.spec.depth])
+    ens.dev.read(act.output())
 }

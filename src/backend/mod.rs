@@ -1,196 +1,23 @@
-//! The one interface the engine computes through. [`CpuBackend`](crate::cpu::CpuBackend)
-//! and [`GpuBackend`](crate::gpu::GpuBackend) implement it, so a caller never
-//! branches on which one runs; tests are written once against it.
+//! The one interface the engine computes through. The CPU backend and the
+//! wgpu backend implement it, so a caller never branches on which one runs;
+//! tests are written once against it. Everything the interface speaks of
+//! (buffers, product descriptions, kernel tiles, device descriptions) is
+//! defined here; the backends depend on this module, never the reverse.
+
+mod buffer;
+mod info;
+mod matmul;
+mod tile;
+
+pub use buffer::{Buffer, ReadHandle};
+pub use info::{CoopShape, DeviceChoice, DeviceInfo, vendor_name};
+pub use matmul::{Batched, Matmul};
+pub use tile::MAX_SLOTS as MAX_KERNEL_SLOTS;
+pub(crate) use tile::check_tile;
+pub use tile::{DIAG_CAPACITY, KernelTile, MAX_SLOTS, TILE, Want, tile_side};
 
 use crate::activation::Activation;
 use crate::error::{Error, Result};
-use crate::gpu::AdapterInfo;
-use crate::kernel::KernelTile;
-
-/// A flat f32 array owned by a backend. Create it with [`Backend::upload`] or
-/// [`Backend::zeros`] and read it back with [`Backend::read`].
-#[derive(Debug)]
-pub struct Buffer {
-    pub(crate) len: usize,
-    pub(crate) inner: BufferInner,
-}
-
-#[derive(Debug)]
-pub(crate) enum BufferInner {
-    Host(Vec<f32>),
-    Gpu(wgpu::Buffer),
-}
-
-impl Buffer {
-    /// Number of f32 elements.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Whether the buffer holds no element.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-}
-
-/// A read in flight, see [`Backend::read_begin`].
-#[derive(Debug)]
-pub enum ReadHandle {
-    /// The values, already on the host.
-    Ready(Vec<f32>),
-    /// A copy submitted on a GPU.
-    Gpu(crate::gpu::context::PendingRead),
-}
-
-/// A batched matrix product `C[e] = alpha * op(A[e]) * op(B[e]) + beta * C[e]`.
-///
-/// Every operand is row-major and the members of the batch are stored one after
-/// another. `op(A)` is `m x k`: A is stored `[m, k]`, or `[k, m]` when `trans_a`.
-/// `op(B)` is `k x n`: B is stored `[k, n]`, or `[n, k]` when `trans_b`. C is
-/// `[m, n]`. A broadcast operand holds one member, used for every `e`. With
-/// `beta == 0` the old contents of C are never read (they may be NaN).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Matmul {
-    pub batch: usize,
-    pub m: usize,
-    pub n: usize,
-    pub k: usize,
-    pub trans_a: bool,
-    pub trans_b: bool,
-    pub broadcast_a: bool,
-    pub broadcast_b: bool,
-    pub alpha: f32,
-    pub beta: f32,
-}
-
-impl Matmul {
-    /// A plain `C = A * B` for one member.
-    pub fn new(m: usize, n: usize, k: usize) -> Self {
-        Matmul {
-            batch: 1,
-            m,
-            n,
-            k,
-            trans_a: false,
-            trans_b: false,
-            broadcast_a: false,
-            broadcast_b: false,
-            alpha: 1.0,
-            beta: 0.0,
-        }
-    }
-
-    /// Sets the batch size.
-    pub fn batch(mut self, batch: usize) -> Self {
-        self.batch = batch;
-        self
-    }
-
-    /// Sets the transpose flags.
-    pub fn trans(mut self, a: bool, b: bool) -> Self {
-        self.trans_a = a;
-        self.trans_b = b;
-        self
-    }
-
-    /// Sets the broadcast flags.
-    pub fn broadcast(mut self, a: bool, b: bool) -> Self {
-        self.broadcast_a = a;
-        self.broadcast_b = b;
-        self
-    }
-
-    /// Sets `alpha` and `beta`.
-    pub fn scaled(mut self, alpha: f32, beta: f32) -> Self {
-        self.alpha = alpha;
-        self.beta = beta;
-        self
-    }
-
-    /// Elements of A as stored (all members).
-    pub fn a_len(&self) -> usize {
-        self.m * self.k * if self.broadcast_a { 1 } else { self.batch }
-    }
-
-    /// Elements of B as stored (all members).
-    pub fn b_len(&self) -> usize {
-        self.k * self.n * if self.broadcast_b { 1 } else { self.batch }
-    }
-
-    /// Elements of C.
-    pub fn c_len(&self) -> usize {
-        self.m * self.n * self.batch
-    }
-
-    /// Strides of A as (row i of op(A), column p of op(A)).
-    pub(crate) fn a_strides(&self) -> (usize, usize) {
-        if self.trans_a {
-            (1, self.m)
-        } else {
-            (self.k, 1)
-        }
-    }
-
-    /// Strides of B as (row p of op(B), column j of op(B)).
-    pub(crate) fn b_strides(&self) -> (usize, usize) {
-        if self.trans_b {
-            (1, self.k)
-        } else {
-            (self.n, 1)
-        }
-    }
-
-    /// Checks the buffers against the shapes.
-    pub fn check(&self, a: usize, b: usize, c: usize) -> Result<()> {
-        if self.batch == 0 || self.m == 0 || self.n == 0 {
-            return Err(Error::shape("matmul", format!("empty product {self:?}")));
-        }
-        for (name, have, want) in [
-            ("A", a, self.a_len()),
-            ("B", b, self.b_len()),
-            ("C", c, self.c_len()),
-        ] {
-            if have != want {
-                return Err(Error::shape(
-                    "matmul",
-                    format!(
-                        "operand {name} has {have} elements but batch={} m={} n={} k={} needs {want}",
-                        self.batch, self.m, self.n, self.k
-                    ),
-                ));
-            }
-        }
-        if !self.alpha.is_finite() || !self.beta.is_finite() {
-            return Err(Error::invalid("matmul: alpha and beta must be finite"));
-        }
-        Ok(())
-    }
-}
-
-/// Shape of a batch of row-major matrices `[batch, rows, cols]`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Batched {
-    pub batch: usize,
-    pub rows: usize,
-    pub cols: usize,
-}
-
-impl Batched {
-    /// `[batch, rows, cols]`.
-    pub fn new(batch: usize, rows: usize, cols: usize) -> Self {
-        Batched { batch, rows, cols }
-    }
-
-    /// Number of elements.
-    pub fn len(&self) -> usize {
-        self.batch * self.rows * self.cols
-    }
-
-    /// Whether it holds no element.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
 
 /// What the engine needs from a device: memory in, memory out, and the kernels
 /// of training and of the infinite-width recursion. Operations are queued and
@@ -211,14 +38,12 @@ pub trait Backend: Send + Sync {
     /// Starts reading a buffer back: queued work is submitted, and the values
     /// can be collected with [`Backend::read_end`] while later work runs.
     fn read_begin(&self, buf: &Buffer) -> Result<ReadHandle> {
-        Ok(ReadHandle::Ready(self.read(buf)?))
+        Ok(ReadHandle::ready(self.read(buf)?))
     }
     /// Finishes a read started by [`Backend::read_begin`].
     fn read_end(&self, h: ReadHandle) -> Result<Vec<f32>> {
-        match h {
-            ReadHandle::Ready(v) => Ok(v),
-            ReadHandle::Gpu(_) => Err(Error::invalid("a GPU read was passed to another backend")),
-        }
+        h.into_parts()
+            .map_err(|_| Error::invalid("a read begun on another backend was passed to this one"))
     }
     /// Finishes a read like [`Backend::read_end`], handing the values to `f`
     /// where they lie (a GPU backend's mapped staging memory) instead of
@@ -229,11 +54,10 @@ pub trait Backend: Send + Sync {
     }
     /// Waits for all queued work; reports any device error raised meanwhile.
     fn sync(&self) -> Result<()>;
-    /// The GPU backend behind this one, for what only it offers (f16
-    /// products, the autotune).
-    fn as_gpu(&self) -> Option<&crate::gpu::GpuBackend> {
-        None
-    }
+    /// This backend as [`Any`](std::any::Any), so that a caller can reach
+    /// what only one backend offers (the GPU backend's f16 products) by
+    /// downcasting.
+    fn as_any(&self) -> &dyn std::any::Any;
 
     /// Batched matrix product, see [`Matmul`].
     fn matmul(&self, spec: &Matmul, a: &Buffer, b: &Buffer, c: &mut Buffer) -> Result<()>;
@@ -275,7 +99,7 @@ pub trait Backend: Send + Sync {
     fn sum_cols(&self, shape: Batched, x: &Buffer, out: &mut Buffer) -> Result<()>;
     /// `dst = src` (same length).
     fn copy(&self, src: &Buffer, dst: &mut Buffer) -> Result<()> {
-        check_len("copy", &[("dst", dst.len, src.len)])?;
+        check_len("copy", &[("dst", dst.len(), src.len())])?;
         let v = self.read(src)?;
         self.write(dst, &v)
     }
@@ -285,6 +109,28 @@ pub trait Backend: Send + Sync {
     fn axpy(&self, alpha: f32, x: &Buffer, y: &mut Buffer) -> Result<()>;
     /// `z = x * y`, elementwise.
     fn mul(&self, x: &Buffer, y: &Buffer, z: &mut Buffer) -> Result<()>;
+    /// LayerNorm of every row of `shape.cols` values (`shape` = batch x rows
+    /// x cols): `y = (x - mean) / sqrt(eps + var)` with the biased variance,
+    /// and `inv_std[r] = 1 / sqrt(eps + var)` (`batch * rows` values) for
+    /// [`Backend::layer_norm_grad`].
+    fn layer_norm(
+        &self,
+        shape: Batched,
+        eps: f32,
+        x: &Buffer,
+        y: &mut Buffer,
+        inv_std: &mut Buffer,
+    ) -> Result<()>;
+    /// The backward pass of [`Backend::layer_norm`] from its output `y`:
+    /// `dx = inv_std * (dy - mean(dy) - y * mean(dy * y))` per row.
+    fn layer_norm_grad(
+        &self,
+        shape: Batched,
+        y: &Buffer,
+        inv_std: &Buffer,
+        dy: &Buffer,
+        dx: &mut Buffer,
+    ) -> Result<()>;
 
     /// Loss and gradient of outputs `f` (`shape` = members x rows x outputs) against
     /// shared targets `y` (`rows x outputs`): writes `df` and the loss of each row
@@ -329,7 +175,7 @@ pub trait Backend: Send + Sync {
     fn gather_rows(&self, src: &Buffer, cols: usize, idx: &Buffer, dst: &mut Buffer) -> Result<()>;
 
     /// The device this backend runs on.
-    fn info(&self) -> AdapterInfo;
+    fn info(&self) -> DeviceInfo;
 
     /// One tile of the infinite-width kernels: from a block of x1 (`[rows, k]`) and a
     /// transposed block of x2 (`[k, cols]`), features zero-padded to `k`, and the
@@ -370,6 +216,7 @@ pub enum Loss {
 /// One optimizer step on one parameter tensor of an ensemble, see `shaders/optimizer.wgsl`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Update {
+    /// The update rule.
     pub rule: Rule,
     /// Multiplies every member's learning rate (layer multiplier times schedule).
     pub scale: f32,
@@ -384,9 +231,19 @@ pub enum Rule {
     /// Plain (stochastic) gradient descent.
     Sgd,
     /// Heavy ball: `m = mu m + g; p -= lr m`.
-    Momentum { mu: f32 },
+    Momentum {
+        /// Momentum coefficient.
+        mu: f32,
+    },
     /// Adam (Kingma and Ba 2015).
-    Adam { b1: f32, b2: f32, eps: f32 },
+    Adam {
+        /// Decay of the first moment.
+        b1: f32,
+        /// Decay of the second moment.
+        b2: f32,
+        /// Added to the root of the second moment.
+        eps: f32,
+    },
 }
 
 /// How a duration was measured.
@@ -399,47 +256,25 @@ pub enum Timing {
     Wall,
 }
 
-/// Checks the buffers of a kernel tile.
-pub(crate) fn check_tile(
-    t: &KernelTile,
-    x1: usize,
-    x2t: usize,
-    diag: usize,
-    nngp: usize,
-    ntk: usize,
+/// Checks the buffers of a LayerNorm pass (forward: `a` = x, `b` = y;
+/// backward: `a` = y, `b` = dy, `c` = dx).
+pub(crate) fn check_norm(
+    op: &'static str,
+    s: Batched,
+    a: usize,
+    b: usize,
+    c: usize,
+    inv: usize,
 ) -> Result<()> {
-    let n = t.rows * t.cols;
     check_len(
-        "kernel_tile",
+        op,
         &[
-            ("x1", x1, t.rows * t.k),
-            ("x2t", x2t, t.k * t.cols),
-            ("nngp", nngp, n),
-            ("ntk", ntk, n),
+            ("input", a, s.len()),
+            ("output", b, s.len()),
+            ("third", c, s.len()),
+            ("inv_std", inv, s.batch * s.rows),
         ],
-    )?;
-    if diag < crate::kernel::DIAG_CAPACITY
-        || t.arch.depth * t.table_stride() > crate::kernel::DIAG_CAPACITY
-    {
-        return Err(Error::shape(
-            "kernel_tile",
-            format!(
-                "diag must hold {} values and the tile's {} variances",
-                crate::kernel::DIAG_CAPACITY,
-                t.arch.depth * t.table_stride()
-            ),
-        ));
-    }
-    if !t.cols.is_multiple_of(4) || !t.k.is_multiple_of(4) || t.k < t.arch.d_in {
-        return Err(Error::shape(
-            "kernel_tile",
-            format!(
-                "cols ({}) and k ({}) must be multiples of 4, k >= d_in",
-                t.cols, t.k
-            ),
-        ));
-    }
-    t.arch.validate()
+    )
 }
 
 /// Checks that buffers have the lengths an operation needs.

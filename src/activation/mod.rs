@@ -1,6 +1,9 @@
-//! Elementwise activations: their values, derivatives and the parameters they
-//! carry. This is the CPU twin of `shaders/elementwise.wgsl` (same codes, same
+//! Elementwise activations: their values, derivatives, the parameters they
+//! carry and (in [`kernel`]) how they transform the infinite-width kernels.
+//! This is the CPU twin of `shaders/activation.wgsl` (same codes, same
 //! formulas) and the single place where activation names are parsed.
+
+pub mod kernel;
 
 use crate::error::{Error, Result};
 use std::fmt;
@@ -16,25 +19,41 @@ pub enum Activation {
     /// `x` (neural-tangents `stax.Identity`).
     Identity,
     /// `a * min(x, 0) + b * max(x, 0)`.
-    AbRelu { a: f64, b: f64 },
+    AbRelu {
+        /// Slope for negative inputs.
+        a: f64,
+        /// Slope for positive inputs.
+        b: f64,
+    },
     /// `a * erf(b * x) + c`.
-    Erf { a: f64, b: f64, c: f64 },
-    /// `tanh(x)` (no closed-form kernel; training only).
+    Erf {
+        /// Output scale.
+        a: f64,
+        /// Input scale.
+        b: f64,
+        /// Shift.
+        c: f64,
+    },
+    /// `tanh(x)` (kernel by Gauss-Hermite quadrature).
     Tanh,
+    /// `1 / (1 + exp(-x))` (kernel by Gauss-Hermite quadrature).
+    Sigmoid,
     /// `x * Phi(x)`, Phi the standard normal CDF.
     Gelu,
     /// `sign(x)`.
     Sign,
 }
 
-/// Shader codes, shared with `shaders/elementwise.wgsl` and `shaders/ntk.wgsl`.
-pub(crate) mod code {
+/// Shader codes, shared with `shaders/activation.wgsl` (a test reads them there).
+pub mod code {
+    #![allow(missing_docs)]
     pub const IDENTITY: u32 = 0;
     pub const ABRELU: u32 = 1;
     pub const ERF: u32 = 2;
     pub const TANH: u32 = 3;
     pub const GELU: u32 = 4;
     pub const SIGN: u32 = 5;
+    pub const SIGMOID: u32 = 6;
 }
 
 impl Activation {
@@ -42,7 +61,8 @@ impl Activation {
     pub const RELU: Activation = Activation::AbRelu { a: 0.0, b: 1.0 };
 
     /// Parses `identity|linear`, `relu`, `leaky-relu[:ALPHA]` (default 0.01),
-    /// `abs`, `abrelu:A,B`, `erf[:A,B,C]` (default 1,1,0), `tanh`, `gelu`, `sign`.
+    /// `abs`, `abrelu:A,B`, `erf[:A,B,C]` (default 1,1,0), `tanh`, `sigmoid`,
+    /// `gelu`, `sign`, in any case.
     pub fn parse(s: &str) -> Result<Self> {
         let (name, args) = match s.split_once(':') {
             Some((n, a)) => (n, Some(a)),
@@ -95,21 +115,23 @@ impl Activation {
                 })
             }
             "tanh" => no_args(Activation::Tanh),
+            "sigmoid" => no_args(Activation::Sigmoid),
             "gelu" => no_args(Activation::Gelu),
             "sign" => no_args(Activation::Sign),
             _ => Err(Error::invalid(format!(
-                "unknown activation '{s}' (expected identity, relu, leaky-relu[:ALPHA], abs, abrelu:A,B, erf[:A,B,C], tanh, gelu, sign)"
+                "unknown activation '{s}' (expected identity, relu, leaky-relu[:ALPHA], abs, abrelu:A,B, erf[:A,B,C], tanh, sigmoid, gelu, sign)"
             ))),
         }
     }
 
     /// The shader code and its three parameters.
-    pub(crate) fn shader_code(&self) -> (u32, [f32; 3]) {
+    pub fn shader_code(&self) -> (u32, [f32; 3]) {
         match *self {
             Activation::Identity => (code::IDENTITY, [0.0; 3]),
             Activation::AbRelu { a, b } => (code::ABRELU, [a as f32, b as f32, 0.0]),
             Activation::Erf { a, b, c } => (code::ERF, [a as f32, b as f32, c as f32]),
             Activation::Tanh => (code::TANH, [0.0; 3]),
+            Activation::Sigmoid => (code::SIGMOID, [0.0; 3]),
             Activation::Gelu => (code::GELU, [0.0; 3]),
             Activation::Sign => (code::SIGN, [0.0; 3]),
         }
@@ -122,6 +144,7 @@ impl Activation {
             Activation::AbRelu { a, b } => a * x.min(0.0) + b * x.max(0.0),
             Activation::Erf { a, b, c } => a * libm::erf(b * x) + c,
             Activation::Tanh => x.tanh(),
+            Activation::Sigmoid => sigmoid(x),
             Activation::Gelu => x * normal_cdf(x),
             Activation::Sign => {
                 if x > 0.0 {
@@ -154,14 +177,44 @@ impl Activation {
                 let t = x.tanh();
                 1.0 - t * t
             }
+            Activation::Sigmoid => {
+                let s = sigmoid(x);
+                s * (1.0 - s)
+            }
             Activation::Gelu => normal_cdf(x) + x * normal_pdf(x),
             Activation::Sign => 0.0,
         }
     }
 
-    /// Whether the infinite-width kernel of this activation has a closed form.
-    pub fn has_kernel(&self) -> bool {
-        !matches!(self, Activation::Tanh)
+    /// Whether the infinite-width kernel of this activation has a closed form
+    /// (else it is computed by Gauss-Hermite quadrature).
+    pub fn has_closed_form(&self) -> bool {
+        !matches!(self, Activation::Tanh | Activation::Sigmoid)
+    }
+
+    /// neural-tangents' name of the layer (`Relu`, `LeakyRelu`, `Erf`, ...).
+    pub fn stax_name(&self) -> &'static str {
+        match *self {
+            Activation::Identity => "Identity",
+            Activation::AbRelu { a, b } if a == 0.0 && b == 1.0 => "Relu",
+            Activation::AbRelu { a, b } if a == -1.0 && b == 1.0 => "Abs",
+            Activation::AbRelu { b: 1.0, .. } => "LeakyRelu",
+            Activation::AbRelu { .. } => "ABRelu",
+            Activation::Erf { .. } => "Erf",
+            Activation::Tanh => "Tanh",
+            Activation::Sigmoid => "Sigmoid",
+            Activation::Gelu => "Gelu",
+            Activation::Sign => "Sign",
+        }
+    }
+}
+
+fn sigmoid(x: f64) -> f64 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
     }
 }
 
@@ -184,6 +237,7 @@ impl fmt::Display for Activation {
             Activation::Erf { a, b, c } if a == 1.0 && b == 1.0 && c == 0.0 => write!(f, "erf"),
             Activation::Erf { a, b, c } => write!(f, "erf:{a},{b},{c}"),
             Activation::Tanh => write!(f, "tanh"),
+            Activation::Sigmoid => write!(f, "sigmoid"),
             Activation::Gelu => write!(f, "gelu"),
             Activation::Sign => write!(f, "sign"),
         }
@@ -212,6 +266,7 @@ mod tests {
             "erf",
             "erf:2,0.5,0.1",
             "tanh",
+            "sigmoid",
             "gelu",
             "sign",
         ] {
@@ -235,6 +290,7 @@ mod tests {
                 c: 0.2,
             },
             Activation::Tanh,
+            Activation::Sigmoid,
             Activation::Gelu,
         ];
         for act in acts {
