@@ -41,13 +41,13 @@
 
 pub mod activation;
 pub mod arch;
+pub mod atomic;
 pub mod backend;
 pub mod cpu;
 mod device;
 pub mod error;
 #[cfg(feature = "experiments")]
 pub mod experiments;
-mod fsutil;
 pub mod gpu;
 pub mod kernel;
 pub mod matrix;
@@ -58,9 +58,6 @@ pub mod quadrature;
 pub mod rng;
 pub mod stats;
 
-#[cfg(feature = "cli")]
-#[doc(hidden)]
-pub mod cli;
 #[cfg(feature = "test-hooks")]
 #[doc(hidden)]
 pub mod testing;

@@ -1,5 +1,7 @@
-//! The `widenet` command line. Everything it does is in the library; this file
-//! only prepares the process and maps errors to exit codes.
+//! The `widenet` command line: argument definitions and the subcommands
+//! (`cli/`), on top of the library, which knows nothing of it.
+
+mod cli;
 
 use std::process::ExitCode;
 
@@ -7,7 +9,7 @@ fn main() -> ExitCode {
     quiet_headless_drivers();
     env_logger::Builder::from_env(env_logger::Env::default().filter_or("WIDENET_LOG", "warn"))
         .init();
-    widenet::cli::run()
+    cli::run()
 }
 
 /// Mesa prints "XDG_RUNTIME_DIR is invalid or not set" on every start of a

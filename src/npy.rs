@@ -167,7 +167,7 @@ pub fn write<T: npyz::AutoSerialize + Copy>(
     data: &[T],
 ) -> Result<()> {
     let shape64: Vec<u64> = shape.iter().map(|&s| s as u64).collect();
-    crate::fsutil::write_atomic_with(path, |w| {
+    crate::atomic::write_atomic_with(path, |w| {
         let mut npy = npyz::WriteOptions::new()
             .default_dtype()
             .shape(&shape64)

@@ -1,9 +1,9 @@
 //! `widenet devices` and the default job's self-check.
 
-use crate::backend::DeviceInfo;
-use crate::backend::Matmul;
-use crate::error::{Error, Result};
-use crate::gpu::enumerate;
+use widenet::backend::DeviceInfo;
+use widenet::backend::Matmul;
+use widenet::error::{Error, Result};
+use widenet::gpu::enumerate;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -110,7 +110,7 @@ pub fn self_check(device: Option<&str>) -> Result<()> {
     let b = super::open_device(device)?;
     println!("\nSelf-check on {}:", b.describe());
     let (m, n, k) = (257, 129, 65);
-    let mut rng = crate::rng::Rng::new(7);
+    let mut rng = widenet::rng::Rng::new(7);
     let a = rng.normals_f32(m * k);
     let bm = rng.normals_f32(k * n);
     let spec = Matmul::new(m, n, k);
@@ -121,7 +121,7 @@ pub fn self_check(device: Option<&str>) -> Result<()> {
     let got = b.read(&gc)?;
     let mut want = vec![0.0f64; m * n];
     let wide = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<_>>();
-    crate::cpu::ops::matmul(&spec, &wide(&a), &wide(&bm), &mut want);
+    widenet::cpu::ops::matmul(&spec, &wide(&a), &wide(&bm), &mut want);
     let (num, den) = got.iter().zip(&want).fold((0.0, 0.0), |(n, d), (&g, &w)| {
         (n + (g as f64 - w).powi(2), d + w * w)
     });
@@ -136,7 +136,7 @@ pub fn self_check(device: Option<&str>) -> Result<()> {
             "self-check failed: relative error {err:.2e}"
         )));
     }
-    if let Some(g) = b.as_any().downcast_ref::<crate::gpu::GpuBackend>() {
+    if let Some(g) = b.as_any().downcast_ref::<widenet::gpu::GpuBackend>() {
         every_kernel(g)?;
     }
     Ok(())
@@ -153,19 +153,19 @@ fn rel_err(got: &[f32], want: &[f64]) -> f64 {
 /// has them), each on a product all of them take, against the f64 reference
 /// within 1e-4: on a new machine, one command checks the variants the test
 /// suite could not reach on the machines it ran on (cooperative matrices).
-fn every_kernel(g: &crate::gpu::GpuBackend) -> Result<()> {
-    use crate::Backend;
-    use crate::gpu::{MatmulConfig, MatmulPlan};
+fn every_kernel(g: &widenet::gpu::GpuBackend) -> Result<()> {
+    use widenet::Backend;
+    use widenet::gpu::{MatmulConfig, MatmulPlan};
     const TOL: f64 = 1e-4;
     let ctx = g;
     let (m, n, k) = (256, 128, 64);
     let spec = Matmul::new(m, n, k);
-    let mut rng = crate::rng::Rng::new(8);
+    let mut rng = widenet::rng::Rng::new(8);
     let a = rng.normals_f32(m * k);
     let bm = rng.normals_f32(k * n);
     let mut want = vec![0.0f64; m * n];
     let wide = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<_>>();
-    crate::cpu::ops::matmul(&spec, &wide(&a), &wide(&bm), &mut want);
+    widenet::cpu::ops::matmul(&spec, &wide(&a), &wide(&bm), &mut want);
     let (ga, gb) = (g.upload(&a)?, g.upload(&bm)?);
     let mut gc = g.zeros(m * n)?;
     let before = ctx.matmul_plan();
@@ -187,7 +187,7 @@ fn every_kernel(g: &crate::gpu::GpuBackend) -> Result<()> {
         ctx.set_matmul_plan(MatmulPlan::uniform(MatmulConfig::default_for(kernel)))?;
         let got = g.matmul(&spec, &ga, &gb, &mut gc).and_then(|_| g.read(&gc));
         let tiles = match kernel {
-            crate::gpu::MatmulKernel::Coop => ctx
+            widenet::gpu::MatmulKernel::Coop => ctx
                 .coop_shape(false)
                 .map(|c| format!(" ({c})"))
                 .unwrap_or_default(),
@@ -201,7 +201,7 @@ fn every_kernel(g: &crate::gpu::GpuBackend) -> Result<()> {
             v.iter().map(|&x| half::f16::from_f32(x).to_f64()).collect()
         };
         let mut want16 = vec![0.0f64; m * n];
-        crate::cpu::ops::matmul(&spec, &rounded(&a), &rounded(&bm), &mut want16);
+        widenet::cpu::ops::matmul(&spec, &rounded(&a), &rounded(&bm), &mut want16);
         let (ha, hb) = (g.upload_f16(&a)?, g.upload_f16(&bm)?);
         let tiles = ctx.coop_shape(true);
         for coop in [false, true] {

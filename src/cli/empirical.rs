@@ -1,13 +1,13 @@
 //! `widenet empirical-kernel`: the NTK or NNGP of every member of a trained
 //! (or freshly initialized) ensemble, and its distance to the analytic kernel.
 
-use crate::error::{Error, Result};
-use crate::kernel::{Want, kernels_f64};
-use crate::matrix::Matrix;
-use crate::net::empirical::{empirical_kernels, kernel_distance};
-use crate::net::{Ensemble, Params};
-use crate::npy;
 use std::path::PathBuf;
+use widenet::error::{Error, Result};
+use widenet::kernel::{Want, kernels_f64};
+use widenet::matrix::Matrix;
+use widenet::net::empirical::{empirical_kernels, kernel_distance};
+use widenet::net::{Ensemble, Params};
+use widenet::npy;
 
 #[derive(clap::Args, Debug)]
 #[command(
@@ -61,22 +61,23 @@ pub fn run(a: &EmpiricalArgs, device: Option<&str>) -> Result<()> {
             .map(|m| m.to_f32());
     for (flag, x) in [("--x1", Some(&x1)), ("--x2", x2.as_ref())] {
         if let Some(x) = x {
-            if x.cols != p.spec.d_in {
+            if x.cols() != p.spec.d_in {
                 return Err(Error::shape(
                     "empirical-kernel",
                     format!(
                         "{flag} has {} features but the network has d_in = {}",
-                        x.cols, p.spec.d_in
+                        x.cols(),
+                        p.spec.d_in
                     ),
                 ));
             }
         }
     }
     // One set of points: x1, then x2 when given; the kernel's x1-by-x2 block.
-    let (n1, n2) = (x1.rows, x2.as_ref().map_or(x1.rows, |x| x.rows));
-    let mut data = x1.data.clone();
+    let (n1, n2) = (x1.rows(), x2.as_ref().map_or(x1.rows(), |x| x.rows()));
+    let mut data = x1.data().to_vec();
     if let Some(x) = &x2 {
-        data.extend_from_slice(&x.data);
+        data.extend_from_slice(x.data());
     }
     let n = n1 + if x2.is_some() { n2 } else { 0 };
     let z = Matrix::from_vec(n, p.spec.d_in, data)?;
@@ -132,7 +133,7 @@ fn report_distances(
         .ntk
         .or(k.nngp)
         .ok_or_else(|| Error::invalid("internal: no analytic kernel"))?
-        .data
+        .data()
         .iter()
         .map(|&v| v as f32)
         .collect();

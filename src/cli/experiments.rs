@@ -1,11 +1,11 @@
 //! `widenet compare` (the default job) and the other experiments.
 
-use crate::error::{Error, Result};
-use crate::experiments::OutDir;
-use crate::experiments::compare::{self, CompareConfig};
-use crate::experiments::data::{Split, teacher};
-use crate::npy;
 use std::path::{Path, PathBuf};
+use widenet::error::{Error, Result};
+use widenet::experiments::OutDir;
+use widenet::experiments::compare::{self, CompareConfig};
+use widenet::experiments::data::{Split, teacher};
+use widenet::npy;
 
 #[derive(clap::Args, Debug, Default)]
 #[command(
@@ -100,28 +100,30 @@ impl CompareArgs {
 fn file_split(x: &Path, y: &Path, n_train: usize) -> Result<Split> {
     let xm = npy::read_matrix(x, "--x")?.to_f32();
     let ym = npy::read_matrix(y, "--y")?.to_f32();
-    if ym.rows != xm.rows {
+    if ym.rows() != xm.rows() {
         return Err(Error::shape(
             "compare",
-            format!("--y has {} rows but --x has {}", ym.rows, xm.rows),
+            format!("--y has {} rows but --x has {}", ym.rows(), xm.rows()),
         ));
     }
-    if n_train >= xm.rows {
+    if n_train >= xm.rows() {
         return Err(Error::invalid(format!(
             "--n-train ({n_train}) must leave test points among the {} rows",
-            xm.rows
+            xm.rows()
         )));
     }
-    let take = |m: &crate::matrix::Matrix<f32>, a: usize, b: usize| crate::matrix::Matrix {
-        rows: b - a,
-        cols: m.cols,
-        data: m.data[a * m.cols..b * m.cols].to_vec(),
+    let take = |m: &widenet::matrix::Matrix<f32>, a: usize, b: usize| {
+        widenet::matrix::Matrix::from_vec(
+            b - a,
+            m.cols(),
+            m.data()[a * m.cols()..b * m.cols()].to_vec(),
+        )
     };
     Ok(Split {
-        x_train: take(&xm, 0, n_train),
-        y_train: take(&ym, 0, n_train),
-        x_test: take(&xm, n_train, xm.rows),
-        y_test: take(&ym, n_train, xm.rows),
+        x_train: take(&xm, 0, n_train)?,
+        y_train: take(&ym, 0, n_train)?,
+        x_test: take(&xm, n_train, xm.rows())?,
+        y_test: take(&ym, n_train, xm.rows())?,
     })
 }
 
@@ -224,7 +226,7 @@ pub struct DeepLinearArgs {
 }
 
 pub fn run_deep_linear(a: &DeepLinearArgs, device: Option<&str>) -> Result<()> {
-    use crate::experiments::deep_linear::{DeepLinearConfig, run};
+    use widenet::experiments::deep_linear::{DeepLinearConfig, run};
     let mut c: DeepLinearConfig = base_config(&a.config, a.quick, a.large)?;
     if let Some(l) = &a.layers {
         c.layers = super::parse_list("--layers", l)?;
@@ -290,7 +292,7 @@ pub struct MuTransferArgs {
 }
 
 pub fn run_mutransfer(a: &MuTransferArgs, device: Option<&str>) -> Result<()> {
-    use crate::experiments::mutransfer::{MuTransferConfig, run};
+    use widenet::experiments::mutransfer::{MuTransferConfig, run};
     let mut c: MuTransferConfig = base_config(&a.config, a.quick, a.large)?;
     if let Some(w) = &a.widths {
         c.widths = super::parse_list("--widths", w)?;
@@ -358,7 +360,7 @@ pub struct DriftArgs {
 }
 
 pub fn run_drift(a: &DriftArgs, device: Option<&str>) -> Result<()> {
-    use crate::experiments::drift::{DriftConfig, run};
+    use widenet::experiments::drift::{DriftConfig, run};
     let mut c: DriftConfig = base_config(&a.config, a.quick, a.large)?;
     if let Some(w) = &a.widths {
         c.widths = super::parse_list("--widths", w)?;
@@ -393,7 +395,7 @@ fn show(out: &OutDir, quiet: bool) {
 }
 
 /// The settings a run starts from: a file, else a preset, else the defaults.
-fn base_config<T: crate::experiments::Preset>(
+fn base_config<T: widenet::experiments::Preset>(
     file: &Option<PathBuf>,
     quick: bool,
     large: bool,

@@ -1,14 +1,14 @@
 //! `widenet kernel` and `widenet predict`: infinite-width kernels and the
 //! predictions of infinitely wide networks, from `.npy` to `.npy`.
 
-use crate::activation::Activation;
-use crate::arch::{Arch, Mlp, Parameterization};
-use crate::error::{Error, Result};
-use crate::kernel::{Kernels, Want, kernels_device, kernels_f64};
-use crate::matrix::Matrix;
-use crate::predict::{Get, PredictKernels, PredictSpec, gradient_descent_mse_ensemble};
-use crate::{Backend, npy};
 use std::path::PathBuf;
+use widenet::activation::Activation;
+use widenet::arch::{Arch, Mlp, Parameterization};
+use widenet::error::{Error, Result};
+use widenet::kernel::{Kernels, Want, kernels_device, kernels_f64};
+use widenet::matrix::Matrix;
+use widenet::predict::{Get, PredictKernels, PredictSpec, gradient_descent_mse_ensemble};
+use widenet::{Backend, npy};
 
 /// The architecture flags shared by `kernel`, `predict` and `bench kernel`.
 #[derive(clap::Args, Debug, Clone)]
@@ -181,15 +181,15 @@ pub fn run_kernel(a: &KernelArgs, device: Option<&str>) -> Result<()> {
             .map(|p| npy::read_matrix(p, "--x2"))
             .transpose()?;
     if let Some(x2) = &x2 {
-        if x2.cols != x1.cols {
+        if x2.cols() != x1.cols() {
             return Err(Error::shape(
                 "kernel",
-                format!("--x1 has {} features but --x2 has {}", x1.cols, x2.cols),
+                format!("--x1 has {} features but --x2 has {}", x1.cols(), x2.cols()),
             ));
         }
     }
-    let arch = a.arch.build(x1.cols)?;
-    let n2 = x2.as_ref().map_or(x1.rows, |x| x.rows);
+    let arch = a.arch.build(x1.cols())?;
+    let n2 = x2.as_ref().map_or(x1.rows(), |x| x.rows());
     match prec {
         Precision::F64 => {
             let k = kernels_f64(&arch, &x1, x2.as_ref(), want_of(get))?;
@@ -197,7 +197,7 @@ pub fn run_kernel(a: &KernelArgs, device: Option<&str>) -> Result<()> {
                 .nngp
                 .or(k.ntk)
                 .ok_or_else(|| Error::invalid("no kernel computed"))?;
-            npy::write(&a.out, &[x1.rows, n2], &m.data)?;
+            npy::write(&a.out, &[x1.rows(), n2], m.data())?;
         }
         Precision::F32 => {
             let dev = super::open_device(device)?;
@@ -214,14 +214,14 @@ pub fn run_kernel(a: &KernelArgs, device: Option<&str>) -> Result<()> {
                 .nngp
                 .or(k.ntk)
                 .ok_or_else(|| Error::invalid("no kernel computed"))?;
-            npy::write(&a.out, &[x1.rows, n2], &m.data)?;
+            npy::write(&a.out, &[x1.rows(), n2], m.data())?;
         }
     }
     if !a.quiet {
         eprintln!(
             "wrote {} ({} x {} {} {:?})",
             a.out.display(),
-            x1.rows,
+            x1.rows(),
             n2,
             a.get,
             prec
@@ -318,25 +318,27 @@ pub fn run_predict(a: &PredictArgs, device: Option<&str>) -> Result<()> {
     let xtr = npy::read_matrix(&a.x_train, "--x-train")?;
     let ytr = npy::read_matrix(&a.y_train, "--y-train")?;
     let xte = npy::read_matrix(&a.x_test, "--x-test")?;
-    if ytr.rows != xtr.rows {
+    if ytr.rows() != xtr.rows() {
         return Err(Error::shape(
             "predict",
             format!(
                 "--y-train has {} rows but --x-train has {} points",
-                ytr.rows, xtr.rows
+                ytr.rows(),
+                xtr.rows()
             ),
         ));
     }
-    if xte.cols != xtr.cols {
+    if xte.cols() != xtr.cols() {
         return Err(Error::shape(
             "predict",
             format!(
                 "--x-test has {} features but --x-train has {}",
-                xte.cols, xtr.cols
+                xte.cols(),
+                xtr.cols()
             ),
         ));
     }
-    let arch = a.arch.build(xtr.cols)?;
+    let arch = a.arch.build(xtr.cols())?;
     let dev = match prec {
         Precision::F64 => None,
         Precision::F32 => Some(super::open_device(device)?),
@@ -363,9 +365,13 @@ pub fn run_predict(a: &PredictArgs, device: Option<&str>) -> Result<()> {
         tt_nngp: tt,
     };
     let out = gradient_descent_mse_ensemble(&k, &ytr, &spec)?;
-    npy::write(&a.mean_out, &[out.mean.rows, out.mean.cols], &out.mean.data)?;
+    npy::write(
+        &a.mean_out,
+        &[out.mean.rows(), out.mean.cols()],
+        out.mean.data(),
+    )?;
     if let (Some(path), Some(cov)) = (&a.cov_out, &out.cov) {
-        npy::write(path, &[cov.rows, cov.cols], &cov.data)?;
+        npy::write(path, &[cov.rows(), cov.cols()], cov.data())?;
     }
     if !a.quiet {
         eprintln!(

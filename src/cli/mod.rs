@@ -8,9 +8,9 @@ mod kernel;
 mod train;
 mod tune;
 
-use crate::error::Error;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
+use widenet::error::Error;
 
 /// widenet: train wide neural networks on any GPU and compare them with their
 /// infinite-width limits (NNGP and NTK, exactly as neural-tangents defines them).
@@ -124,10 +124,10 @@ pub fn run() -> ExitCode {
 /// a second Ctrl-C ends the process at once.
 fn install_interrupt_handler() {
     let _ = ctrlc::set_handler(|| {
-        if crate::experiments::interrupted() {
+        if widenet::experiments::interrupted() {
             std::process::exit(130);
         }
-        crate::experiments::request_interrupt();
+        widenet::experiments::request_interrupt();
         eprintln!(
             "\ninterrupted: finishing the report with the points done so far (Ctrl-C again to quit now)"
         );
@@ -143,26 +143,26 @@ fn exit_code(e: &Error) -> ExitCode {
 }
 
 /// The device choice from `--device`, else `WIDENET_DEVICE`, else auto.
-pub(crate) fn device_choice(flag: Option<&str>) -> crate::Result<crate::DeviceChoice> {
+pub(crate) fn device_choice(flag: Option<&str>) -> widenet::Result<widenet::DeviceChoice> {
     let text = match flag {
         Some(f) => f.to_string(),
         None => match std::env::var("WIDENET_DEVICE") {
             Ok(v) if !v.trim().is_empty() => v,
-            _ => return Ok(crate::DeviceChoice::Auto),
+            _ => return Ok(widenet::DeviceChoice::Auto),
         },
     };
-    crate::DeviceChoice::parse(&text).map_err(|e| Error::invalid(format!("--device: {e}")))
+    widenet::DeviceChoice::parse(&text).map_err(|e| Error::invalid(format!("--device: {e}")))
 }
 
 /// The GPU options the environment asks for: `WIDENET_MATMUL_KERNEL`
 /// (generic, vec4, sg8, coop), `WIDENET_COOPERATIVE_MATRIX=0`,
 /// `WIDENET_UNCHECKED`, `WIDENET_CACHE_DIR`. The autotune is run by
 /// [`tune::at_first_use`], with progress, not by the library.
-pub(crate) fn gpu_options() -> crate::GpuOptions {
-    let mut o = crate::GpuOptions::default();
+pub(crate) fn gpu_options() -> widenet::GpuOptions {
+    let mut o = widenet::GpuOptions::default();
     o.autotune = false;
     if let Ok(v) = std::env::var("WIDENET_MATMUL_KERNEL") {
-        match crate::gpu::matmul::MatmulKernel::parse(&v) {
+        match widenet::gpu::matmul::MatmulKernel::parse(&v) {
             Some(k) => o.matmul_kernel = Some(k),
             None => log::warn!(
                 "WIDENET_MATMUL_KERNEL={v} ignored (expected generic, vec4, sg8 or coop)"
@@ -185,29 +185,29 @@ pub(crate) fn gpu_options() -> crate::GpuOptions {
 }
 
 /// Opens the device from `--device` or `WIDENET_DEVICE`, with the first-use autotune.
-pub(crate) fn open_device(flag: Option<&str>) -> crate::Result<Box<dyn crate::Backend>> {
+pub(crate) fn open_device(flag: Option<&str>) -> widenet::Result<Box<dyn widenet::Backend>> {
     let choice = device_choice(flag)?;
-    match crate::gpu::GpuBackend::open(&choice, &gpu_options())? {
+    match widenet::gpu::GpuBackend::open(&choice, &gpu_options())? {
         Some(g) => {
             tune::at_first_use(&g);
             Ok(Box::new(g))
         }
         None => {
-            if choice == crate::DeviceChoice::Auto {
+            if choice == widenet::DeviceChoice::Auto {
                 eprintln!(
                     "warning: no GPU adapter found; running on the CPU backend (see `widenet devices`)"
                 );
             }
-            Ok(Box::new(crate::cpu::CpuBackend))
+            Ok(Box::new(widenet::cpu::CpuBackend))
         }
     }
 }
 
 /// Opens a GPU adapter from `--device` or `WIDENET_DEVICE` for commands that
 /// need one (the CPU backend is an error), with the first-use autotune.
-pub(crate) fn open_gpu(flag: Option<&str>) -> crate::Result<crate::gpu::GpuBackend> {
+pub(crate) fn open_gpu(flag: Option<&str>) -> widenet::Result<widenet::gpu::GpuBackend> {
     let choice = device_choice(flag)?;
-    let Some(g) = crate::gpu::GpuBackend::open(&choice, &gpu_options())? else {
+    let Some(g) = widenet::gpu::GpuBackend::open(&choice, &gpu_options())? else {
         return Err(Error::invalid(
             "this needs a GPU adapter, and the CPU backend was chosen; see `widenet devices`",
         ));
@@ -217,7 +217,7 @@ pub(crate) fn open_gpu(flag: Option<&str>) -> crate::Result<crate::gpu::GpuBacke
 }
 
 /// A library error about a flag's value, with the flag's name in front.
-pub(crate) fn flag<T>(name: &str, r: crate::Result<T>) -> crate::Result<T> {
+pub(crate) fn flag<T>(name: &str, r: widenet::Result<T>) -> widenet::Result<T> {
     r.map_err(|e| match e {
         Error::Invalid(m) => Error::invalid(format!("{name}: {m}")),
         other => other,
@@ -225,7 +225,7 @@ pub(crate) fn flag<T>(name: &str, r: crate::Result<T>) -> crate::Result<T> {
 }
 
 /// Refuses a zero among sizes given by flags, naming the flag.
-pub(crate) fn check_sizes(sizes: &[(&str, usize)]) -> crate::Result<()> {
+pub(crate) fn check_sizes(sizes: &[(&str, usize)]) -> widenet::Result<()> {
     match sizes.iter().find(|(_, v)| *v == 0) {
         Some((flag, _)) => Err(Error::invalid(format!("{flag} must be at least 1"))),
         None => Ok(()),
@@ -233,7 +233,7 @@ pub(crate) fn check_sizes(sizes: &[(&str, usize)]) -> crate::Result<()> {
 }
 
 /// Refuses a negative or non-finite scale given by a flag, naming the flag.
-pub(crate) fn check_scales(scales: &[(&str, f64)]) -> crate::Result<()> {
+pub(crate) fn check_scales(scales: &[(&str, f64)]) -> widenet::Result<()> {
     match scales.iter().find(|(_, v)| !(v.is_finite() && *v >= 0.0)) {
         Some((flag, v)) => Err(Error::invalid(format!(
             "{flag} must be finite and non-negative, got {v}"
@@ -243,7 +243,7 @@ pub(crate) fn check_scales(scales: &[(&str, f64)]) -> crate::Result<()> {
 }
 
 /// Parses a comma-separated list of positive integers.
-pub(crate) fn parse_list(flag: &str, s: &str) -> crate::Result<Vec<usize>> {
+pub(crate) fn parse_list(flag: &str, s: &str) -> widenet::Result<Vec<usize>> {
     let v: Vec<usize> = s
         .split(',')
         .map(|t| t.trim().parse::<usize>())
@@ -262,7 +262,7 @@ pub(crate) fn parse_list(flag: &str, s: &str) -> crate::Result<Vec<usize>> {
 }
 
 /// Refuses an output path whose folder does not exist, before any work starts.
-pub(crate) fn check_out(path: &std::path::Path) -> crate::Result<()> {
+pub(crate) fn check_out(path: &std::path::Path) -> widenet::Result<()> {
     if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         if !dir.is_dir() {
             return Err(Error::file(path, "the output folder does not exist"));

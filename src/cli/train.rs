@@ -1,18 +1,18 @@
 //! `widenet init`, `widenet forward` and `widenet train`: MLP ensembles from
 //! the command line, parameters in safetensors files, data in `.npy`.
 
-use crate::activation::Activation;
-use crate::arch::Parameterization;
-use crate::backend::{Loss, Rule};
-use crate::error::{Error, Result};
-use crate::matrix::Matrix;
-use crate::net::ensemble::Ensemble;
-use crate::net::params::Params;
-use crate::net::train::{Schedule, TrainConfig, forward, train};
-use crate::net::{MlpSpec, NetSpec};
-use crate::npy;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
+use widenet::activation::Activation;
+use widenet::arch::Parameterization;
+use widenet::backend::{Loss, Rule};
+use widenet::error::{Error, Result};
+use widenet::matrix::Matrix;
+use widenet::net::ensemble::Ensemble;
+use widenet::net::params::Params;
+use widenet::net::train::{Schedule, TrainConfig, forward, train};
+use widenet::net::{MlpSpec, NetSpec};
+use widenet::npy;
 
 #[derive(clap::Args, Debug)]
 #[command(
@@ -133,19 +133,20 @@ pub fn run_forward(a: &ForwardArgs, device: Option<&str>) -> Result<()> {
     super::check_out(&a.out)?;
     let p = Params::load(&a.params)?;
     let x = read_f32(&a.x, "--x")?;
-    if x.cols != p.spec.d_in {
+    if x.cols() != p.spec.d_in {
         return Err(Error::shape(
             "forward",
             format!(
                 "--x has {} features but the network has d_in = {}",
-                x.cols, p.spec.d_in
+                x.cols(),
+                p.spec.d_in
             ),
         ));
     }
     let dev = super::open_device(device)?;
     let ens = Ensemble::new(dev.as_ref(), &p)?;
     let f = forward(&ens, &x)?;
-    npy::write(&a.out, &[p.spec.ensemble, x.rows, p.spec.d_out()], &f)
+    npy::write(&a.out, &[p.spec.ensemble, x.rows(), p.spec.d_out()], &f)
 }
 
 #[derive(clap::Args, Debug, Default, Deserialize)]
@@ -377,7 +378,7 @@ pub fn run_train(a: &TrainArgs, device: Option<&str>) -> Result<()> {
         }
         ("gd", None) => None,
         (_, Some(b)) => Some(b),
-        (_, None) => Some(32.min(x.rows)),
+        (_, None) => Some(32.min(x.rows())),
     };
     let cfg = TrainConfig {
         rule,
@@ -412,7 +413,7 @@ pub fn run_train(a: &TrainArgs, device: Option<&str>) -> Result<()> {
         });
         let text =
             serde_json::to_string_pretty(&json).map_err(|e| Error::invalid(e.to_string()))?;
-        crate::fsutil::write_atomic(path, text.as_bytes())?;
+        widenet::atomic::write_atomic(path, text.as_bytes())?;
     }
     if !quiet {
         let alive: Vec<f64> = log

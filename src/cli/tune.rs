@@ -1,9 +1,9 @@
 //! `widenet tune` and the autotune every GPU command runs at first use.
 
-use crate::error::{Error, Result};
-use crate::gpu::GpuBackend;
-use crate::gpu::tune::{self, Autotune, Tuned};
 use std::sync::atomic::{AtomicBool, Ordering};
+use widenet::error::{Error, Result};
+use widenet::gpu::GpuBackend;
+use widenet::gpu::tune::{self, Autotune, Tuned};
 
 /// Cleared by `--no-autotune` or `WIDENET_NO_AUTOTUNE=1`.
 static ENABLED: AtomicBool = AtomicBool::new(true);
@@ -38,10 +38,10 @@ fn tune_with_progress(g: &GpuBackend, mode: Autotune, quiet: bool) -> Result<Tun
             if !quiet {
                 eprintln!(
                     "tuning matrix products for {} (once per adapter and driver; --no-autotune skips it)",
-                    crate::Backend::info(g).name
+                    widenet::Backend::info(g).name
                 );
             }
-            crate::experiments::progress(quiet, total as u64, "autotune")
+            widenet::experiments::progress(quiet, total as u64, "autotune")
         });
         b.set_position(done as u64);
         if done == total {
@@ -95,7 +95,7 @@ pub fn run(args: &Args, device: Option<&str>) -> Result<()> {
     };
     if args.json {
         let out = serde_json::json!({
-            "adapter": crate::Backend::info(&g),
+            "adapter": widenet::Backend::info(&g),
             "source": source,
             "cache": super::gpu_options().cache_dir.map(|d| d.join(tune::CACHE_NAME)).or_else(tune::cache_file),
             "tune": entry,
@@ -111,7 +111,7 @@ pub fn run(args: &Args, device: Option<&str>) -> Result<()> {
         "  GFLOP/s of every configuration on each shape; a class takes the best geometric mean"
     );
     let f16_chosen = if entry.plan.f16_coop {
-        crate::gpu::MatmulConfig::default_for(crate::gpu::MatmulKernel::Coop)
+        widenet::gpu::MatmulConfig::default_for(widenet::gpu::MatmulKernel::Coop)
     } else {
         entry.plan.large
     };
@@ -145,7 +145,7 @@ pub fn run(args: &Args, device: Option<&str>) -> Result<()> {
             _ => println!(
                 "  {class} (m {} {}):",
                 if class == "large" { ">=" } else { "<" },
-                crate::gpu::matmul::SMALL_M
+                widenet::gpu::matmul::SMALL_M
             ),
         }
         println!(

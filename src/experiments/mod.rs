@@ -46,12 +46,12 @@ impl OutDir {
     pub fn write_json(&self, value: &serde_json::Value) -> Result<()> {
         let text =
             serde_json::to_string_pretty(value).map_err(|e| Error::invalid(e.to_string()))?;
-        crate::fsutil::write_atomic(&self.file("report.json"), text.as_bytes())
+        crate::atomic::write_atomic(&self.file("report.json"), text.as_bytes())
     }
 
     /// Writes `report.md` (atomically).
     pub fn write_md(&self, text: &str) -> Result<()> {
-        crate::fsutil::write_atomic(&self.file("report.md"), text.as_bytes())
+        crate::atomic::write_atomic(&self.file("report.md"), text.as_bytes())
     }
 }
 
@@ -159,7 +159,7 @@ impl Checkpoint {
         std::fs::create_dir_all(&dir).map_err(|e| Error::file(&dir, e))?;
         let text =
             serde_json::to_string_pretty(fingerprint).map_err(|e| Error::invalid(e.to_string()))?;
-        crate::fsutil::write_atomic(&cfg_path, text.as_bytes())?;
+        crate::atomic::write_atomic(&cfg_path, text.as_bytes())?;
         Ok(Checkpoint { dir })
     }
 
@@ -172,7 +172,7 @@ impl Checkpoint {
     /// Saves a finished point.
     pub fn put(&self, key: &str, v: &serde_json::Value) -> Result<()> {
         let text = serde_json::to_string(v).map_err(|e| Error::invalid(e.to_string()))?;
-        crate::fsutil::write_atomic(&self.dir.join(format!("{key}.json")), text.as_bytes())
+        crate::atomic::write_atomic(&self.dir.join(format!("{key}.json")), text.as_bytes())
     }
 }
 

@@ -148,7 +148,7 @@ fn store(path: &Path, cache: &CacheFile) -> Result<()> {
             .map_err(|e| Error::file(dir, format!("cannot create the cache folder: {e}")))?;
     }
     let text = serde_json::to_string_pretty(cache).map_err(|e| Error::invalid(e.to_string()))?;
-    crate::fsutil::write_atomic(path, text.as_bytes())
+    crate::atomic::write_atomic(path, text.as_bytes())
 }
 
 /// The plan cached for an adapter, if any and if it is runnable there.

@@ -133,7 +133,7 @@ impl Params {
         ]);
         let bytes = safetensors::tensor::serialize(views, Some(meta))
             .map_err(|err| Error::file(path, err))?;
-        crate::fsutil::write_atomic(path, &bytes)
+        crate::atomic::write_atomic(path, &bytes)
     }
 
     /// Reads and checks a safetensors file written by [`Params::save`] (or by

@@ -2,9 +2,9 @@
 //! warm up, time several runs on the device's clock (or the wall clock), report
 //! the median.
 
-use crate::backend::{Backend, Matmul, Timing};
-use crate::error::Result;
 use serde::Serialize;
+use widenet::backend::{Backend, Matmul, Timing};
+use widenet::error::Result;
 
 /// One measured operation.
 #[derive(Clone, Debug, Serialize)]
@@ -32,7 +32,7 @@ pub struct Record {
     pub runs: usize,
 }
 
-pub use crate::stats::median;
+pub use widenet::stats::median;
 
 /// Times `f` `runs` times after one warm-up; returns the median and how it was timed.
 pub fn time_median(
@@ -53,7 +53,7 @@ pub fn time_median(
 
 /// f32 `m x k` times `k x n` on random data.
 pub fn matmul(b: &dyn Backend, m: usize, n: usize, k: usize, runs: usize) -> Result<Record> {
-    let mut rng = crate::rng::Rng::new(1);
+    let mut rng = widenet::rng::Rng::new(1);
     let a = b.upload(&rng.normals_f32(m * k))?;
     let bb = b.upload(&rng.normals_f32(k * n))?;
     let mut c = b.zeros(m * n)?;
@@ -89,12 +89,12 @@ fn product_record(
 /// As [`matmul`] with A and B stored as f16 (f32 sums), on a GPU backend
 /// whose adapter has SHADER_F16; op `matmul_f16`.
 pub fn matmul_f16(b: &dyn Backend, m: usize, n: usize, k: usize, runs: usize) -> Result<Record> {
-    let Some(g) = b.as_any().downcast_ref::<crate::gpu::GpuBackend>() else {
-        return Err(crate::error::Error::invalid(
+    let Some(g) = b.as_any().downcast_ref::<widenet::gpu::GpuBackend>() else {
+        return Err(widenet::error::Error::invalid(
             "f16 products run on a GPU backend only",
         ));
     };
-    let mut rng = crate::rng::Rng::new(1);
+    let mut rng = widenet::rng::Rng::new(1);
     let a = g.upload_f16(&rng.normals_f32(m * k))?;
     let bb = g.upload_f16(&rng.normals_f32(k * n))?;
     let mut c = g.zeros(m * n)?;
@@ -104,8 +104,8 @@ pub fn matmul_f16(b: &dyn Backend, m: usize, n: usize, k: usize, runs: usize) ->
 }
 
 /// The depth-`depth` ReLU MLP the benchmarks use by default.
-pub fn relu_mlp(depth: usize, width: usize) -> crate::arch::Arch {
-    crate::arch::Arch::mlp(&crate::arch::Mlp {
+pub fn relu_mlp(depth: usize, width: usize) -> widenet::arch::Arch {
+    widenet::arch::Arch::mlp(&widenet::arch::Mlp {
         depth,
         width,
         w_std: 1.4,
@@ -118,14 +118,14 @@ pub fn relu_mlp(depth: usize, width: usize) -> crate::arch::Arch {
 /// Gram, recursion and the result in host memory, wall clock.
 pub fn ntk(
     b: &dyn Backend,
-    arch: &crate::arch::Arch,
+    arch: &widenet::arch::Arch,
     n: usize,
     d: usize,
     runs: usize,
 ) -> Result<Record> {
-    use crate::kernel::{Want, kernels_device};
-    let mut rng = crate::rng::Rng::new(2);
-    let x = crate::matrix::Matrix::from_vec(n, d, rng.normals_f32(n * d))?;
+    use widenet::kernel::{Want, kernels_device};
+    let mut rng = widenet::rng::Rng::new(2);
+    let x = widenet::matrix::Matrix::from_vec(n, d, rng.normals_f32(n * d))?;
     let run = || -> Result<f64> {
         let t = std::time::Instant::now();
         let k = kernels_device(b, arch, &x, None, Want::NTK, |_, _| {})?;
@@ -179,44 +179,36 @@ pub struct TrainStepRecord {
 
 /// The network (`arch` with `e` members on `d` inputs) and random data of `n` points.
 fn net_setup(
-    arch: &crate::arch::Arch,
+    arch: &widenet::arch::Arch,
     e: usize,
     n: usize,
     d: usize,
-) -> (
-    crate::net::NetSpec,
-    crate::matrix::Matrix<f32>,
-    crate::matrix::Matrix<f32>,
-) {
-    let spec = crate::net::NetSpec {
+) -> Result<(
+    widenet::net::NetSpec,
+    widenet::matrix::Matrix<f32>,
+    widenet::matrix::Matrix<f32>,
+)> {
+    let spec = widenet::net::NetSpec {
         arch: arch.clone(),
         d_in: d,
         ensemble: e,
         parameterization: None,
         base_width: 64,
     };
-    let mut rng = crate::rng::Rng::new(3);
-    let x = crate::matrix::Matrix {
-        rows: n,
-        cols: d,
-        data: rng.normals_f32(n * d),
-    };
-    let y = crate::matrix::Matrix {
-        rows: n,
-        cols: 1,
-        data: rng.normals_f32(n),
-    };
-    (spec, x, y)
+    let mut rng = widenet::rng::Rng::new(3);
+    let x = widenet::matrix::Matrix::from_vec(n, d, rng.normals_f32(n * d))?;
+    let y = widenet::matrix::Matrix::from_vec(n, 1, rng.normals_f32(n))?;
+    Ok((spec, x, y))
 }
 
-fn step_cfg() -> crate::net::train::TrainConfig {
-    crate::net::train::TrainConfig {
-        rule: crate::backend::Rule::Sgd,
+fn step_cfg() -> widenet::net::train::TrainConfig {
+    widenet::net::train::TrainConfig {
+        rule: widenet::backend::Rule::Sgd,
         lr: vec![1e-3],
         steps: usize::MAX / 2,
         batch_size: None,
-        loss: crate::backend::Loss::Mse,
-        schedule: crate::net::train::Schedule::Constant,
+        loss: widenet::backend::Loss::Mse,
+        schedule: widenet::net::train::Schedule::Constant,
         log_every: usize::MAX / 2,
         seed: 0,
     }
@@ -225,14 +217,14 @@ fn step_cfg() -> crate::net::train::TrainConfig {
 /// Median time of one full-batch step of an ensemble (after a warm-up step).
 pub fn train_step_seconds(
     b: &dyn Backend,
-    arch: &crate::arch::Arch,
+    arch: &widenet::arch::Arch,
     e: usize,
     n: usize,
     d: usize,
     runs: usize,
 ) -> Result<(f64, Timing)> {
-    use crate::net::{ensemble::Ensemble, params::Params, train::Trainer};
-    let (spec, x, y) = net_setup(arch, e, n, d);
+    use widenet::net::{ensemble::Ensemble, params::Params, train::Trainer};
+    let (spec, x, y) = net_setup(arch, e, n, d)?;
     let mut ens = Ensemble::new(b, &Params::init(&spec, 1)?)?;
     let mut t = Trainer::new(&mut ens, &x, &y, &step_cfg())?;
     time_median(b, runs, &mut || t.step())
@@ -245,16 +237,16 @@ pub fn train_step_seconds(
 #[allow(clippy::too_many_arguments)]
 pub fn train_runs_seconds(
     b: &dyn Backend,
-    arch: &crate::arch::Arch,
+    arch: &widenet::arch::Arch,
     e: usize,
     n: usize,
     d: usize,
     steps: usize,
     count: usize,
 ) -> Result<f64> {
-    use crate::net::{ensemble::Ensemble, params::Params, train::train};
-    let (spec, x, y) = net_setup(arch, e, n, d);
-    let cfg = crate::net::train::TrainConfig {
+    use widenet::net::{ensemble::Ensemble, params::Params, train::train};
+    let (spec, x, y) = net_setup(arch, e, n, d)?;
+    let cfg = widenet::net::train::TrainConfig {
         steps,
         log_every: steps,
         ..step_cfg()
@@ -276,16 +268,16 @@ pub fn train_runs_seconds(
 /// `widenet bench train`: one step against its matrix products timed alone.
 pub fn train_step(
     b: &dyn Backend,
-    arch: &crate::arch::Arch,
+    arch: &widenet::arch::Arch,
     e: usize,
     n: usize,
     d: usize,
     runs: usize,
 ) -> Result<TrainStepRecord> {
-    let (spec, _, _) = net_setup(arch, e, n, d);
+    let (spec, _, _) = net_setup(arch, e, n, d)?;
     let (step, timing) = train_step_seconds(b, arch, e, n, d, runs)?;
     // The products of a step: forward (NT), weight gradients (TN), input gradients (NN).
-    let mut rng = crate::rng::Rng::new(4);
+    let mut rng = widenet::rng::Rng::new(4);
     let mut products = Vec::new();
     for layer in spec.dense_layers() {
         let (l, fi, fo) = (layer.index, layer.fan_in, layer.fan_out);

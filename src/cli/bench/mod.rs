@@ -2,11 +2,11 @@
 
 mod measure;
 
-use crate::Backend;
-use crate::arch::Arch;
-use crate::error::{Error, Result};
 use measure as bench;
 use serde_json::json;
+use widenet::Backend;
+use widenet::arch::Arch;
+use widenet::error::{Error, Result};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum BenchCommand {
@@ -132,14 +132,14 @@ fn devices_for(device: Option<&str>) -> Result<Vec<Box<dyn Backend>>> {
         return Ok(vec![super::open_device(device)?]);
     }
     let mut v: Vec<Box<dyn Backend>> = Vec::new();
-    for (_, info) in crate::gpu::enumerate() {
-        let choice = crate::DeviceChoice::Gpu(Some(info.index));
-        if let Some(g) = crate::gpu::GpuBackend::open(&choice, &super::gpu_options())? {
+    for (_, info) in widenet::gpu::enumerate() {
+        let choice = widenet::DeviceChoice::Gpu(Some(info.index));
+        if let Some(g) = widenet::gpu::GpuBackend::open(&choice, &super::gpu_options())? {
             super::tune::at_first_use(&g);
             v.push(Box::new(g));
         }
     }
-    v.push(Box::new(crate::cpu::CpuBackend));
+    v.push(Box::new(widenet::cpu::CpuBackend));
     Ok(v)
 }
 

@@ -1,4 +1,5 @@
-//! Files written whole or not at all.
+//! Files written whole or not at all: a temporary file beside the target,
+//! renamed into place, removed on failure.
 
 use crate::error::{Error, Result};
 use std::io::{BufWriter, Write};
