@@ -43,6 +43,7 @@ pub mod activation;
 pub mod arch;
 pub mod atomic;
 pub mod backend;
+pub mod chaos;
 pub mod cpu;
 mod device;
 pub mod error;

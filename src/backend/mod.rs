@@ -7,11 +7,13 @@
 mod buffer;
 mod info;
 mod matmul;
+mod signal;
 mod tile;
 
 pub use buffer::{Buffer, ReadHandle};
 pub use info::{CoopShape, DeviceChoice, DeviceInfo, vendor_name};
 pub use matmul::{Batched, Matmul};
+pub use signal::{SIGNAL_NONE, SIGNAL_OUTPUTS, SignalSpec, SignalTask};
 pub use tile::MAX_SLOTS as MAX_KERNEL_SLOTS;
 pub(crate) use tile::check_tile;
 pub use tile::{DIAG_CAPACITY, KernelTile, MAX_SLOTS, TILE, Want, tile_side};
@@ -190,6 +192,14 @@ pub trait Backend: Send + Sync {
         nngp: &mut Buffer,
         ntk: &mut Buffer,
     ) -> Result<()>;
+
+    /// The infinite-width signal-propagation theory of `spec.act` for every
+    /// item of `input` (fixed points and depth scales, or the critical
+    /// line; see [`SignalSpec`]), [`SIGNAL_NONE`] where a value does not
+    /// exist. The CPU backend computes it in f64 (`crate::chaos`), the GPU
+    /// backend in f32 (`shaders/chaos.wgsl`).
+    fn signal_propagation(&self, spec: &SignalSpec, input: &Buffer, out: &mut Buffer)
+    -> Result<()>;
 
     /// Time the work `enqueue` queues: on the device's clock where it has
     /// timestamps, else the wall clock from before the first operation to the

@@ -5,7 +5,8 @@ pub mod ops;
 
 use crate::activation::Activation;
 use crate::backend::{
-    Backend, Batched, Buffer, DeviceInfo, KernelTile, Loss, Matmul, Update, check_finite,
+    Backend, Batched, Buffer, DeviceInfo, KernelTile, Loss, Matmul, SignalSpec, Update,
+    check_finite,
     check_len, check_norm, check_tile, check_update,
 };
 use crate::error::{Error, Result};
@@ -183,6 +184,13 @@ impl Backend for CpuBackend {
             inv_std.len(),
         )?;
         ops::layer_norm_grad(s, host(y)?, host(inv_std)?, host(dy)?, host_mut(dx)?);
+        Ok(())
+    }
+
+    fn signal_propagation(&self, spec: &SignalSpec, input: &Buffer, out: &mut Buffer) -> Result<()> {
+        spec.check(input.len(), out.len())?;
+        let v = crate::chaos::signal_f64(spec, host(input)?);
+        host_mut(out)?.copy_from_slice(&v);
         Ok(())
     }
 

@@ -4,6 +4,7 @@
 //! that the two cannot drift apart.
 
 use super::context::Shader;
+use super::chaos::ChaosParams;
 use super::elementwise::{EwParams, ReduceParams};
 use super::layer_norm::NormParams;
 use super::matmul::MatmulParams;
@@ -75,6 +76,11 @@ fn uniform_structs_match_their_rust_twins() {
             "OptParams",
             Shader::Optimizer.source(),
             offsets!(OptParams; len, member_len, member0, shift, scale, mu, b1, b2, eps, bc1, bc2),
+        ),
+        (
+            "ChaosParams",
+            Shader::Chaos.source(),
+            offsets!(ChaosParams; count, degree, terms, pa, pb, pc),
         ),
         (
             "LossParams",

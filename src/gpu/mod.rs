@@ -6,6 +6,7 @@
 //! [`GpuBackend::from_wgpu`]; `wgpu` is re-exported for that.
 
 pub mod adapter;
+mod chaos;
 pub(crate) mod context;
 pub(crate) mod elementwise;
 mod layer_norm;
@@ -19,7 +20,7 @@ pub mod tune;
 use crate::activation::Activation;
 use crate::backend::{
     Backend, Batched, Buffer, DeviceChoice, DeviceInfo, KernelTile, Loss, Matmul, ReadHandle,
-    Timing, Update, check_finite, check_len, check_norm, check_tile, check_update,
+    SignalSpec, Timing, Update, check_finite, check_len, check_norm, check_tile, check_update,
 };
 use crate::error::{Error, Result};
 pub use adapter::enumerate;
@@ -486,6 +487,11 @@ impl Backend for GpuBackend {
             }
         };
         ntk::tile(&self.ctx, t, gram, diag, rule, nngp, ntk)
+    }
+
+    fn signal_propagation(&self, spec: &SignalSpec, input: &Buffer, out: &mut Buffer) -> Result<()> {
+        let count = spec.check(input.len(), out.len())?;
+        chaos::run(&self.ctx, spec, count, gpu(input)?, gpu(out)?)
     }
 
     fn loss_grad(
