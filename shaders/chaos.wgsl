@@ -14,8 +14,11 @@
 //   0: params  uniform (dynamic offset)  ChaosParams
 //   1: input   storage, read   fixed_points: [sw2, sb2] per point; critical: [sb2, lo, hi]
 //   2: output  storage, write  fixed_points: [q*, c*, chi_1, xi_q, xi_c]; critical: [sw2]
-//   3: rule    storage, read   nodes x_i (degree), weights w_i / sqrt(pi) (degree),
-//                              then T (degree x terms, row-major)
+//   3: rule    storage, read   nodes x_i (degree, ascending), weights w_i / sqrt(pi) (degree)
+//   4: table   storage, read   T for the nodes x_i <= 0 (ceil(degree / 2) rows of
+//                              terms / 4 vec4, terms a multiple of 4; the row of a
+//                              middle node x = 0 halved): the nodes are symmetric and
+//                              T[-x, k] = (-1)^k T[x, k], so a_k sums pairs.
 // -1 marks a value that does not exist or is infinite.
 
 struct ChaosParams {
@@ -27,17 +30,22 @@ struct ChaosParams {
 @group(0) @binding(1) var<storage, read> pts: array<f32>;
 @group(0) @binding(2) var<storage, read_write> vals: array<f32>;
 @group(0) @binding(3) var<storage, read> rule: array<f32>;
+@group(0) @binding(4) var<storage, read> table: array<vec4<f32>>;
 
 override NUMERIC: u32 = 0u;
+// Mehler terms / 4, fixed per pipeline so that the loops over the
+// coefficients unroll and the coefficients stay in registers.
+override TERMS4: u32 = 15u;
 
 const PI: f32 = 3.14159265358979;
 const NONE: f32 = -1.0;
 const MAX_ITERS: u32 = 64u;
 const Q_ZERO: f32 = 1e-12;
-const MAX_TERMS: u32 = 200u;
+const MAX_TERMS4: u32 = 50u;
 
-// The Mehler coefficients a_k^2 at the current q (quadrature only).
-var<private> coef: array<f32, MAX_TERMS>;
+// The Mehler coefficients a_k^2 at the current q, four per vector
+// (quadrature only).
+var<private> coef: array<vec4<f32>, MAX_TERMS4>;
 
 fn phi(x: f32) -> f32 {
     return act_value(ACT_CODE, x, p.pa, p.pb, p.pc);
@@ -45,6 +53,32 @@ fn phi(x: f32) -> f32 {
 
 fn dphi(x: f32) -> f32 {
     return act_slope(ACT_CODE, x, p.pa, p.pb);
+}
+
+// (phi(x), phi'(x)), with one evaluation of tanh or the logistic function.
+fn phi2(x: f32) -> vec2<f32> {
+    if (ACT_CODE == ACT_TANH) {
+        let t = tanh(clamp(x, -15.0, 15.0));
+        return vec2<f32>(t, 1.0 - t * t);
+    }
+    if (ACT_CODE == ACT_SIGMOID) {
+        let s = 1.0 / (1.0 + exp(-clamp(x, -80.0, 80.0)));
+        return vec2<f32>(s, s * (1.0 - s));
+    }
+    return vec2<f32>(phi(x), dphi(x));
+}
+
+// (V(q), V'(q), S(q)) by quadrature in one pass.
+fn moments(q: f32) -> vec3<f32> {
+    let qc = max(q, Q_ZERO);
+    let s = sqrt(2.0 * qc);
+    var m = vec3<f32>(0.0);
+    for (var i = 0u; i < p.degree; i++) {
+        let u = s * node(i);
+        let f = phi2(u);
+        m += weight(i) * vec3<f32>(f.x * f.x, f.x * f.y * u, f.y * f.y);
+    }
+    return vec3<f32>(m.x, m.y / qc, m.z);
 }
 
 fn node(i: u32) -> f32 {
@@ -59,17 +93,7 @@ fn weight(i: u32) -> f32 {
 fn len_map(q: f32) -> vec2<f32> {
     if (NUMERIC == 1u) {
         // At q below Q_ZERO, V(Q_ZERO) differs from V(q) by Q_ZERO V'.
-        let qc = max(q, Q_ZERO);
-        let s = sqrt(2.0 * qc);
-        var v = 0.0;
-        var d = 0.0;
-        for (var i = 0u; i < p.degree; i++) {
-            let u = s * node(i);
-            let f = phi(u);
-            v += weight(i) * f * f;
-            d += weight(i) * f * dphi(u) * u;
-        }
-        return vec2<f32>(v, d / qc);
+        return moments(q).xy;
     }
     let a = p.pa;
     let b = p.pb;
@@ -106,13 +130,7 @@ fn slope_sq(q: f32) -> f32 {
         return NONE;
     }
     if (NUMERIC == 1u) {
-        let s = sqrt(2.0 * max(q, 0.0));
-        var v = 0.0;
-        for (var i = 0u; i < p.degree; i++) {
-            let d = dphi(s * node(i));
-            v += weight(i) * d * d;
-        }
-        return v;
+        return moments(q).z;
     }
     let a = p.pa;
     let b = p.pb;
@@ -142,36 +160,43 @@ fn prepare_pair(q: f32) {
     if (NUMERIC == 0u) {
         return;
     }
-    let terms = p.terms;
-    for (var k = 0u; k < terms; k++) {
-        coef[k] = 0.0;
+    let t4 = TERMS4;
+    for (var m = 0u; m < t4; m++) {
+        coef[m] = vec4<f32>(0.0);
     }
     let s = sqrt(2.0 * max(q, 0.0));
-    let base = 2u * p.degree;
-    for (var i = 0u; i < p.degree; i++) {
-        let f = phi(s * node(i));
-        let row = base + i * terms;
-        for (var k = 0u; k < terms; k++) {
-            coef[k] += rule[row + k] * f;
+    let half = (p.degree + 1u) / 2u;
+    for (var i = 0u; i < half; i++) {
+        let x = s * node(i);
+        let f = phi2(x).x;
+        let g = phi2(-x).x;
+        let eo = vec4<f32>(f + g, f - g, f + g, f - g);
+        let row = i * t4;
+        for (var m = 0u; m < t4; m++) {
+            coef[m] += table[row + m] * eo;
         }
     }
-    for (var k = 0u; k < terms; k++) {
-        coef[k] = coef[k] * coef[k];
+    for (var m = 0u; m < t4; m++) {
+        coef[m] = coef[m] * coef[m];
     }
 }
 
 // (P(c), P'(c)) at the variance of the last prepare_pair; P' infinite for sign at c = 1.
 fn pair(q: f32, c: f32) -> vec2<f32> {
     if (NUMERIC == 1u) {
+        // P = sum_k A_k c^k and D = sum_k k A_k c^k, by Horner in c^4.
+        let pw = vec4<f32>(1.0, c, c * c, c * c * c);
+        let c4 = pw.w * c;
         var v = 0.0;
         var d = 0.0;
-        for (var k = p.terms; k > 0u; k--) {
-            v = v * c + coef[k - 1u];
-            if (k > 1u) {
-                d = d * c + f32(k - 1u) * coef[k - 1u];
-            }
+        for (var m = TERMS4; m > 0u; m--) {
+            let a = coef[m - 1u];
+            let k = vec4<f32>(f32(4u * (m - 1u))) + vec4<f32>(0.0, 1.0, 2.0, 3.0);
+            v = v * c4 + dot(a, pw);
+            d = d * c4 + dot(a * k, pw);
         }
-        return vec2<f32>(v, d / max(q, 1e-30));
+        let slope = select(d / c, coef[0].y, c == 0.0);
+        return vec2<f32>(v, slope / max(q, 1e-30));
     }
     let a = p.pa;
     let b = p.pb;
@@ -261,7 +286,7 @@ fn q_star(sw2: f32, sb2: f32) -> f32 {
         if (!(nx > lo && nx < hi)) {
             nx = 0.5 * (lo + hi);
         }
-        let done = abs(nx - x) <= 1e-7 * abs(x) || hi - lo <= 1e-7 * hi;
+        let done = abs(nx - x) <= 4e-7 * abs(x) || hi - lo <= 4e-7 * hi;
         x = nx;
         if (done || hi <= Q_ZERO * 1e-3) {
             break;
@@ -301,8 +326,16 @@ fn fixed_points(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
         }
         return;
     }
-    let chi1 = chi1_of(sw2, q);
-    let xi_q = depth_scale(sw2 * len_map(q).y);
+    var chi1 = 0.0;
+    var xi_q = 0.0;
+    if (NUMERIC == 1u && ACT_CODE != ACT_SIGN) {
+        let m = moments(q);
+        chi1 = sw2 * m.z;
+        xi_q = depth_scale(sw2 * m.y);
+    } else {
+        chi1 = chi1_of(sw2, q);
+        xi_q = depth_scale(sw2 * len_map(q).y);
+    }
     vals[o] = q;
     vals[o + 2u] = chi1;
     vals[o + 3u] = xi_q;
@@ -319,7 +352,9 @@ fn fixed_points(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     if (!ordered) {
         var lo = 0.0;
         var hi = 1.0;
-        c = 0.5;
+        // P has non-negative Mehler coefficients, so h = C - c is convex on
+        // [0, 1]: Newton from 0 rises monotonically to c*.
+        c = 0.0;
         for (var it = 0u; it < MAX_ITERS; it++) {
             let pc = pair(q, c);
             let h = (sw2 * pc.x + sb2) / norm - c;
@@ -333,15 +368,11 @@ fn fixed_points(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
             if (!(nc > lo && nc < hi)) {
                 nc = 0.5 * (lo + hi);
             }
-            let done = abs(nc - c) <= 1e-7 * abs(c) || hi - lo <= 1e-7 * hi;
+            let done = abs(nc - c) <= 2e-7 || hi - lo <= 2e-7;
             c = nc;
             if (done || hi <= 1e-15) {
                 break;
             }
-        }
-        let h0 = (sw2 * pair(q, 0.0).x + sb2) / norm;
-        if (h0 == 0.0 && c < 1e-12) {
-            c = 0.0;
         }
         chi_c = sw2 * q * pair(q, c).y / norm;
     }

@@ -39,9 +39,15 @@ pub struct Point {
 }
 
 /// A root of `f` in `[lo, hi]` with `f(lo) >= 0 > f(hi)`, by Newton steps
-/// kept inside the bracket (bisection otherwise); `f` returns the value and
-/// its slope.
-fn bracketed(mut lo: f64, mut hi: f64, start: f64, f: impl Fn(f64) -> (f64, f64)) -> f64 {
+/// kept inside the bracket (bisection otherwise) until a step is below
+/// 1e-15 of `max(|x|, scale)`; `f` returns the value and its slope.
+fn bracketed(
+    mut lo: f64,
+    mut hi: f64,
+    start: f64,
+    scale: f64,
+    f: impl Fn(f64) -> (f64, f64),
+) -> f64 {
     let mut x = start;
     for _ in 0..MAX_ITERS {
         let (fx, dfx) = f(x);
@@ -54,7 +60,7 @@ fn bracketed(mut lo: f64, mut hi: f64, start: f64, f: impl Fn(f64) -> (f64, f64)
         if !(nx > lo && nx < hi) {
             nx = 0.5 * (lo + hi);
         }
-        let done = (nx - x).abs() <= 1e-15 * x.abs() || hi - lo <= 1e-15 * hi.abs();
+        let done = (nx - x).abs() <= 1e-15 * x.abs().max(scale) || hi - lo <= 1e-15 * hi.abs();
         x = nx;
         if done || hi <= Q_ZERO * 1e-3 {
             break;
@@ -89,9 +95,9 @@ pub fn q_star(e: &Expectations, sw2: f64, sb2: f64) -> Option<f64> {
                 return None;
             }
         }
-        bracketed(lo, hi, hi, g)
+        bracketed(lo, hi, hi, 0.0, g)
     } else {
-        bracketed(0.0, 1.0, 1.0, g)
+        bracketed(0.0, 1.0, 1.0, 0.0, g)
     };
     Some(if q < Q_ZERO { 0.0 } else { q })
 }
@@ -142,9 +148,10 @@ pub fn point(e: &Expectations, sw2: f64, sb2: f64) -> Point {
                 sw2 * q * m.slope(c) / norm - 1.0,
             )
         };
-        // h(0) >= 0 (P(0) = E[phi]^2), h < 0 just below 1.
-        let c = bracketed(0.0, 1.0, 0.5, h);
-        if h(0.0).0 == 0.0 && c < 1e-12 { 0.0 } else { c }
+        // h(0) >= 0 (P(0) = E[phi]^2), h < 0 just below 1; P has
+        // non-negative Mehler coefficients, so h is convex on [0, 1] and
+        // Newton from 0 rises monotonically to c*.
+        bracketed(0.0, 1.0, 0.0, 1.0, h)
     };
     let chi_c = if ordered {
         chi1
@@ -188,27 +195,23 @@ pub fn critical_sw2(e: &Expectations, sb2: f64, lo: f64, hi: f64) -> Option<f64>
 }
 
 /// Improves an estimate `w0` of the critical `sw2` at `sb2` by secant steps
-/// in f64 (for values found in f32 on a device), staying in `[lo, hi]`.
+/// in f64 (for values found in f32 on a device), staying in `[lo, hi]`;
+/// bisection over `[lo, hi]` where the steps do not reach `|chi_1 - 1| < 1e-9`.
 pub fn polish_critical(e: &Expectations, sb2: f64, w0: f64, lo: f64, hi: f64) -> Option<f64> {
     let f = |w: f64| chi1(e, w, sb2).map(|c| c - 1.0);
-    let (mut x0, mut x1) = (w0, (w0 * (1.0 + 1e-5)).min(hi));
-    let (mut f0, mut f1) = (f(x0)?, f(x1)?);
-    for _ in 0..20 {
-        if f1 == 0.0 || f1 == f0 {
-            break;
+    let secant = || -> Option<f64> {
+        let (mut x0, mut x1) = (w0, (w0 * (1.0 - 1e-6)).max(lo));
+        let (mut f0, mut f1) = (f(x0)?, f(x1)?);
+        for _ in 0..20 {
+            if f1.abs() < 1e-12 || f1 == f0 {
+                break;
+            }
+            let x2 = (x1 - f1 * (x1 - x0) / (f1 - f0)).clamp(lo, hi);
+            (x0, f0) = (x1, f1);
+            x1 = x2;
+            f1 = f(x1)?;
         }
-        let x2 = (x1 - f1 * (x1 - x0) / (f1 - f0)).clamp(lo, hi);
-        x0 = x1;
-        f0 = f1;
-        x1 = x2;
-        f1 = f(x1)?;
-        if (x1 - x0).abs() <= 1e-15 * x1.abs() {
-            break;
-        }
-    }
-    if f1.abs() < 1e-9 {
-        Some(x1)
-    } else {
-        critical_sw2(e, sb2, lo, hi)
-    }
+        (f1.abs() < 1e-9).then_some(x1)
+    };
+    secant().or_else(|| critical_sw2(e, sb2, lo, hi))
 }

@@ -17,11 +17,12 @@ use crate::quadrature::GaussHermite;
 use std::f64::consts::PI;
 use std::sync::Arc;
 
-/// Hermite coefficients kept per Gauss-Hermite degree: half the degree (the
-/// rule computes `a_k` exactly for `phi` of polynomial degree below `2 deg - k`,
-/// so the aliasing of the coefficients kept is that of terms beyond `1.5 deg`).
+/// Hermite coefficients kept per Gauss-Hermite degree: half the degree,
+/// rounded down to a multiple of 4 (the device sums them four at a time), at
+/// least 4. The rule computes `a_k` exactly for `phi` of polynomial degree
+/// below `2 deg - k`, so the coefficients kept alias only terms beyond `1.5 deg`.
 pub fn mehler_terms(degree: usize) -> usize {
-    (degree / 2).max(1)
+    (degree / 2 / 4 * 4).max(4)
 }
 
 /// `T[i * terms + k] = w_i / sqrt(pi) * He_k(sqrt(2) x_i) / sqrt(k!)` for the

@@ -32,15 +32,26 @@ fn whole<'a>(ctx: &GpuContext, b: &'a wgpu::Buffer, len: usize) -> Result<View<'
     })
 }
 
-/// The rule's nodes, its weights over sqrt(pi), then the Hermite table, as f32.
-fn rule_values(degree: usize) -> (Vec<f32>, usize) {
+/// The rule's nodes and its weights over sqrt(pi); the Hermite table of the
+/// nodes up to 0 (the middle node's row halved); the number of terms.
+fn rule_values(degree: usize) -> (Vec<f32>, Vec<f32>, usize) {
     let rule = GaussHermite::cached(degree);
-    let terms = mehler_terms(rule.nodes.len()).min(MAX_TERMS);
+    let n = rule.nodes.len();
+    let terms = mehler_terms(n).min(MAX_TERMS);
     let sqrt_pi = std::f64::consts::PI.sqrt();
     let mut v: Vec<f32> = rule.nodes.iter().map(|&x| x as f32).collect();
     v.extend(rule.weights.iter().map(|&w| (w / sqrt_pi) as f32));
-    v.extend(hermite_table(&rule, terms).into_iter().map(|t| t as f32));
-    (v, terms)
+    let full = hermite_table(&rule, terms);
+    let half = n.div_ceil(2);
+    let table = full[..half * terms]
+        .iter()
+        .enumerate()
+        .map(|(idx, &t)| {
+            let middle = n % 2 == 1 && idx / terms == n / 2;
+            (if middle { t / 2.0 } else { t }) as f32
+        })
+        .collect();
+    (v, table, terms)
 }
 
 /// Queues the kernel over `count` items of `input` into `output`.
@@ -53,13 +64,15 @@ pub(crate) fn run(
 ) -> Result<()> {
     let numeric = spec.quadrature || !spec.act.has_closed_form();
     let (code, [pa, pb, pc]) = spec.act.shader_code();
-    let (values, terms) = if numeric {
+    let (values, table, terms) = if numeric {
         rule_values(spec.degree)
     } else {
-        (vec![0.0; 4], 0)
+        (vec![0.0; 4], vec![0.0; 4], 0)
     };
     let rule = ctx.create_storage("signal rule", values.len())?;
     ctx.write(&rule, 0, &values);
+    let hermite = ctx.create_storage("signal hermite table", table.len())?;
+    ctx.write(&hermite, 0, &table);
     let entry = match spec.task {
         SignalTask::FixedPoints => "fixed_points",
         SignalTask::Critical => "critical",
@@ -67,10 +80,11 @@ pub(crate) fn run(
     let key = PipelineKey {
         shader: Shader::Chaos,
         entry,
-        slots: slots![read(1), write(2), read(3)],
+        slots: slots![read(1), write(2), read(3), read(4)],
         constants: Constants::of(&[
             ("ACT_CODE", f64::from(code)),
             ("NUMERIC", f64::from(u32::from(numeric))),
+            ("TERMS4", (terms / 4).max(1) as f64),
         ]),
     };
     let dim = |v: usize| {
@@ -96,6 +110,7 @@ pub(crate) fn run(
         whole(ctx, input, count * spec.task.inputs())?,
         whole(ctx, output, count * spec.task.outputs())?,
         whole(ctx, &rule, values.len())?,
+        whole(ctx, &hermite, table.len())?,
     ];
     ctx.dispatch(&key, &params, &views, [dim(x)?, dim(y)?, 1])
 }
