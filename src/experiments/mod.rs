@@ -1,9 +1,10 @@
 //! The experiments users run widenet for: finite networks against their
 //! infinite-width limits (`compare`), lazy against rich training (`drift`),
 //! learning-rate transfer across widths (`mutransfer`) and deep linear
-//! dynamics (`deep-linear`). Each writes an output folder with `report.json`
+//! dynamics (`deep-linear`) and the edge of chaos (`chaos`). Each writes an output folder with `report.json`
 //! (every number, the configuration, the device), `report.md` and SVG plots.
 
+pub mod chaos;
 pub mod compare;
 pub mod data;
 pub mod deep_linear;
@@ -200,6 +201,7 @@ macro_rules! preset {
     )*};
 }
 preset!(
+    chaos::ChaosConfig,
     compare::CompareConfig,
     deep_linear::DeepLinearConfig,
     drift::DriftConfig,

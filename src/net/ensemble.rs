@@ -112,6 +112,16 @@ impl<'d> Ensemble<'d> {
         (input != 0).then(|| &act.bufs[input])
     }
 
+    /// The output of Dense layer `l` after a forward pass: its
+    /// pre-activations, `[E, rows, fan_out]`.
+    pub fn preactivations<'a>(&self, act: &'a Activations, l: usize) -> Result<&'a Buffer> {
+        let (_, out) = self
+            .plan
+            .dense_of(l)
+            .ok_or_else(|| Error::invalid(format!("no Dense layer {l}")))?;
+        Ok(&act.bufs[out])
+    }
+
     /// Downloads parameters.
     pub fn params(&self) -> Result<Params> {
         Ok(Params {
