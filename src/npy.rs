@@ -33,7 +33,7 @@ fn read_as<T: npyz::Deserialize + Copy>(
 
 /// Reads a `.npy` file.
 pub fn read(path: &Path) -> Result<Array> {
-    let bytes = std::fs::read(path).map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, "read", e))?;
     parse(&bytes, path)
 }
 

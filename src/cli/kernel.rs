@@ -77,7 +77,7 @@ pub(crate) fn read_arch(spec: &str) -> Result<Arch> {
     let path = std::path::Path::new(spec);
     if !spec.trim_start().starts_with('[') && path.extension().is_some_and(|e| e == "json") {
         let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::file(path, format!("cannot read the architecture: {e}")))?;
+            .map_err(|e| Error::io(path, "read the architecture", e))?;
         return Arch::from_json(&text).map_err(|e| Error::file(path, e));
     }
     Arch::parse(spec).map_err(|e| Error::invalid(format!("--arch: {e}")))

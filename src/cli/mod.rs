@@ -114,10 +114,75 @@ pub fn run() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            let e = with_flag_names(e);
             eprintln!("error: {e}");
             exit_code(&e)
         }
     }
+}
+
+/// Settings the library names by their keys (`lr`, `n-train`, ...), which
+/// the command line takes as flags.
+const KEYS: &[&str] = &[
+    "lr",
+    "steps",
+    "log_every",
+    "batch_size",
+    "momentum",
+    "learning_rate",
+    "diag_reg",
+    "t",
+    "widths",
+    "seeds",
+    "n-train",
+    "n-test",
+    "curve-points",
+    "alphas",
+    "layers",
+    "singular-values",
+    "width",
+    "u0",
+    "tau",
+    "every",
+    "depth",
+    "d-in",
+];
+
+/// A library error that names settings by their keys, with the keys written
+/// as the flags of the command line: in each clause ("a, b and c must ..."),
+/// the list before the verb is rewritten when every item is a known key.
+fn with_flag_names(e: Error) -> Error {
+    let Error::Invalid(m) = e else { return e };
+    let clauses: Vec<String> = m
+        .split("; ")
+        .map(|clause| {
+            let verb = [" must", " needs", " takes", " at least"]
+                .iter()
+                .filter_map(|v| clause.find(v))
+                .min();
+            let Some(at) = verb else {
+                return clause.to_string();
+            };
+            let (list, rest) = clause.split_at(at);
+            let items: Vec<&str> = list.split(", ").flat_map(|p| p.split(" and ")).collect();
+            if items.iter().all(|i| KEYS.contains(i)) {
+                let flags = list
+                    .split(", ")
+                    .map(|p| {
+                        p.split(" and ")
+                            .map(|k| format!("--{}", k.replace('_', "-")))
+                            .collect::<Vec<_>>()
+                            .join(" and ")
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                format!("{flags}{rest}")
+            } else {
+                clause.to_string()
+            }
+        })
+        .collect();
+    Error::Invalid(clauses.join("; "))
 }
 
 /// Makes Ctrl-C ask the running experiment to stop after writing what it has;
