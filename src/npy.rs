@@ -177,3 +177,27 @@ pub fn write<T: npyz::AutoSerialize + Copy>(
         npy.finish()
     })
 }
+
+/// Writes named f64 arrays as an `.npz` archive (stored entries, as numpy's
+/// `savez` writes them), atomically.
+pub fn write_npz(path: &Path, arrays: &[(String, Vec<usize>, Vec<f64>)]) -> Result<()> {
+    crate::atomic::write_atomic_with(path, |w| {
+        let mut zip = zip::ZipWriter::new(w);
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        for (name, shape, data) in arrays {
+            zip.start_file(format!("{name}.npy"), options)
+                .map_err(std::io::Error::other)?;
+            let shape64: Vec<u64> = shape.iter().map(|&s| s as u64).collect();
+            let mut npy = npyz::WriteOptions::new()
+                .default_dtype()
+                .shape(&shape64)
+                .writer(&mut zip)
+                .begin_nd()?;
+            npy.extend(data.iter().copied())?;
+            npy.finish()?;
+        }
+        zip.finish().map_err(std::io::Error::other)?;
+        Ok(())
+    })
+}

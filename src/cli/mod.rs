@@ -5,6 +5,7 @@ mod devices;
 mod empirical;
 mod experiments;
 mod kernel;
+mod predict;
 mod train;
 mod tune;
 
@@ -65,7 +66,7 @@ pub enum Command {
     /// Infinite-width NNGP or NTK of any architecture, written as .npy.
     Kernel(kernel::KernelArgs),
     /// Mean and covariance of infinitely wide networks trained by gradient descent (or the exact posterior).
-    Predict(kernel::PredictArgs),
+    Predict(predict::PredictArgs),
     /// Initialize an ensemble of networks of any architecture and write its parameters (safetensors).
     Init(train::InitArgs),
     /// Outputs of every member of an ensemble on some inputs.
@@ -109,7 +110,7 @@ pub fn run() -> ExitCode {
         Some(Command::Train(a)) => train::run_train(&a, cli.device.as_deref()),
         Some(Command::EmpiricalKernel(a)) => empirical::run(&a, cli.device.as_deref()),
         Some(Command::Kernel(a)) => kernel::run_kernel(&a, cli.device.as_deref()),
-        Some(Command::Predict(a)) => kernel::run_predict(&a, cli.device.as_deref()),
+        Some(Command::Predict(a)) => predict::run(&a, cli.device.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

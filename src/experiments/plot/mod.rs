@@ -155,7 +155,7 @@ pub fn format() -> Format {
 }
 
 /// A plot with optional log axes, written to `path` (its extension, if any,
-/// replaced by `.svg` and `.png` as [`format`] says).
+/// replaced by `.svg` and `.png` as [`format()`] says).
 pub fn plot(
     path: &Path,
     title: &str,
