@@ -106,7 +106,7 @@ pub fn open_auto(
         reason: String::new(),
     };
     if !software {
-        c.reason = "a hardware GPU".into();
+        c.reason = decide(false, None, None).1;
         tune(&g);
         return Ok((Box::new(g), c));
     }
@@ -117,19 +117,41 @@ pub fn open_auto(
         .and_then(|p| tune::cached(&g, p))
         .and_then(|e| tune::product_rate(&e));
     let Some(adapter) = c.adapter_gflops else {
-        c.reason = "no autotune result for the software adapter to compare with".into();
+        c.reason = decide(true, None, None).1;
         return Ok((Box::new(g), c));
     };
     let cpu = crate::cpu::rate::cpu_rate(path.as_deref())?.gflops;
     c.cpu_gflops = Some(cpu);
-    c.cpu = cpu > adapter;
-    c.reason = format!(
-        "measured products: CPU backend {cpu:.1} GFLOP/s, software adapter {adapter:.1} GFLOP/s"
-    );
+    (c.cpu, c.reason) = decide(true, Some(adapter), Some(cpu));
     if c.cpu {
         Ok((Box::new(CpuBackend), c))
     } else {
         Ok((Box::new(g), c))
+    }
+}
+
+/// The rule of [`open_auto`] for the best adapter (`software` or not) with
+/// the measured rates known: whether the CPU backend is chosen, and why.
+pub fn decide(
+    software: bool,
+    adapter_gflops: Option<f64>,
+    cpu_gflops: Option<f64>,
+) -> (bool, String) {
+    if !software {
+        return (false, "a hardware GPU".into());
+    }
+    match (adapter_gflops, cpu_gflops) {
+        (Some(a), Some(c)) => (
+            c > a,
+            format!(
+                "measured products: CPU backend {c:.1} GFLOP/s, software adapter {a:.1} GFLOP/s"
+            ),
+        ),
+        (None, _) => (
+            false,
+            "no autotune result for the software adapter to compare with".into(),
+        ),
+        (Some(_), None) => (false, "the CPU backend's rate is not measured".into()),
     }
 }
 

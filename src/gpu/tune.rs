@@ -164,13 +164,19 @@ pub fn cached(backend: &GpuBackend, path: &Path) -> Option<TuneEntry> {
     ok.then_some(entry)
 }
 
+/// The tune cached for the adapter `info` describes, if any (not checked
+/// against what the adapter can run: for showing, see [`cached`] to use one).
+pub fn cached_for(info: &DeviceInfo, path: &Path) -> Option<TuneEntry> {
+    load(path).entries.remove(&adapter_key(info))
+}
+
 /// The CPU backend's rate cached under `key` in the cache file `path`, if any.
-pub(crate) fn cached_cpu_rate(path: &Path, key: &str) -> Option<crate::cpu::rate::CpuRate> {
+pub fn cached_cpu_rate(path: &Path, key: &str) -> Option<crate::cpu::rate::CpuRate> {
     load(path).cpu.remove(key)
 }
 
 /// Keeps the CPU backend's rate in the cache file `path`.
-pub(crate) fn store_cpu_rate(path: &Path, rate: &crate::cpu::rate::CpuRate) -> Result<()> {
+pub fn store_cpu_rate(path: &Path, rate: &crate::cpu::rate::CpuRate) -> Result<()> {
     let mut cache = load(path);
     cache.format = CACHE_FORMAT;
     cache.cpu.insert(rate.key.clone(), rate.clone());
