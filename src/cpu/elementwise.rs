@@ -39,11 +39,11 @@ pub(crate) fn zip3(
 }
 
 /// `f` on chunks of `x`, in parallel for large arrays.
-fn each(x: &mut [f32], f: impl Fn(&mut [f32]) + Sync) {
+fn each(x: &mut [f32], f: impl Fn(&mut [f32]) + Sync + Send) {
     if x.len() <= CHUNK {
         f(x);
     } else {
-        x.par_chunks_mut(CHUNK).for_each(|c| f(c));
+        x.par_chunks_mut(CHUNK).for_each(f);
     }
 }
 

@@ -8,6 +8,9 @@ use crate::error::Result;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
+/// One timed product: `(batch, m, n, k, GFLOP/s)`.
+pub type ShapeRate = (usize, usize, usize, usize, f64);
+
 /// The CPU backend's measured product rate, as cached.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CpuRate {
@@ -16,7 +19,7 @@ pub struct CpuRate {
     /// Geometric mean of the GFLOP/s over `shapes`.
     pub gflops: f64,
     /// Each product timed: `(batch, m, n, k, GFLOP/s)`.
-    pub shapes: Vec<(usize, usize, usize, usize, f64)>,
+    pub shapes: Vec<ShapeRate>,
     /// Seconds the measurement took.
     pub seconds: f64,
     /// Seconds since the Unix epoch when it ran.
@@ -65,10 +68,7 @@ pub fn shapes() -> Vec<(usize, usize, usize, usize)> {
 
 /// Times the [`shapes`] on `dev` (`runs` timed runs after a warm-up, the
 /// median kept): `(geometric mean GFLOP/s, each shape's GFLOP/s)`.
-pub fn measure(
-    dev: &dyn Backend,
-    runs: usize,
-) -> Result<(f64, Vec<(usize, usize, usize, usize, f64)>)> {
+pub fn measure(dev: &dyn Backend, runs: usize) -> Result<(f64, Vec<ShapeRate>)> {
     let mut rng = crate::rng::Rng::new(0x7e57);
     let mut out = Vec::new();
     for (batch, m, n, k) in shapes() {
