@@ -19,8 +19,9 @@ use widenet::error::Error;
 #[command(name = "widenet", version, about, long_about = None, after_help = AFTER_HELP)]
 pub struct Cli {
     /// Device to run on: auto, cpu, gpu, gpu:INDEX (see `widenet devices`), or part of an
-    /// adapter's name. Defaults to $WIDENET_DEVICE, else auto (discrete GPU, integrated,
-    /// virtual, software rasterizer, then the CPU backend).
+    /// adapter's name. Defaults to $WIDENET_DEVICE, else auto (a discrete, integrated or
+    /// virtual GPU; else the faster of a software rasterizer and the CPU backend, by their
+    /// measured product rates; else the CPU backend).
     #[arg(long, global = true)]
     pub device: Option<String>,
 
@@ -250,22 +251,33 @@ pub(crate) fn gpu_options() -> widenet::GpuOptions {
     o
 }
 
-/// Opens the device from `--device` or `WIDENET_DEVICE`, with the first-use autotune.
+/// Opens the device from `--device` or `WIDENET_DEVICE`, with the first-use
+/// autotune; `auto` says on stderr what it chose among a software adapter and
+/// the CPU backend, and why.
 pub(crate) fn open_device(flag: Option<&str>) -> widenet::Result<Box<dyn widenet::Backend>> {
     let choice = device_choice(flag)?;
+    if choice == widenet::DeviceChoice::Auto {
+        let (dev, why) = widenet::open_auto(&gpu_options(), &mut |g| tune::at_first_use(g))?;
+        match &why.adapter {
+            None => eprintln!(
+                "warning: no GPU adapter found; running on the CPU backend (see `widenet devices`)"
+            ),
+            Some(a) if why.software && why.cpu_gflops.is_some() => eprintln!(
+                "device auto: {} ({}; the faster of {} and the CPU backend)",
+                dev.describe(),
+                why.reason,
+                a.name
+            ),
+            Some(_) => {}
+        }
+        return Ok(dev);
+    }
     match widenet::gpu::GpuBackend::open(&choice, &gpu_options())? {
         Some(g) => {
             tune::at_first_use(&g);
             Ok(Box::new(g))
         }
-        None => {
-            if choice == widenet::DeviceChoice::Auto {
-                eprintln!(
-                    "warning: no GPU adapter found; running on the CPU backend (see `widenet devices`)"
-                );
-            }
-            Ok(Box::new(widenet::cpu::CpuBackend))
-        }
+        None => Ok(Box::new(widenet::cpu::CpuBackend)),
     }
 }
 
