@@ -1,6 +1,7 @@
 //! Command-line interface: argument definitions and the subcommands.
 
 mod bench;
+mod chaos;
 mod devices;
 mod empirical;
 mod experiments;
@@ -60,6 +61,8 @@ pub enum Command {
     DeepLinear(experiments::DeepLinearArgs),
     /// Learning-rate sweeps across widths under SP and muP, SGD and Adam.
     Mutransfer(experiments::MuTransferArgs),
+    /// The edge of chaos: signal-propagation theory on a grid, deep finite networks against it.
+    Chaos(chaos::ChaosArgs),
     /// Lazy against rich training: kernel and feature movement against width and output scale.
     Drift(experiments::DriftArgs),
     /// List the adapters wgpu finds on every backend (Vulkan, Metal, DX12, GL).
@@ -100,6 +103,7 @@ pub fn run() -> ExitCode {
         }
         Some(Command::DeepLinear(a)) => experiments::run_deep_linear(&a, cli.device.as_deref()),
         Some(Command::Mutransfer(a)) => experiments::run_mutransfer(&a, cli.device.as_deref()),
+        Some(Command::Chaos(a)) => chaos::run_chaos(&a, cli.device.as_deref()),
         Some(Command::Drift(a)) => experiments::run_drift(&a, cli.device.as_deref()),
         Some(Command::Compare(a)) => experiments::run_compare(&a, cli.device.as_deref()),
         Some(Command::SelfCheck) => devices::self_check(cli.device.as_deref()),

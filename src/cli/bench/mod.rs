@@ -23,6 +23,8 @@ pub enum BenchCommand {
     /// A full-batch training step of an ensemble against its matrix products alone, and
     /// batched members against one-member runs.
     Train(TrainArgs),
+    /// The signal-propagation theory grid of `widenet chaos` over grid sizes and quadrature degrees.
+    Chaos(super::chaos::BenchArgs),
     /// End-to-end NTK of a set of random points with itself (f32); entries per second.
     Kernel(KernelArgs),
     /// f32 matrix products C = A * B of square sizes; GFLOP/s from the median of several runs.
@@ -111,6 +113,7 @@ pub fn run(cmd: BenchCommand, device: Option<&str>) -> Result<()> {
         BenchCommand::All { runs, json } => run_all(runs, json, device),
         BenchCommand::Train(a) => run_train(&a, device),
         BenchCommand::Kernel(a) => run_kernel(&a, device),
+        BenchCommand::Chaos(a) => super::chaos::bench(&a, device),
         BenchCommand::Matmul {
             sizes,
             runs,

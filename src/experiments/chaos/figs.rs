@@ -1,13 +1,10 @@
 //! The figures and report.md of `widenet chaos`, drawn from report.json.
 
 use super::ChaosConfig;
-use super::figures::{COLORS, Key, curves};
-use super::heatmap::{HeatMap, Overlay, heatmap};
 use crate::activation::Activation;
 use crate::error::Result;
-use crate::experiments::plot::Series;
+use crate::experiments::plot::{HeatMap, Overlay, Series, heatmap, plot};
 use crate::experiments::{OutDir, floats};
-use plotters::style::RGBColor;
 use serde_json::Value;
 
 fn grid_rows(v: &Value) -> Vec<Vec<Option<f64>>> {
@@ -51,24 +48,22 @@ pub fn all(
     heatmap(
         &out.file("phase_xi_c.svg"),
         &HeatMap {
-            title: &title,
-            x_label: "σ_w² (weight variance × fan-in)",
-            y_label: "σ_b² (bias variance)",
-            x: &sw2,
-            y: &sb2,
-            values: &grid_rows(&g["xi_c"]),
-            scale_label: "ξ_c (layers, log scale)",
-            log: true,
-            missing: "no finite q* or ξ_c",
-            crosses: &[],
-            cross_label: "",
+            title,
+            x_label: "σ_w² (weight variance × fan-in)".into(),
+            y_label: "σ_b² (bias variance)".into(),
+            x: sw2,
+            y: sb2,
+            values: grid_rows(&g["xi_c"]),
+            scale_label: "ξ_c (layers, log scale)".into(),
+            log_scale: true,
+            missing: "no finite q* or ξ_c".into(),
             overlays: vec![Overlay {
                 name: "critical line χ₁ = 1".into(),
                 points: crit,
-                color: RGBColor(255, 255, 255),
+                rgb: (255, 255, 255),
                 dashed: false,
             }],
-            range: None,
+            ..HeatMap::default()
         },
     )?;
 
@@ -102,19 +97,20 @@ pub fn all(
                     .with_color(i),
             );
             let t = if key == "q" { &th[i].0 } else { &th[i].1 };
+            let tname = if i == 0 { "dashed: the infinite-width map" } else { "" };
             series.push(
-                Series::theory("", layers.iter().copied().zip(t.iter().copied()).collect())
+                Series::theory(tname, layers.iter().copied().zip(t.iter().copied()).collect())
                     .with_color(i),
             );
         }
-        curves(
+        plot(
             &out.file(file),
             &format!("{act}, σ_b² = {}: {name} through depth, {} seeds", cfg.prop_sb2, cfg.seeds),
             "layer l",
             ylab,
-            (false, key == "q" && cfg.act()? == Activation::RELU),
+            false,
+            key == "q" && cfg.act()? == Activation::RELU,
             &series,
-            vec![Key::Dashed("infinite-width map".into(), RGBColor(90, 90, 90))],
         )?;
     }
 
@@ -134,19 +130,22 @@ pub fn all(
         if let Some(s) = p[format!("{key}_slope")].as_object() {
             let (a, b) = (s["slope"].as_f64().unwrap_or(f64::NAN), s["intercept"].as_f64().unwrap_or(f64::NAN));
             let se = s["stderr"].as_f64().unwrap_or(f64::NAN);
-            let line: Vec<(f64, f64)> = wx.iter().map(|&w| (w, (b + a * w.ln()).exp())).collect();
-            series.push(Series::line(format!("fit: slope {a:.2} ± {se:.2}"), line).with_color(i));
+            let (w0, w1) = (wx[0], wx[wx.len() - 1]);
+            series.push(
+                Series::power_fit(format!("fit: slope {a:.2} ± {se:.2}"), a, b, w0, w1)
+                    .with_color(i),
+            );
         }
     }
     if wx.len() > 1 {
-        curves(
+        plot(
             &out.file("gap_width.svg"),
             &format!("{act}: finite networks against the maps, depth {}", cfg.prop_depth),
             "width (neurons per layer, log scale)",
             "gap, averaged over layers (log scale)",
-            (true, true),
+            true,
+            true,
             &series,
-            vec![],
         )?;
     }
 
@@ -179,14 +178,14 @@ pub fn all(
             series.push(Series::theory(format!("χ₁^(L-l), χ₁ = {chi:.4}"), t).with_color(i));
         }
     }
-    curves(
+    plot(
         &out.file("gradients.svg"),
         &format!("{act}: gradient reaching layer l, width {}, at q* from layer 1", r["gradients"]["width"]),
         "layer l",
         "|dL/dz_l|² / |dL/dz_L|² (log scale)",
-        (false, true),
+        false,
+        true,
         &series,
-        vec![],
     )?;
 
     // Trainability with 6 xi_c.
@@ -205,28 +204,27 @@ pub fn all(
     heatmap(
         &out.file("trainability.svg"),
         &HeatMap {
-            title: &title,
-            x_label: "σ_w² (weight variance × fan-in)",
-            y_label: "depth (hidden layers)",
-            x: &tsw2,
-            y: &depths,
-            values: &grid_rows(&t["accuracy"]),
-            scale_label: "training accuracy",
-            log: false,
-            missing: "every network diverged",
-            crosses,
-            cross_label: "a network diverged",
+            title,
+            x_label: "σ_w² (weight variance × fan-in)".into(),
+            y_label: "depth (hidden layers, log scale)".into(),
+            x: tsw2,
+            y: depths,
+            log_y: true,
+            values: grid_rows(&t["accuracy"]),
+            scale_label: "training accuracy".into(),
+            missing: "every network diverged".into(),
+            crosses: crosses.to_vec(),
+            cross_label: "a network diverged".into(),
             overlays: vec![Overlay {
                 name: "6 ξ_c (theory)".into(),
                 points: six,
-                color: RGBColor(230, 30, 30),
+                rgb: (230, 30, 30),
                 dashed: true,
             }],
             range: Some((0.5, 1.0)),
+            ..HeatMap::default()
         },
-    )?;
-    let _ = COLORS;
-    Ok(())
+    )
 }
 
 /// report.md: what was run, the numbers, the figures, the command.

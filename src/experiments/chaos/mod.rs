@@ -6,8 +6,6 @@
 //! over `sigma_w^2` and depth with the curve `6 xi_c`.
 
 mod figs;
-pub mod figures;
-pub mod heatmap;
 pub mod propagation;
 mod report;
 pub mod trainability;

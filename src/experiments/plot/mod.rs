@@ -4,8 +4,11 @@
 //! own beside the data, and axes that end on labelled ticks (powers of 10, or
 //! of 2 for widths, on log axes).
 
+pub mod heatmap;
 mod render;
 pub mod ticks;
+
+pub use heatmap::{HeatMap, Overlay, heatmap};
 
 use crate::error::Result;
 use std::path::Path;

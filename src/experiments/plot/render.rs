@@ -36,7 +36,7 @@ const SIZE: (u32, u32) = (1000, 560);
 /// Width of the legend panel.
 const LEGEND: u32 = 300;
 
-fn err(e: impl std::fmt::Display) -> Error {
+pub(super) fn err(e: impl std::fmt::Display) -> Error {
     Error::invalid(format!("plot: {e}"))
 }
 
@@ -58,7 +58,7 @@ pub(super) fn png(fig: &Figure<'_>, path: &Path) -> Result<()> {
 
 /// Text is measured (and, on the bitmap backend, drawn) with a font of our
 /// own: DejaVu Sans, shipped inside the binary.
-fn register_font() -> Result<()> {
+pub(super) fn register_font() -> Result<()> {
     static DONE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     let ok = *DONE.get_or_init(|| {
         plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular())
