@@ -77,7 +77,15 @@ fn relu_chi1_is_half_the_weight_variance_and_no_fixed_point_beyond_two() {
 
 #[test]
 fn quadrature_matches_the_closed_forms() {
-    for act in [ERF, Activation::Gelu, Activation::Erf { a: 1.5, b: 0.6, c: 0.1 }] {
+    for act in [
+        ERF,
+        Activation::Gelu,
+        Activation::Erf {
+            a: 1.5,
+            b: 0.6,
+            c: 0.1,
+        },
+    ] {
         let closed = Expectations::new(act, 120, false);
         let numeric = Expectations::new(act, 120, true);
         for &(sw2, sb2) in &[(1.2, 0.1), (2.5, 0.3), (3.5, 0.02), (0.9, 0.5)] {
@@ -93,7 +101,10 @@ fn quadrature_matches_the_closed_forms() {
             for (name, x, y, tol) in pairs {
                 // GELU has no fixed point from sw2 = 2 on: both must say so.
                 let (Some(x), Some(y)) = (x, y) else {
-                    assert_eq!((x, y, act, sw2 >= 2.0), (None, None, Activation::Gelu, true));
+                    assert_eq!(
+                        (x, y, act, sw2 >= 2.0),
+                        (None, None, Activation::Gelu, true)
+                    );
                     continue;
                 };
                 assert!(
@@ -123,8 +134,16 @@ fn tanh_fixed_point_and_chi1_match_an_independent_integration() {
         let s = q.sqrt();
         let chi = sw2 * simpson(|z| (1.0 - (s * z).tanh().powi(2)).powi(2));
         let p = chaos::point(&e, sw2, sb2);
-        assert!((p.q_star.unwrap() - q).abs() < 1e-7 * q, "q*: {:?} vs {q}", p.q_star);
-        assert!((p.chi1.unwrap() - chi).abs() < 1e-7, "chi1: {:?} vs {chi}", p.chi1);
+        assert!(
+            (p.q_star.unwrap() - q).abs() < 1e-7 * q,
+            "q*: {:?} vs {q}",
+            p.q_star
+        );
+        assert!(
+            (p.chi1.unwrap() - chi).abs() < 1e-7,
+            "chi1: {:?} vs {chi}",
+            p.chi1
+        );
     }
 }
 
@@ -152,9 +171,24 @@ fn device_grid_matches_the_cpu_twin() {
     let cpu = widenet::cpu::CpuBackend;
     // Not through sw2 = 1 at sb2 = 0, where tanh's q* = 0 is approached as
     // -2 q^2 and f32 stops at q ~ 1e-8 (its rounding of the map).
-    let sw2 = Axis { lo: 0.5, hi: 4.0, n: 14 };
-    let sb2 = Axis { lo: 0.0, hi: 0.5, n: 6 };
-    for act in [Activation::Tanh, Activation::RELU, ERF, Activation::Gelu, Activation::Sigmoid, Activation::Sign] {
+    let sw2 = Axis {
+        lo: 0.5,
+        hi: 4.0,
+        n: 14,
+    };
+    let sb2 = Axis {
+        lo: 0.0,
+        hi: 0.5,
+        n: 6,
+    };
+    for act in [
+        Activation::Tanh,
+        Activation::RELU,
+        ERF,
+        Activation::Gelu,
+        Activation::Sigmoid,
+        Activation::Sign,
+    ] {
         let d = chaos::theory_grid(g.as_ref(), act, false, 120, &sw2, &sb2).unwrap();
         let c = chaos::theory_grid(&cpu, act, false, 120, &sw2, &sb2).unwrap();
         let fields = [
@@ -177,7 +211,10 @@ fn device_grid_matches_the_cpu_twin() {
                             } else {
                                 (x, y)
                             };
-                            assert!((x - y).abs() <= 2e-4 * y.abs().max(1.0), "{at}: device {x} cpu {y}");
+                            assert!(
+                                (x - y).abs() <= 2e-4 * y.abs().max(1.0),
+                                "{at}: device {x} cpu {y}"
+                            );
                         }
                         (None, None) => {}
                         _ => panic!("{at}: device {x:?} cpu {y:?}"),
@@ -186,4 +223,124 @@ fn device_grid_matches_the_cpu_twin() {
             }
         }
     }
+}
+
+#[test]
+fn finite_network_lengths_follow_the_map_within_monte_carlo_error() {
+    use widenet::experiments::chaos::propagation::{input_pair, measure, members, theory};
+    // 16 tanh networks of width 256 and depth 8 at one point of the chaotic
+    // phase, as one ensemble; q_l per layer against the iterated length map.
+    let cpu = widenet::cpu::CpuBackend;
+    let (sw2, sb2, depth, seeds) = (2.5, 0.1, 8, 16);
+    let p = members(
+        Activation::Tanh,
+        256,
+        depth,
+        32,
+        1,
+        &[(sw2, sb2)],
+        None,
+        seeds,
+        7,
+    )
+    .unwrap();
+    let x = input_pair(32, 1.0, 0.5, 7);
+    let (q, c) = measure(&cpu, &p, &x).unwrap();
+    let (tq, tc) = theory(Activation::Tanh, sw2, sb2, 1.0, 0.5, depth);
+    for l in 0..depth {
+        for (name, m, t) in [("q", &q, tq[l]), ("c", &c, tc[l])] {
+            let v: Vec<f64> = m.iter().map(|r| r[l]).collect();
+            let mean = v.iter().sum::<f64>() / seeds as f64;
+            let var = v.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / (seeds - 1) as f64;
+            let se = (var / seeds as f64).sqrt();
+            // Four standard errors; the finite-width bias (order 1/256) is
+            // far below one.
+            assert!(
+                (mean - t).abs() < 4.0 * se,
+                "{name}_{} = {mean} ± {se}, map {t}",
+                l + 1
+            );
+            assert!(
+                se < 0.05 * t.abs().max(0.1),
+                "{name}_{}: se {se} too large to test",
+                l + 1
+            );
+        }
+    }
+}
+
+#[test]
+fn a_small_run_writes_its_grid_and_shows_the_gap_shrink_with_width() {
+    use widenet::experiments::OutDir;
+    use widenet::experiments::chaos::{ChaosConfig, run};
+    let cpu = widenet::cpu::CpuBackend;
+    let dir = std::env::temp_dir().join(format!("widenet-chaos-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let cfg = ChaosConfig {
+        sw2: Axis {
+            lo: 0.5,
+            hi: 4.0,
+            n: 9,
+        },
+        sb2: Axis {
+            lo: 0.0,
+            hi: 0.5,
+            n: 5,
+        },
+        prop_depth: 12,
+        widths: vec![16, 256],
+        seeds: 3,
+        train_sw2: Axis {
+            lo: 1.0,
+            hi: 2.0,
+            n: 2,
+        },
+        depths: vec![2, 40],
+        train_width: 16,
+        steps: 100,
+        n_train: 64,
+        ..ChaosConfig::quick()
+    };
+    let out = OutDir::create(Some(&dir), "chaos").unwrap();
+    let r = run(&cpu, &cfg, None, &out, false, true).unwrap();
+    let g = &r["grid"];
+    assert_eq!(g["sw2"].as_array().unwrap().len(), 9);
+    assert_eq!(g["sb2"].as_array().unwrap().len(), 5);
+    for key in ["q_star", "c_star", "chi1", "xi_q", "xi_c"] {
+        let rows = g[key].as_array().unwrap();
+        assert_eq!(rows.len(), 5, "{key}");
+        assert!(
+            rows.iter().all(|r| r.as_array().unwrap().len() == 9),
+            "{key}"
+        );
+    }
+    // tanh at sigma_b^2 = 0 is critical at sigma_w^2 = 1.
+    let crit = g["critical"]["sw2"][0].as_f64().unwrap();
+    assert!((crit - 1.0).abs() < 1e-6, "critical sw2 at sb2 = 0: {crit}");
+    // The gap to the maps shrinks from width 16 to 256 (16 times wider:
+    // about 4 times smaller by Monte Carlo; asked for 2).
+    let gq: Vec<f64> = r["propagation"]["gap_q"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert!(gq[1] < 0.5 * gq[0], "q gap against width: {gq:?}");
+    // No network deeper than 6 xi_c trains (sigma_w^2 = 1 at depth 40, in
+    // the ordered phase, is beyond it); shallow ones do.
+    let t = &r["trainability"];
+    assert!(t["beyond_6xi_c"]["cells"].as_u64().unwrap() >= 1, "{t}");
+    assert_eq!(t["beyond_6xi_c"]["trainable"].as_u64(), Some(0), "{t}");
+    assert!(t["within_6xi_c"]["trainable"].as_u64().unwrap() >= 1, "{t}");
+    for f in [
+        "report.json",
+        "report.md",
+        "phase_xi_c.png",
+        "q_depth.svg",
+        "trainability.png",
+        "gradients.png",
+    ] {
+        assert!(dir.join(f).exists(), "{f} missing");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

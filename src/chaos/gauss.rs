@@ -289,8 +289,16 @@ mod tests {
             ] {
                 let m = e.at(q);
                 let (p, d) = kernel::numerical_pair(&reference, act, c * q, q, q);
-                assert!((m.value(c) - p).abs() < tol, "{act} P({q}, {c}): {} vs {p}", m.value(c));
-                assert!((m.slope(c) - d).abs() < tol, "{act} P'({q}, {c}): {} vs {d}", m.slope(c));
+                assert!(
+                    (m.value(c) - p).abs() < tol,
+                    "{act} P({q}, {c}): {} vs {p}",
+                    m.value(c)
+                );
+                assert!(
+                    (m.slope(c) - d).abs() < tol,
+                    "{act} P'({q}, {c}): {} vs {d}",
+                    m.slope(c)
+                );
             }
         }
     }

@@ -177,11 +177,22 @@ pub fn bench(a: &BenchArgs, device: Option<&str>) -> Result<()> {
     let degrees = super::parse_list("--degrees", &a.degrees)?;
     let dev = super::open_device(device)?;
     println!("device: {}", dev.describe());
-    println!("{:>6} {:>7} {:>10} {:>14}", "grid", "degree", "seconds", "points/s");
+    println!(
+        "{:>6} {:>7} {:>10} {:>14}",
+        "grid", "degree", "seconds", "points/s"
+    );
     for &d in &degrees {
         for &n in &sizes {
-            let sw2 = Axis { lo: 0.5, hi: 4.0, n };
-            let sb2 = Axis { lo: 0.0, hi: 0.5, n };
+            let sw2 = Axis {
+                lo: 0.5,
+                hi: 4.0,
+                n,
+            };
+            let sb2 = Axis {
+                lo: 0.0,
+                hi: 0.5,
+                n,
+            };
             theory_grid(dev.as_ref(), act, false, d, &sw2, &sb2)?;
             let mut best = f64::INFINITY;
             for _ in 0..a.runs.max(1) {

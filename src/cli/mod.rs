@@ -152,6 +152,19 @@ const KEYS: &[&str] = &[
     "every",
     "depth",
     "d-in",
+    "q0",
+    "c0",
+    "prop-sb2",
+    "prop-sw2",
+    "train-sb2",
+    "degree",
+    "prop-depth",
+    "batch",
+    "task-d",
+    "train-seeds",
+    "train-width",
+    "depths",
+    "threshold",
 ];
 
 /// A library error that names settings by their keys, with the keys written

@@ -18,8 +18,7 @@ mod training;
 use crate::activation::Activation;
 use crate::backend::{
     Backend, Batched, Buffer, DeviceInfo, KernelTile, Loss, Matmul, SignalSpec, Update,
-    check_finite,
-    check_len, check_norm, check_tile, check_update,
+    check_finite, check_len, check_norm, check_tile, check_update,
 };
 use crate::error::{Error, Result};
 
@@ -239,7 +238,12 @@ impl Backend for CpuBackend {
         Ok(())
     }
 
-    fn signal_propagation(&self, spec: &SignalSpec, input: &Buffer, out: &mut Buffer) -> Result<()> {
+    fn signal_propagation(
+        &self,
+        spec: &SignalSpec,
+        input: &Buffer,
+        out: &mut Buffer,
+    ) -> Result<()> {
         spec.check(input.len(), out.len())?;
         let v = crate::chaos::signal_f64(spec, host(input)?);
         host_mut(out)?.copy_from_slice(&v);

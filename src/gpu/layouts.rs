@@ -3,8 +3,8 @@
 //! offsets with naga's reflection and compares them with the Rust layout, so
 //! that the two cannot drift apart.
 
-use super::context::Shader;
 use super::chaos::ChaosParams;
+use super::context::Shader;
 use super::elementwise::{EwParams, ReduceParams};
 use super::layer_norm::NormParams;
 use super::matmul::MatmulParams;

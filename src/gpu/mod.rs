@@ -489,7 +489,12 @@ impl Backend for GpuBackend {
         ntk::tile(&self.ctx, t, gram, diag, rule, nngp, ntk)
     }
 
-    fn signal_propagation(&self, spec: &SignalSpec, input: &Buffer, out: &mut Buffer) -> Result<()> {
+    fn signal_propagation(
+        &self,
+        spec: &SignalSpec,
+        input: &Buffer,
+        out: &mut Buffer,
+    ) -> Result<()> {
         let count = spec.check(input.len(), out.len())?;
         chaos::run(&self.ctx, spec, count, gpu(input)?, gpu(out)?)
     }

@@ -79,7 +79,12 @@ pub fn all(
     let pts = p["points"].as_array().cloned().unwrap_or_default();
     for (key, name, ylab, file) in [
         ("q", "q_l", "q_l (pre-activation variance)", "q_depth.svg"),
-        ("c", "c_l", "c_l (correlation of the two inputs)", "c_depth.svg"),
+        (
+            "c",
+            "c_l",
+            "c_l (correlation of the two inputs)",
+            "c_depth.svg",
+        ),
     ] {
         let mut series = Vec::new();
         for (i, pt) in pts.iter().enumerate() {
@@ -92,20 +97,33 @@ pub fn all(
             let mean = floats(&m[format!("{key}_mean")]);
             let err = floats(&m[format!("{key}_err")]);
             series.push(
-                Series::measured(format!("{label}, width {wname}"), layers.iter().copied().zip(mean).collect())
-                    .with_err(err)
-                    .with_color(i),
+                Series::measured(
+                    format!("{label}, width {wname}"),
+                    layers.iter().copied().zip(mean).collect(),
+                )
+                .with_err(err)
+                .with_color(i),
             );
             let t = if key == "q" { &th[i].0 } else { &th[i].1 };
-            let tname = if i == 0 { "dashed: the infinite-width map" } else { "" };
+            let tname = if i == 0 {
+                "dashed: the infinite-width map"
+            } else {
+                ""
+            };
             series.push(
-                Series::theory(tname, layers.iter().copied().zip(t.iter().copied()).collect())
-                    .with_color(i),
+                Series::theory(
+                    tname,
+                    layers.iter().copied().zip(t.iter().copied()).collect(),
+                )
+                .with_color(i),
             );
         }
         plot(
             &out.file(file),
-            &format!("{act}, σ_b² = {}: {name} through depth, {} seeds", cfg.prop_sb2, cfg.seeds),
+            &format!(
+                "{act}, σ_b² = {}: {name} through depth, {} seeds",
+                cfg.prop_sb2, cfg.seeds
+            ),
             "layer l",
             ylab,
             false,
@@ -117,9 +135,12 @@ pub fn all(
     // The gap to the maps against width, with the fitted power laws.
     let wx: Vec<f64> = cfg.widths.iter().map(|&w| w as f64).collect();
     let mut series = Vec::new();
-    for (i, (key, name)) in [("gap_q", "q_l: rms relative gap"), ("gap_c", "c_l: rms gap")]
-        .iter()
-        .enumerate()
+    for (i, (key, name)) in [
+        ("gap_q", "q_l: rms relative gap"),
+        ("gap_c", "c_l: rms gap"),
+    ]
+    .iter()
+    .enumerate()
     {
         let y = floats(&p[*key]);
         series.push(
@@ -128,7 +149,10 @@ pub fn all(
                 .with_color(i),
         );
         if let Some(s) = p[format!("{key}_slope")].as_object() {
-            let (a, b) = (s["slope"].as_f64().unwrap_or(f64::NAN), s["intercept"].as_f64().unwrap_or(f64::NAN));
+            let (a, b) = (
+                s["slope"].as_f64().unwrap_or(f64::NAN),
+                s["intercept"].as_f64().unwrap_or(f64::NAN),
+            );
             let se = s["stderr"].as_f64().unwrap_or(f64::NAN);
             let (w0, w1) = (wx[0], wx[wx.len() - 1]);
             series.push(
@@ -140,7 +164,10 @@ pub fn all(
     if wx.len() > 1 {
         plot(
             &out.file("gap_width.svg"),
-            &format!("{act}: finite networks against the maps, depth {}", cfg.prop_depth),
+            &format!(
+                "{act}: finite networks against the maps, depth {}",
+                cfg.prop_depth
+            ),
             "width (neurons per layer, log scale)",
             "gap, averaged over layers (log scale)",
             true,
@@ -150,13 +177,20 @@ pub fn all(
     }
 
     // Gradient norms against chi_1^(L - l).
-    let gp = r["gradients"]["points"].as_array().cloned().unwrap_or_default();
+    let gp = r["gradients"]["points"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let depth = cfg.prop_depth;
     let mut series = Vec::new();
     for (i, (pt, gpt)) in pts.iter().zip(&gp).enumerate() {
         let ratio = floats(&gpt["ratio"]);
         let le = floats(&gpt["log_err"]);
-        let err: Vec<f64> = ratio.iter().zip(&le).map(|(r, e)| r * (e.exp() - 1.0)).collect();
+        let err: Vec<f64> = ratio
+            .iter()
+            .zip(&le)
+            .map(|(r, e)| r * (e.exp() - 1.0))
+            .collect();
         series.push(
             Series::measured(
                 format!(
@@ -180,7 +214,10 @@ pub fn all(
     }
     plot(
         &out.file("gradients.svg"),
-        &format!("{act}: gradient reaching layer l, width {}, at q* from layer 1", r["gradients"]["width"]),
+        &format!(
+            "{act}: gradient reaching layer l, width {}, at q* from layer 1",
+            r["gradients"]["width"]
+        ),
         "layer l",
         "|dL/dz_l|² / |dL/dz_L|² (log scale)",
         false,
@@ -238,10 +275,25 @@ pub fn markdown(out: &OutDir, cfg: &ChaosConfig, act: Activation, r: &Value) -> 
          finite MLPs of depth {} at widths {:?} ({} seeds) against the iterated maps, and a \
          trainability map of {} x {} MLPs of width {} trained for {} SGD steps (lr {}, batch {}) on \
          {} points of {} features in {} classes ({}). Device: {}. Time: {:.1} s (grid {:.2} s, critical line {:.2} s).\n\n",
-        cfg.sb2.n, cfg.sw2.n, cfg.sw2.lo, cfg.sw2.hi, cfg.sb2.lo, cfg.sb2.hi, cfg.degree,
-        cfg.prop_depth, cfg.widths, cfg.seeds,
-        cfg.depths.len(), cfg.train_sw2.n, cfg.train_width, cfg.steps, cfg.lr, cfg.batch,
-        r["data"]["n"], r["data"]["d"], r["data"]["classes"],
+        cfg.sb2.n,
+        cfg.sw2.n,
+        cfg.sw2.lo,
+        cfg.sw2.hi,
+        cfg.sb2.lo,
+        cfg.sb2.hi,
+        cfg.degree,
+        cfg.prop_depth,
+        cfg.widths,
+        cfg.seeds,
+        cfg.depths.len(),
+        cfg.train_sw2.n,
+        cfg.train_width,
+        cfg.steps,
+        cfg.lr,
+        cfg.batch,
+        r["data"]["n"],
+        r["data"]["d"],
+        r["data"]["classes"],
         "a tanh teacher's sign, or the user's data",
         r["device"].as_str().unwrap_or("?"),
         r["seconds"].as_f64().unwrap_or(f64::NAN),
@@ -264,28 +316,59 @@ pub fn markdown(out: &OutDir, cfg: &ChaosConfig, act: Activation, r: &Value) -> 
             "| {} | {:.4} | {} | {} | {} | {} | {} |\n",
             pt["phase"].as_str().unwrap_or(""),
             pt["sw2"].as_f64().unwrap_or(f64::NAN),
-            fmt(&th["chi1"]), fmt(&th["xi_q"]), fmt(&th["xi_c"]), fmt(&th["q_star"]), fmt(&th["c_star"])
+            fmt(&th["chi1"]),
+            fmt(&th["xi_q"]),
+            fmt(&th["xi_c"]),
+            fmt(&th["q_star"]),
+            fmt(&th["c_star"])
         );
     }
     s += "\nGap between the finite networks and the maps (rms over layers, mean over points and seeds):\n\n| width | q_l (relative) | c_l |\n|---|---|---|\n";
     for (i, w) in cfg.widths.iter().enumerate() {
-        s += &format!("| {w} | {} | {} |\n", fmt(&p["gap_q"][i]), fmt(&p["gap_c"][i]));
+        s += &format!(
+            "| {w} | {} | {} |\n",
+            fmt(&p["gap_q"][i]),
+            fmt(&p["gap_c"][i])
+        );
     }
     s += &format!(
         "\nFitted slopes against width (theory -1/2 for Monte Carlo fluctuations): q {} ± {}, c {} ± {}.\n\n![gap](gap_width.png)\n\n",
-        fmt(&p["gap_q_slope"]["slope"]), fmt(&p["gap_q_slope"]["stderr"]),
-        fmt(&p["gap_c_slope"]["slope"]), fmt(&p["gap_c_slope"]["stderr"]),
+        fmt(&p["gap_q_slope"]["slope"]),
+        fmt(&p["gap_q_slope"]["stderr"]),
+        fmt(&p["gap_c_slope"]["slope"]),
+        fmt(&p["gap_c_slope"]["stderr"]),
     );
     s += "## Gradients\n\n![gradients](gradients.png)\n\n| point | χ₁ theory | χ₁ fitted to the gradient norms |\n|---|---|---|\n";
-    for (pt, g) in p["points"].as_array().cloned().unwrap_or_default().iter().zip(r["gradients"]["points"].as_array().cloned().unwrap_or_default()) {
-        s += &format!("| {} σ_w² {:.4} | {} | {} |\n", pt["phase"].as_str().unwrap_or(""), pt["sw2"].as_f64().unwrap_or(f64::NAN), fmt(&g["chi1_theory"]), fmt(&g["chi1_fit"]));
+    for (pt, g) in p["points"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .zip(
+            r["gradients"]["points"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default(),
+        )
+    {
+        s += &format!(
+            "| {} σ_w² {:.4} | {} | {} |\n",
+            pt["phase"].as_str().unwrap_or(""),
+            pt["sw2"].as_f64().unwrap_or(f64::NAN),
+            fmt(&g["chi1_theory"]),
+            fmt(&g["chi1_fit"])
+        );
     }
     s += &format!(
         "\n## Trainability\n\n![trainability](trainability.png)\n\nA cell is trainable when its training accuracy reaches {}. \
          Beyond 6 ξ_c: {} of {} cells trainable (share {}); within: {} of {} (share {}).\n\n",
         cfg.threshold,
-        t["beyond_6xi_c"]["trainable"], t["beyond_6xi_c"]["cells"], fmt(&t["beyond_6xi_c"]["share_trainable"]),
-        t["within_6xi_c"]["trainable"], t["within_6xi_c"]["cells"], fmt(&t["within_6xi_c"]["share_trainable"]),
+        t["beyond_6xi_c"]["trainable"],
+        t["beyond_6xi_c"]["cells"],
+        fmt(&t["beyond_6xi_c"]["share_trainable"]),
+        t["within_6xi_c"]["trainable"],
+        t["within_6xi_c"]["cells"],
+        fmt(&t["within_6xi_c"]["share_trainable"]),
     );
     s += &format!(
         "## Reproduce\n\n```\nwidenet chaos --config {}/report.json --out {}\n```\n",

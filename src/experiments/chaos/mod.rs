@@ -174,35 +174,38 @@ impl ChaosConfig {
                 Err(Error::invalid(format!("{name} must be positive, got {v}")))
             }
         };
-        positive("--lr", self.lr)?;
-        positive("--q0", self.q0)?;
+        positive("lr", self.lr)?;
+        positive("q0", self.q0)?;
         if !(self.c0.is_finite() && (-1.0..=1.0).contains(&self.c0)) {
-            return Err(Error::invalid(format!("--c0 must be in [-1, 1], got {}", self.c0)));
+            return Err(Error::invalid(format!(
+                "c0 must be in [-1, 1], got {}",
+                self.c0
+            )));
         }
-        for (name, v) in [("--prop-sb2", self.prop_sb2), ("--train-sb2", self.train_sb2)] {
+        for (name, v) in [("prop-sb2", self.prop_sb2), ("train-sb2", self.train_sb2)] {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(Error::invalid(format!("{name} must be >= 0, got {v}")));
             }
         }
         if self.prop_sw2.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
-            return Err(Error::invalid("--prop-sw2 values must be positive"));
+            return Err(Error::invalid("prop-sw2 must be positive numbers"));
         }
         if !(1..=400).contains(&self.degree) {
             return Err(Error::invalid(format!(
-                "--degree must be 1 to 400, got {}",
+                "degree must be 1 to 400, got {}",
                 self.degree
             )));
         }
         let counts = [
-            ("--prop-depth", self.prop_depth),
-            ("--seeds", self.seeds),
-            ("--d-in", self.d_in),
-            ("--train-width", self.train_width),
-            ("--steps", self.steps),
-            ("--batch", self.batch),
-            ("--n-train", self.n_train),
-            ("--task-d", self.task_d),
-            ("--train-seeds", self.train_seeds),
+            ("prop-depth", self.prop_depth),
+            ("seeds", self.seeds),
+            ("d-in", self.d_in),
+            ("train-width", self.train_width),
+            ("steps", self.steps),
+            ("batch", self.batch),
+            ("n-train", self.n_train),
+            ("task-d", self.task_d),
+            ("train-seeds", self.train_seeds),
         ];
         for (name, v) in counts {
             if v == 0 {
@@ -210,13 +213,13 @@ impl ChaosConfig {
             }
         }
         if self.widths.is_empty() || self.widths.contains(&0) {
-            return Err(Error::invalid("--widths must list positive widths"));
+            return Err(Error::invalid("widths must list positive widths"));
         }
         if self.depths.is_empty() || self.depths.contains(&0) {
-            return Err(Error::invalid("--depths must list positive depths"));
+            return Err(Error::invalid("depths must list positive depths"));
         }
         if !(0.0..=1.0).contains(&self.threshold) {
-            return Err(Error::invalid("--threshold must be in [0, 1]"));
+            return Err(Error::invalid("threshold must be in [0, 1]"));
         }
         Ok(())
     }
@@ -274,7 +277,11 @@ pub fn run(
     };
 
     // The theory on the grid and the critical line, on the device.
-    say(quiet, t0, &format!("theory on a {} x {} grid", cfg.sb2.n, cfg.sw2.n));
+    say(
+        quiet,
+        t0,
+        &format!("theory on a {} x {} grid", cfg.sb2.n, cfg.sw2.n),
+    );
     let theory = cached("theory", &mut || {
         let t = std::time::Instant::now();
         let g = theory_grid(dev, act, cfg.quadrature, cfg.degree, &cfg.sw2, &cfg.sb2)?;
@@ -300,7 +307,11 @@ pub fn run(
     let x = propagation::input_pair(cfg.d_in, cfg.q0, cfg.c0, cfg.seed);
     let mut widths = Vec::new();
     for &w in &cfg.widths {
-        say(quiet, t0, &format!("signal propagation at width {w}, depth {}", cfg.prop_depth));
+        say(
+            quiet,
+            t0,
+            &format!("signal propagation at width {w}, depth {}", cfg.prop_depth),
+        );
         widths.push(cached(&format!("prop-w{w}"), &mut || {
             let p = propagation::members(
                 act,
@@ -322,7 +333,10 @@ pub fn run(
     let wmax = cfg.widths.iter().copied().max().unwrap_or(1);
     say(quiet, t0, &format!("gradient norms at width {wmax}"));
     let grads = cached("gradients", &mut || {
-        let stars: Vec<Option<f64>> = points.iter().map(|p| point(&e, p.sw2, p.sb2).q_star).collect();
+        let stars: Vec<Option<f64>> = points
+            .iter()
+            .map(|p| point(&e, p.sw2, p.sb2).q_star)
+            .collect();
         let first: Vec<f64> = stars
             .iter()
             .zip(&points)
@@ -340,7 +354,9 @@ pub fn run(
             cfg.seed ^ 0x6ad,
         )?;
         let norms = propagation::gradient_norms(dev, &p, &x, cfg.seed)?;
-        Ok(json!({"width": wmax, "norms": norms, "at_fixed_point": stars.iter().map(Option::is_some).collect::<Vec<_>>()}))
+        Ok(
+            json!({"width": wmax, "norms": norms, "at_fixed_point": stars.iter().map(Option::is_some).collect::<Vec<_>>()}),
+        )
     })?;
 
     // Trainability.
@@ -358,7 +374,11 @@ pub fn run(
         say(
             quiet,
             t0,
-            &format!("training {} networks of depth {d}, {} SGD steps", train_sw2.len() * cfg.train_seeds, cfg.steps),
+            &format!(
+                "training {} networks of depth {d}, {} SGD steps",
+                train_sw2.len() * cfg.train_seeds,
+                cfg.steps
+            ),
         );
         train.push(cached(&format!("train-d{d}"), &mut || {
             let acc = trainability::accuracies(dev, act, &train_sw2, cfg.train_sb2, d, &task, &t)?;

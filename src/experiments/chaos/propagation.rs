@@ -18,8 +18,10 @@ use crate::rng::Rng;
 
 /// A network of `depth` hidden layers of `width` whose member `e` sits at
 /// `points[e / seeds]`; the input layer's weight variance is `first[p]`
-/// instead of `sw2` when given.
-pub(crate) fn members(
+/// instead of `sw2` when given. Each point's `seeds` members are
+/// consecutive; `seed` seeds the whole ensemble.
+#[allow(clippy::too_many_arguments)]
+pub fn members(
     act: Activation,
     width: usize,
     depth: usize,
@@ -83,7 +85,11 @@ pub fn input_pair(d: usize, q0: f64, c0: f64, seed: u64) -> Matrix<f32> {
     let s = (q0 * d as f64).sqrt();
     let s2 = (1.0 - c0 * c0).max(0.0).sqrt();
     let mut data: Vec<f32> = u.iter().map(|a| (s * a) as f32).collect();
-    data.extend(u.iter().zip(&v).map(|(a, b)| (s * (c0 * a + s2 * b)) as f32));
+    data.extend(
+        u.iter()
+            .zip(&v)
+            .map(|(a, b)| (s * (c0 * a + s2 * b)) as f32),
+    );
     Matrix {
         rows: 2,
         cols: d,
@@ -113,7 +119,11 @@ pub fn measure(dev: &dyn Backend, params: &Params, x: &Matrix<f32>) -> Result<Me
             let a = &z[(2 * m) * w..(2 * m + 1) * w];
             let b = &z[(2 * m + 1) * w..(2 * m + 2) * w];
             let dot = |u: &[f32], v: &[f32]| {
-                u.iter().zip(v).map(|(x, y)| *x as f64 * *y as f64).sum::<f64>() / w as f64
+                u.iter()
+                    .zip(v)
+                    .map(|(x, y)| *x as f64 * *y as f64)
+                    .sum::<f64>()
+                    / w as f64
             };
             let (q11, q22, q12) = (dot(a, a), dot(b, b), dot(a, b));
             q[m].push(q11);

@@ -84,7 +84,11 @@ fn mean_err(m: &[Vec<f64>], first: usize, seeds: usize) -> (Vec<f64>, Vec<f64>) 
     (0..cols)
         .map(|l| {
             let v: Vec<f64> = (first..first + seeds).map(|s| m[s][l]).collect();
-            let se = if seeds > 1 { std(&v) / (seeds as f64).sqrt() } else { f64::NAN };
+            let se = if seeds > 1 {
+                std(&v) / (seeds as f64).sqrt()
+            } else {
+                f64::NAN
+            };
             (mean(&v), se)
         })
         .unzip()
@@ -127,8 +131,12 @@ pub fn write(
             let (qm, qe) = mean_err(&q, first, cfg.seeds);
             let (cm, ce) = mean_err(&c, first, cfg.seeds);
             for s in 0..cfg.seeds {
-                let rq = (0..depth).map(|l| (q[first + s][l] / tq[l] - 1.0).powi(2)).sum::<f64>();
-                let rc = (0..depth).map(|l| (c[first + s][l] - tc[l]).powi(2)).sum::<f64>();
+                let rq = (0..depth)
+                    .map(|l| (q[first + s][l] / tq[l] - 1.0).powi(2))
+                    .sum::<f64>();
+                let rc = (0..depth)
+                    .map(|l| (c[first + s][l] - tc[l]).powi(2))
+                    .sum::<f64>();
                 gap_q_seed[s][wi] += (rq / depth as f64).sqrt() / points.len() as f64;
                 gap_c_seed[s][wi] += (rc / depth as f64).sqrt() / points.len() as f64;
             }
@@ -137,21 +145,35 @@ pub fn write(
         prop.push(json!({"width": wv["width"], "points": per_point}));
     }
     let wx: Vec<f64> = cfg.widths.iter().map(|&w| w as f64).collect();
-    let gap_q: Vec<f64> = (0..wx.len()).map(|i| mean(&gap_q_seed.iter().map(|s| s[i]).collect::<Vec<_>>())).collect();
-    let gap_c: Vec<f64> = (0..wx.len()).map(|i| mean(&gap_c_seed.iter().map(|s| s[i]).collect::<Vec<_>>())).collect();
+    let gap_q: Vec<f64> = (0..wx.len())
+        .map(|i| mean(&gap_q_seed.iter().map(|s| s[i]).collect::<Vec<_>>()))
+        .collect();
+    let gap_c: Vec<f64> = (0..wx.len())
+        .map(|i| mean(&gap_c_seed.iter().map(|s| s[i]).collect::<Vec<_>>()))
+        .collect();
     let se = |v: &[Vec<f64>], i: usize| {
         let x: Vec<f64> = v.iter().map(|s| s[i]).collect();
-        if x.len() > 1 { std(&x) / (x.len() as f64).sqrt() } else { f64::NAN }
+        if x.len() > 1 {
+            std(&x) / (x.len() as f64).sqrt()
+        } else {
+            f64::NAN
+        }
     };
-    let slope_q = (wx.len() > 1).then(|| seed_slope(&wx, &gap_q_seed)).flatten();
-    let slope_c = (wx.len() > 1).then(|| seed_slope(&wx, &gap_c_seed)).flatten();
+    let slope_q = (wx.len() > 1)
+        .then(|| seed_slope(&wx, &gap_q_seed))
+        .flatten();
+    let slope_c = (wx.len() > 1)
+        .then(|| seed_slope(&wx, &gap_c_seed))
+        .flatten();
 
     // Gradients: geometric mean over seeds of |dL/dz_l|^2 / |dL/dz_L|^2.
     let norms = rows(&grads["norms"]);
     let mut grad_points = Vec::new();
     for (pi, p) in pinfo.iter().enumerate() {
         let first = pi * cfg.seeds;
-        let logs: Vec<Vec<f64>> = (first..first + cfg.seeds).map(|m| norms[m].iter().map(|v| v.ln()).collect()).collect();
+        let logs: Vec<Vec<f64>> = (first..first + cfg.seeds)
+            .map(|m| norms[m].iter().map(|v| v.ln()).collect())
+            .collect();
         let (lm, le) = mean_err(&logs, 0, cfg.seeds);
         let ratio: Vec<f64> = lm.iter().map(|v| v.exp()).collect();
         // ln ratio_l = (L - l) ln chi: the fitted slope against l is -ln chi.
@@ -169,7 +191,10 @@ pub fn write(
 
     // Trainability.
     let tsw2 = cfg.train_sw2.values();
-    let six: Vec<Option<f64>> = tsw2.iter().map(|&w| point(e, w, cfg.train_sb2).xi_c.map(|x| 6.0 * x)).collect();
+    let six: Vec<Option<f64>> = tsw2
+        .iter()
+        .map(|&w| point(e, w, cfg.train_sb2).xi_c.map(|x| 6.0 * x))
+        .collect();
     let s = cfg.train_seeds;
     let mut acc_rows = Vec::new();
     let mut crosses = Vec::new();
@@ -179,7 +204,9 @@ pub fn write(
         let a = tv["accuracy"].as_array().cloned().unwrap_or_default();
         let mut row = Vec::new();
         for j in 0..tsw2.len() {
-            let vals: Vec<f64> = (0..s).filter_map(|k| a.get(j * s + k).and_then(Value::as_f64)).collect();
+            let vals: Vec<f64> = (0..s)
+                .filter_map(|k| a.get(j * s + k).and_then(Value::as_f64))
+                .collect();
             if vals.len() < s {
                 crosses.push((di, j));
             }
@@ -202,7 +229,13 @@ pub fn write(
         }
         acc_rows.push(row);
     }
-    let share = |a: usize, b: usize| if b > 0 { json!(a as f64 / b as f64) } else { Value::Null };
+    let share = |a: usize, b: usize| {
+        if b > 0 {
+            json!(a as f64 / b as f64)
+        } else {
+            Value::Null
+        }
+    };
 
     let report = json!({
         "experiment": "chaos",
@@ -237,4 +270,3 @@ pub fn write(
     out.write_md(&super::figs::markdown(out, cfg, act, &report))?;
     Ok(report)
 }
-

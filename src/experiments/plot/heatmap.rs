@@ -77,7 +77,11 @@ pub fn viridis(t: f64) -> RGBColor {
         (122.0, 209.0, 81.0),
         (253.0, 231.0, 37.0),
     ];
-    let t = if t.is_finite() { t.clamp(0.0, 1.0) } else { 0.0 };
+    let t = if t.is_finite() {
+        t.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
     let x = t * (STOPS.len() - 1) as f64;
     let i = (x.floor() as usize).min(STOPS.len() - 2);
     let f = x - i as f64;
@@ -187,7 +191,11 @@ fn draw<DB: DrawingBackend>(h: &HeatMap, root: &DrawingArea<DB, Shift>) -> Resul
     // Ticks: 1-2-5 steps on x (and a linear y), every row on a log y.
     let label = ("sans-serif", 13).into_font().color(&BLACK);
     let inside = |t: &f64, a: f64, b: f64| *t >= a - 1e-9 * (b - a) && *t <= b + 1e-9 * (b - a);
-    for t in ticks::linear(x0, x1).ticks.iter().filter(|t| inside(t, x0, x1)) {
+    for t in ticks::linear(x0, x1)
+        .ticks
+        .iter()
+        .filter(|t| inside(t, x0, x1))
+    {
         let (px, py) = chart.backend_coord(&(*t, y0));
         root.draw(&PathElement::new(vec![(px, py), (px, py + 5)], BLACK))
             .map_err(err)?;
@@ -253,8 +261,11 @@ fn panel<DB: DrawingBackend>(
         ))
         .map_err(err)?;
     }
-    area.draw(&Rectangle::new([(12, y0), (36, y0 + len)], BLACK.stroke_width(1)))
-        .map_err(err)?;
+    area.draw(&Rectangle::new(
+        [(12, y0), (36, y0 + len)],
+        BLACK.stroke_width(1),
+    ))
+    .map_err(err)?;
     let value = |v: f64| {
         if h.log_scale {
             ticks::label(10f64.powf(v))
@@ -273,13 +284,19 @@ fn panel<DB: DrawingBackend>(
     for o in &h.overlays {
         let c = RGBColor(o.rgb.0, o.rgb.1, o.rgb.2);
         // A pale line would vanish on white: drawn on a dark patch.
-        area.draw(&Rectangle::new([(8, y - 8), (44, y + 8)], viridis(0.0).filled()))
-            .map_err(err)?;
+        area.draw(&Rectangle::new(
+            [(8, y - 8), (44, y + 8)],
+            viridis(0.0).filled(),
+        ))
+        .map_err(err)?;
         if o.dashed {
             for s in 0..3 {
                 let a = 10 + 12 * s;
-                area.draw(&PathElement::new(vec![(a, y), (a + 7, y)], c.stroke_width(3)))
-                    .map_err(err)?;
+                area.draw(&PathElement::new(
+                    vec![(a, y), (a + 7, y)],
+                    c.stroke_width(3),
+                ))
+                .map_err(err)?;
             }
         } else {
             area.draw(&PathElement::new(vec![(10, y), (42, y)], c.stroke_width(3)))
@@ -289,8 +306,11 @@ fn panel<DB: DrawingBackend>(
             .map_err(err)?;
         y += 26;
     }
-    area.draw(&Rectangle::new([(14, y - 8), (38, y + 8)], MISSING.filled()))
-        .map_err(err)?;
+    area.draw(&Rectangle::new(
+        [(14, y - 8), (38, y + 8)],
+        MISSING.filled(),
+    ))
+    .map_err(err)?;
     area.draw(&Text::new(h.missing.clone(), (52, y - 7), font.clone()))
         .map_err(err)?;
     if !h.crosses.is_empty() {
