@@ -4,7 +4,6 @@
 
 mod common;
 
-use widenet::Backend;
 use widenet::activation::Activation;
 use widenet::chaos::{self, Axis, Expectations};
 
@@ -299,6 +298,7 @@ fn a_small_run_writes_its_grid_and_shows_the_gap_shrink_with_width() {
         train_width: 16,
         steps: 100,
         n_train: 64,
+        threshold: 0.65,
         ..ChaosConfig::quick()
     };
     let out = OutDir::create(Some(&dir), "chaos").unwrap();
@@ -327,7 +327,8 @@ fn a_small_run_writes_its_grid_and_shows_the_gap_shrink_with_width() {
         .collect();
     assert!(gq[1] < 0.5 * gq[0], "q gap against width: {gq:?}");
     // No network deeper than 6 xi_c trains (sigma_w^2 = 1 at depth 40, in
-    // the ordered phase, is beyond it); shallow ones do.
+    // the ordered phase, is beyond it: chance accuracy, 0.5); shallow ones
+    // do (0.72 to 0.77 after 100 steps, above the threshold of 0.65).
     let t = &r["trainability"];
     assert!(t["beyond_6xi_c"]["cells"].as_u64().unwrap() >= 1, "{t}");
     assert_eq!(t["beyond_6xi_c"]["trainable"].as_u64(), Some(0), "{t}");
