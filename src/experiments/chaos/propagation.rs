@@ -72,7 +72,7 @@ pub fn members(
 
 /// Two inputs of `d` features with `x . x / d = q0` and correlation `c0`.
 pub fn input_pair(d: usize, q0: f64, c0: f64, seed: u64) -> Matrix<f32> {
-    let mut r = Rng::new(seed ^ 0xc4a0_5);
+    let mut r = Rng::new(seed ^ 0x000c_4a05);
     let mut u: Vec<f64> = (0..d).map(|_| r.normal()).collect();
     let mut v: Vec<f64> = (0..d).map(|_| r.normal()).collect();
     let norm = |a: &[f64]| a.iter().map(|x| x * x).sum::<f64>().sqrt();

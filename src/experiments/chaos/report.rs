@@ -203,7 +203,7 @@ pub fn write(
         let d = cfg.depths[di] as f64;
         let a = tv["accuracy"].as_array().cloned().unwrap_or_default();
         let mut row = Vec::new();
-        for j in 0..tsw2.len() {
+        for (j, six_j) in six.iter().enumerate() {
             let vals: Vec<f64> = (0..s)
                 .filter_map(|k| a.get(j * s + k).and_then(Value::as_f64))
                 .collect();
@@ -218,7 +218,7 @@ pub fn write(
                 Some((vals.iter().sum::<f64>() + chance * (s - vals.len()) as f64) / s as f64)
             };
             let ok = cell.is_some_and(|v| v >= cfg.threshold);
-            if six[j].is_none_or(|x| d <= x) {
+            if six_j.is_none_or(|x| d <= x) {
                 within += 1;
                 within_ok += usize::from(ok);
             } else {
