@@ -1,6 +1,6 @@
 //! `widenet chaos` and `widenet bench chaos`: the edge of chaos.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use widenet::chaos::{Axis, theory_grid};
 use widenet::error::{Error, Result};
 use widenet::experiments::OutDir;
@@ -90,7 +90,7 @@ fn axis(flag: &str, s: &str) -> Result<Axis> {
 }
 
 /// The task of `--x` and `--y`: labels as integers, classes counted.
-fn user_task(x: &PathBuf, y: &PathBuf) -> Result<Task> {
+fn user_task(x: &Path, y: &Path) -> Result<Task> {
     let xm = npy::read_matrix(x, "--x")?.to_f32();
     let ym = npy::read_matrix(y, "--y")?.to_f32();
     if ym.rows() * ym.cols() != xm.rows() {
