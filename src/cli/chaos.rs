@@ -86,7 +86,10 @@ pub struct ChaosArgs {
 }
 
 fn axis(flag: &str, s: &str) -> Result<Axis> {
-    Axis::parse(s).map_err(|e| Error::invalid(format!("{flag}: {e}")))
+    Axis::parse(s).map_err(|e| match e {
+        Error::Invalid(m) => Error::invalid(format!("{flag}: {m}")),
+        e => e,
+    })
 }
 
 /// The task of `--x` and `--y`: labels as integers, classes counted.
