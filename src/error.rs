@@ -62,6 +62,11 @@ pub enum Error {
     )]
     Interrupted(String),
 
+    /// The caller asked a long computation to stop (a stop flag set from
+    /// another thread, see [`crate::kernel::Control`]); nothing was returned.
+    #[error("stopped before the end, as the caller asked")]
+    Cancelled,
+
     /// Reading or writing a file failed.
     #[error("{path}: {message}")]
     File {
