@@ -148,11 +148,13 @@ pub fn kernels_f64_with(
             let (t1, t2) = (&t1, &t2);
             s.spawn(move || {
                 for (local, (qrow, trow)) in qs.chunks_mut(n2).zip(ts.chunks_mut(n2)).enumerate() {
-                    if ctl.stopped() {
-                        return;
-                    }
                     let i = chunk * rows_per + local;
                     for (j, (qv, tv)) in qrow.iter_mut().zip(trow.iter_mut()).enumerate() {
+                        // An entry can cost 10^5 operations (quadrature activations):
+                        // look at the stop flag before each.
+                        if ctl.stopped() {
+                            return;
+                        }
                         // For a set with itself, entries below the diagonal are
                         // the mirror of those above; computing them costs the
                         // same as copying across threads, and is exact too.
