@@ -35,11 +35,11 @@ def main() -> int:
     net = stax.serial(*[stax.Dense(512), stax.Relu()] * 3, stax.Dense(1))
     kernel_fn = net[2]
     x = rng.standard_normal((a.n, 64)).astype(np.float32)
-    # Training: 16 members of width 1024, depth 3, 512 points of 64 features, 100 full-batch steps.
-    train_net = stax.serial(*[stax.Dense(1024), stax.Relu()] * 3, stax.Dense(1))
-    xt = rng.standard_normal((512, 64)).astype(np.float32)
+    # Training: 16 members of width 256, depth 2, 128 points of 32 features, 100 full-batch steps.
+    train_net = stax.serial(*[stax.Dense(256), stax.Relu()] * 2, stax.Dense(1))
+    xt = rng.standard_normal((128, 32)).astype(np.float32)
     yt = np.sin(xt[:, :1]).astype(np.float32)
-    p = train_net[0](0, 64, ensemble=16)
+    p = train_net[0](0, 32, ensemble=16)
     arrays = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in p.items()}
 
     def py_kernel() -> float:

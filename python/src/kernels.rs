@@ -126,7 +126,7 @@ fn owned_opt(a: &Option<PyReadonlyArray2<'_, f64>>, name: &str) -> PyResult<Opti
 /// infinity, the exact posterior), from the kernels (float64).
 #[pyfunction]
 #[pyo3(signature = (y_train, dd_nngp, dd_ntk, td_nngp, td_ntk, tt_nngp, get, times, learning_rate, diag_reg))]
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
 pub fn predict<'py>(
     py: Python<'py>,
     y_train: PyReadonlyArray2<'py, f64>,
