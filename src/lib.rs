@@ -55,6 +55,7 @@ pub mod net;
 pub mod npy;
 pub mod predict;
 pub mod quadrature;
+pub mod rate;
 pub mod rng;
 pub mod stats;
 

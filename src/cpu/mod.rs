@@ -11,6 +11,7 @@
 mod elementwise;
 pub mod ops;
 pub mod products;
+mod quadrature;
 pub mod rate;
 mod recursion;
 mod training;
