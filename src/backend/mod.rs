@@ -7,11 +7,13 @@
 mod buffer;
 mod info;
 mod matmul;
+mod tangent;
 mod tile;
 
 pub use buffer::{Buffer, ReadHandle};
 pub use info::{CoopShape, DeviceChoice, DeviceInfo, vendor_name};
 pub use matmul::{Batched, Matmul};
+pub use tangent::Tangent;
 pub use tile::MAX_SLOTS as MAX_KERNEL_SLOTS;
 pub(crate) use tile::check_tile;
 pub use tile::{DIAG_CAPACITY, KernelTile, MAX_SLOTS, TILE, Want, tile_side};
@@ -144,6 +146,10 @@ pub trait Backend: Send + Sync {
         df: &mut Buffer,
         rows: &mut Buffer,
     ) -> Result<()>;
+
+    /// The tangent of a backward step along a direction (see [`Tangent`]):
+    /// the pieces of a Hessian-vector product that are not products or sums.
+    fn tangent(&self, op: &Tangent<'_>, out: &mut Buffer) -> Result<()>;
 
     /// Marks members whose `loss` is not finite: `alive[e] = 0`, `diverged_at[e] = step`.
     fn mark_diverged(

@@ -5,7 +5,7 @@ pub mod ops;
 
 use crate::activation::Activation;
 use crate::backend::{
-    Backend, Batched, Buffer, DeviceInfo, KernelTile, Loss, Matmul, Update, check_finite,
+    Backend, Batched, Buffer, DeviceInfo, KernelTile, Loss, Matmul, Tangent, Update, check_finite,
     check_len, check_norm, check_tile, check_update,
 };
 use crate::error::{Error, Result};
@@ -248,6 +248,40 @@ impl Backend for CpuBackend {
             ],
         )?;
         ops::loss_grad(loss, s, host(f)?, host(y)?, host_mut(df)?, host_mut(rows)?);
+        Ok(())
+    }
+
+    fn tangent(&self, op: &Tangent<'_>, out: &mut Buffer) -> Result<()> {
+        op.check(out.len())?;
+        let out = host_mut(out)?;
+        match *op {
+            Tangent::Activation {
+                act,
+                x,
+                dy,
+                rx,
+                rdy,
+            } => ops::activation_tangent(act, host(x)?, host(dy)?, host(rx)?, host(rdy)?, out),
+            Tangent::LayerNorm {
+                shape,
+                y,
+                inv_std,
+                dy,
+                rx,
+                rdy,
+            } => ops::layer_norm_tangent(
+                shape,
+                host(y)?,
+                host(inv_std)?,
+                host(dy)?,
+                host(rx)?,
+                host(rdy)?,
+                out,
+            ),
+            Tangent::Softmax { shape, f, rf } => {
+                ops::softmax_tangent(shape, host(f)?, host(rf)?, out)
+            }
+        }
         Ok(())
     }
 

@@ -9,6 +9,7 @@ use super::layer_norm::NormParams;
 use super::matmul::MatmulParams;
 use super::ntk::NtkParams;
 use super::optimizer::{LossParams, OptParams};
+use super::tangent::TangentParams;
 use wgpu::naga;
 
 /// A struct's size and its named fields' byte offsets.
@@ -60,6 +61,11 @@ fn uniform_structs_match_their_rust_twins() {
             "NormParams",
             Shader::LayerNorm.source(),
             offsets!(NormParams; rows, cols, eps),
+        ),
+        (
+            "TangentParams",
+            Shader::Tangent.source(),
+            offsets!(TangentParams; len, rows, cols, pa, pb, scale),
         ),
         (
             "MatmulParams",
