@@ -241,8 +241,7 @@ fn lanczos_finds_the_top_of_the_dense_spectrum_and_the_trace() {
                 seed: 1,
             };
             let s = spectrum(&mut hvp, &cfg, None, true).unwrap();
-            let vecs = s.eigenvectors.as_ref().unwrap();
-            let vecs: Vec<Vec<f32>> = vecs.iter().map(|b| dev.read(b).unwrap()).collect();
+            let top_vectors = s.eigenvectors.as_ref().unwrap()[0].members(dev.as_ref()).unwrap();
             for (e, m) in s.members.iter().enumerate() {
                 let h = hessian_at(&p, &flat64(&p, e), &x, &y, false, 1e-4);
                 let (vals, u) = dense_eigen(&h);
@@ -259,16 +258,8 @@ fn lanczos_finds_the_top_of_the_dense_spectrum_and_the_trace() {
                 assert!(m.converged && m.hvps <= iters + cfg.probes, "{m:?}");
                 // The top Ritz vector is the top eigenvector (up to sign).
                 let n = n_params;
-                let y0: Vec<f64> = vecs
-                    .iter()
-                    .flat_map(|t| {
-                        let per = t.len() / (2 * top);
-                        t[(e * top) * per..(e * top + 1) * per]
-                            .iter()
-                            .map(|&v| v as f64)
-                    })
-                    .collect();
-                let overlap: f64 = (0..n).map(|i| y0[i] * u[(i, n - 1)]).sum();
+                let y0 = &top_vectors[e];
+                let overlap: f64 = (0..n).map(|i| y0[i] as f64 * u[(i, n - 1)]).sum();
                 assert!((overlap.abs() - 1.0).abs() < 1e-3, "overlap {overlap}");
                 let trace: f64 = vals.iter().sum();
                 let (t, se) = (m.trace.unwrap(), m.trace_stderr.unwrap());

@@ -4,6 +4,7 @@ mod bench;
 mod devices;
 mod empirical;
 mod experiments;
+mod hessian;
 mod kernel;
 mod train;
 mod tune;
@@ -72,6 +73,8 @@ pub enum Command {
     Forward(train::ForwardArgs),
     /// Train an ensemble (GD, SGD, momentum, Adam) and write the trained parameters.
     Train(train::TrainArgs),
+    /// Top eigenvalues and trace of the loss Hessian of every member of an ensemble, on the device.
+    Hessian(hessian::HessianArgs),
     /// Empirical NTK or NNGP of every member of an ensemble, and its distance to the analytic kernel.
     EmpiricalKernel(empirical::EmpiricalArgs),
     /// The device table and a product checked against the CPU reference.
@@ -107,6 +110,7 @@ pub fn run() -> ExitCode {
         Some(Command::Init(a)) => train::run_init(&a),
         Some(Command::Forward(a)) => train::run_forward(&a, cli.device.as_deref()),
         Some(Command::Train(a)) => train::run_train(&a, cli.device.as_deref()),
+        Some(Command::Hessian(a)) => hessian::run(&a, cli.device.as_deref()),
         Some(Command::EmpiricalKernel(a)) => empirical::run(&a, cli.device.as_deref()),
         Some(Command::Kernel(a)) => kernel::run_kernel(&a, cli.device.as_deref()),
         Some(Command::Predict(a)) => kernel::run_predict(&a, cli.device.as_deref()),

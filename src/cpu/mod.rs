@@ -6,7 +6,7 @@ pub mod ops;
 use crate::activation::Activation;
 use crate::backend::{
     Backend, Batched, Buffer, DeviceInfo, KernelTile, Loss, Matmul, Tangent, Update, check_finite,
-    check_len, check_norm, check_tile, check_update,
+    check_len, check_norm, check_row_dots, check_tile, check_update,
 };
 use crate::error::{Error, Result};
 
@@ -282,6 +282,19 @@ impl Backend for CpuBackend {
                 ops::softmax_tangent(shape, host(f)?, host(rf)?, out)
             }
         }
+        Ok(())
+    }
+
+    fn row_dots(
+        &self,
+        s: Batched,
+        a: &Buffer,
+        x: &Buffer,
+        beta: f32,
+        out: &mut Buffer,
+    ) -> Result<()> {
+        check_row_dots(s, a.len(), x.len(), out.len(), beta)?;
+        ops::row_dots(s, host(a)?, host(x)?, beta, host_mut(out)?);
         Ok(())
     }
 

@@ -362,3 +362,24 @@ pub fn softmax_tangent<T: Real>(s: Batched, f: &[T], rf: &[T], out: &mut [T]) {
         }
     }
 }
+
+/// Twin of `row_dots` in `shaders/hessian.wgsl`:
+/// `out[e, r] = beta * out[e, r] + sum_c a[e, r, c] x[e, c]`.
+pub fn row_dots<T: Real>(s: Batched, a: &[T], x: &[T], beta: f32, out: &mut [T]) {
+    for e in 0..s.batch {
+        let xe = &x[e * s.cols..(e + 1) * s.cols];
+        for r in 0..s.rows {
+            let row = &a[(e * s.rows + r) * s.cols..][..s.cols];
+            let mut acc = T::default();
+            for (&u, &v) in row.iter().zip(xe) {
+                acc += u * v;
+            }
+            let o = &mut out[e * s.rows + r];
+            *o = if beta == 0.0 {
+                acc
+            } else {
+                T::from_f64(f64::from(beta)) * *o + acc
+            };
+        }
+    }
+}

@@ -5,11 +5,11 @@
 
 use super::context::Shader;
 use super::elementwise::{EwParams, ReduceParams};
+use super::hessian::TangentParams;
 use super::layer_norm::NormParams;
 use super::matmul::MatmulParams;
 use super::ntk::NtkParams;
 use super::optimizer::{LossParams, OptParams};
-use super::tangent::TangentParams;
 use wgpu::naga;
 
 /// A struct's size and its named fields' byte offsets.
@@ -64,7 +64,7 @@ fn uniform_structs_match_their_rust_twins() {
         ),
         (
             "TangentParams",
-            Shader::Tangent.source(),
+            Shader::Hessian.source(),
             offsets!(TangentParams; len, rows, cols, pa, pb, scale),
         ),
         (

@@ -9,19 +9,20 @@ pub mod adapter;
 pub(crate) mod context;
 pub(crate) mod elementwise;
 mod half_buffer;
+mod hessian;
 mod layer_norm;
 #[cfg(test)]
 mod layouts;
 pub mod matmul;
 pub(crate) mod ntk;
 pub(crate) mod optimizer;
-mod tangent;
 pub mod tune;
 
 use crate::activation::Activation;
 use crate::backend::{
     Backend, Batched, Buffer, DeviceChoice, DeviceInfo, KernelTile, Loss, Matmul, ReadHandle,
-    Tangent, Timing, Update, check_finite, check_len, check_norm, check_tile, check_update,
+    Tangent, Timing, Update, check_finite, check_len, check_norm, check_row_dots, check_tile,
+    check_update,
 };
 use crate::error::{Error, Result};
 pub use adapter::enumerate;
@@ -448,7 +449,19 @@ impl Backend for GpuBackend {
 
     fn tangent(&self, op: &Tangent<'_>, out: &mut Buffer) -> Result<()> {
         op.check(out.len())?;
-        tangent::run(&self.ctx, op, out)
+        hessian::tangent(&self.ctx, op, out)
+    }
+
+    fn row_dots(
+        &self,
+        s: Batched,
+        a: &Buffer,
+        x: &Buffer,
+        beta: f32,
+        out: &mut Buffer,
+    ) -> Result<()> {
+        check_row_dots(s, a.len(), x.len(), out.len(), beta)?;
+        hessian::row_dots(&self.ctx, s, a, x, beta, out)
     }
 
     fn mark_diverged(

@@ -1,11 +1,11 @@
 //! Vectors in parameter space, one per member, on the device: the directions
-//! of Hessian-vector products and the Krylov bases of the spectra. Every
+//! of Hessian-vector products and the Lanczos vectors of the spectra. Every
 //! operation is per member (each member has its own vector and its own
-//! coefficients) and is a batched matrix product over the members, so that
-//! nothing but the per-member scalars ever comes back to the host.
+//! coefficients), batched over the members, so that nothing but the
+//! per-member scalars ever comes back to the host.
 
 use super::ensemble::Ensemble;
-use crate::backend::{Backend, Buffer, Matmul};
+use crate::backend::{Backend, Batched, Buffer, Matmul};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 
@@ -134,17 +134,16 @@ impl Direction {
     pub fn dots(dev: &dyn Backend, a: &Direction, b: &Direction, out: &mut Buffer) -> Result<()> {
         a.same_shape(b, "dots")?;
         for (k, ((x, y), &n)) in a.t.iter().zip(&b.t).zip(&a.sizes).enumerate() {
-            let spec = Matmul::new(1, 1, n)
-                .batch(a.members)
-                .scaled(1.0, if k == 0 { 0.0 } else { 1.0 });
-            dev.matmul(&spec, x, y, out)?;
+            let beta = if k == 0 { 0.0 } else { 1.0 };
+            dev.row_dots(Batched::new(a.members, 1, n), x, y, beta, out)?;
         }
         Ok(())
     }
 
-    /// `out_e = coef[e] * a_e + beta * out_e` (`coef` holds `E` values).
+    /// `out_e = alpha * coef[e] * a_e + beta * out_e` (`coef` holds `E` values).
     pub fn scale_members(
         dev: &dyn Backend,
+        alpha: f32,
         coef: &Buffer,
         a: &Direction,
         beta: f32,
@@ -152,10 +151,25 @@ impl Direction {
     ) -> Result<()> {
         a.same_shape(out, "scale_members")?;
         for ((x, y), &n) in a.t.iter().zip(out.t.iter_mut()).zip(&a.sizes) {
-            let spec = Matmul::new(1, n, 1).batch(a.members).scaled(1.0, beta);
+            let spec = Matmul::new(1, n, 1).batch(a.members).scaled(alpha, beta);
             dev.matmul(&spec, coef, x, y)?;
         }
         Ok(())
+    }
+
+    /// A copy on the same device.
+    pub fn clone_on(&self, dev: &dyn Backend) -> Result<Direction> {
+        let mut t = Vec::with_capacity(self.t.len());
+        for b in &self.t {
+            let mut c = dev.zeros(b.len())?;
+            dev.copy(b, &mut c)?;
+            t.push(c);
+        }
+        Ok(Direction {
+            t,
+            sizes: self.sizes.clone(),
+            members: self.members,
+        })
     }
 
     /// `self = src`.
@@ -165,89 +179,5 @@ impl Direction {
             dev.copy(s, d)?;
         }
         Ok(())
-    }
-}
-
-/// Up to `k` orthonormal vectors per member, stored as rows (`[E, k, n]` per
-/// tensor): a Krylov basis. Rows not yet filled are zero, so products with
-/// the whole basis only see the filled ones.
-pub(crate) struct Basis {
-    t: Vec<Buffer>,
-    sizes: Vec<usize>,
-    members: usize,
-    /// Rows.
-    pub k: usize,
-}
-
-impl Basis {
-    /// `k` zero rows for vectors shaped like `like`.
-    pub fn zeros(dev: &dyn Backend, like: &Direction, k: usize) -> Result<Self> {
-        Ok(Basis {
-            t: like
-                .sizes
-                .iter()
-                .map(|&n| dev.zeros(like.members * k * n))
-                .collect::<Result<_>>()?,
-            sizes: like.sizes.clone(),
-            members: like.members,
-            k,
-        })
-    }
-
-    /// `c[e, i] = row_i(e) . w_e` (`c` holds `E * k` values).
-    pub fn project(&self, dev: &dyn Backend, w: &Direction, c: &mut Buffer) -> Result<()> {
-        for (j, ((b, x), &n)) in self.t.iter().zip(&w.t).zip(&self.sizes).enumerate() {
-            let spec = Matmul::new(self.k, 1, n)
-                .batch(self.members)
-                .scaled(1.0, if j == 0 { 0.0 } else { 1.0 });
-            dev.matmul(&spec, b, x, c)?;
-        }
-        Ok(())
-    }
-
-    /// `w_e += alpha * sum_i c[e, i] row_i(e)`.
-    pub fn combine_into(
-        &self,
-        dev: &dyn Backend,
-        c: &Buffer,
-        alpha: f32,
-        w: &mut Direction,
-    ) -> Result<()> {
-        for ((b, x), &n) in self.t.iter().zip(w.t.iter_mut()).zip(&self.sizes) {
-            let spec = Matmul::new(n, 1, self.k)
-                .batch(self.members)
-                .trans(true, false)
-                .scaled(alpha, 1.0);
-            dev.matmul(&spec, b, c, x)?;
-        }
-        Ok(())
-    }
-
-    /// `row_i(e) += u[e, i] q_e` for every row (`u` holds `E * k` values;
-    /// a one-hot `u` writes `q` into an empty row).
-    pub fn add_outer(&mut self, dev: &dyn Backend, u: &Buffer, q: &Direction) -> Result<()> {
-        for ((b, x), &n) in self.t.iter_mut().zip(&q.t).zip(&self.sizes) {
-            let spec = Matmul::new(self.k, n, 1)
-                .batch(self.members)
-                .scaled(1.0, 1.0);
-            dev.matmul(&spec, u, x, b)?;
-        }
-        Ok(())
-    }
-
-    /// `out[e, r] = sum_i s[e, r, i] row_i(e)` for `r < rows` (`s` holds
-    /// `E * rows * k` values): the Ritz vectors of a Lanczos run, `[E,
-    /// rows, n]` per tensor.
-    pub fn rows_times(&self, dev: &dyn Backend, s: &Buffer, rows: usize) -> Result<Vec<Buffer>> {
-        self.t
-            .iter()
-            .zip(&self.sizes)
-            .map(|(b, &n)| {
-                let mut out = dev.zeros(self.members * rows * n)?;
-                let spec = Matmul::new(rows, n, self.k).batch(self.members);
-                dev.matmul(&spec, s, b, &mut out)?;
-                Ok(out)
-            })
-            .collect()
     }
 }

@@ -167,8 +167,8 @@ impl<'e, 'd> Hvp<'e, 'd> {
     }
 
     /// The forward and backward passes at the ensemble's parameters now,
-    /// shared by the products that follow; returns each member's loss.
-    pub fn prepare(&mut self) -> Result<Vec<f64>> {
+    /// shared by the products that follow (queued; nothing is read back).
+    pub fn prepare(&mut self) -> Result<()> {
         let (dev, e) = (self.ens.device(), self.ens.spec.ensemble);
         self.ens.forward(&self.x, &mut self.act)?;
         dev.loss_grad(
@@ -186,11 +186,16 @@ impl<'e, 'd> Hvp<'e, 'd> {
         )?;
         self.ens.backward(&self.x, &self.act, &mut self.g)?;
         self.prepared = true;
-        Ok(dev
-            .read(&self.member_loss)?
-            .into_iter()
-            .map(f64::from)
-            .collect())
+        Ok(())
+    }
+
+    /// Each member's loss at the parameters of the last [`Hvp::prepare`].
+    pub fn losses(&self) -> Result<Vec<f64>> {
+        if !self.prepared {
+            return Err(Error::invalid("Hvp::losses before Hvp::prepare"));
+        }
+        let v = self.ens.device().read(&self.member_loss)?;
+        Ok(v.into_iter().map(f64::from).collect())
     }
 
     /// The loss gradient of every tensor after [`Hvp::prepare`] (file order).

@@ -3,10 +3,10 @@
 //!
 //! **Eigenvalues**: Lanczos with full reorthogonalization (classical
 //! Gram-Schmidt, twice, against every earlier Lanczos vector). The vectors,
-//! the Hessian-vector products and the per-member dot products stay on the
-//! device as batched products over the members; only each member's
-//! tridiagonal matrix (its `alpha` and `beta`) comes to the host, where its
-//! small eigenproblem gives the Ritz values. A member has converged when the
+//! the Hessian-vector products, the per-member dot products and the
+//! per-member combinations stay on the device, batched over the members;
+//! only each member's tridiagonal matrix (its `alpha` and `beta`) comes to
+//! the host, where its small eigenproblem gives the Ritz values. A member has converged when the
 //! residual `beta_j |s_j|` of each of its top-k Ritz pairs is below
 //! `tol` times its largest Ritz value in magnitude; all members step
 //! together until all have, or until `max_iters`.
@@ -17,7 +17,7 @@
 //! Rademacher probes projected off `Q` (Hutch++ style; exact once `Q` spans
 //! the whole space).
 
-use super::direction::{Basis, Direction};
+use super::direction::Direction;
 use super::hvp::Hvp;
 use crate::backend::{Backend, Buffer};
 use crate::error::{Error, Result};
@@ -71,9 +71,9 @@ pub struct MemberSpectrum {
 pub struct Spectrum {
     /// Per member.
     pub members: Vec<MemberSpectrum>,
-    /// The Ritz vectors of the top eigenvalues, `[E, top, n]` per parameter
-    /// tensor (file order), largest first, when asked for.
-    pub eigenvectors: Option<Vec<Buffer>>,
+    /// The Ritz vectors of the top eigenvalues (unit norm), largest first,
+    /// when asked for.
+    pub eigenvectors: Option<Vec<Direction>>,
     /// The top Ritz vector of every member as a direction (a warm start for
     /// the next call).
     pub leading: Direction,
@@ -137,41 +137,48 @@ impl Ritz {
 }
 
 /// Unit vectors: `out_e = a_e / |a_e|`; returns the norms.
-fn normalize(
-    dev: &dyn Backend,
-    a: &Direction,
-    out: &mut Direction,
-    nrm: &mut Buffer,
-) -> Result<Vec<f64>> {
+fn normalize(dev: &dyn Backend, a: &Direction, out: &mut Direction, nrm: &mut Buffer) -> Result<Vec<f64>> {
     Direction::dots(dev, a, a, nrm)?;
-    let n: Vec<f64> = dev
-        .read(nrm)?
-        .iter()
-        .map(|&v| f64::from(v).max(0.0).sqrt())
-        .collect();
-    let inv: Vec<f32> = n
-        .iter()
-        .map(|&v| if v > 0.0 { (1.0 / v) as f32 } else { 0.0 })
-        .collect();
+    let n: Vec<f64> = dev.read(nrm)?.iter().map(|&v| f64::from(v).max(0.0).sqrt()).collect();
+    let inv: Vec<f32> = n.iter().map(|&v| if v > 0.0 { (1.0 / v) as f32 } else { 0.0 }).collect();
     let coef = dev.upload(&inv)?;
-    Direction::scale_members(dev, &coef, a, 0.0, out)?;
+    Direction::scale_members(dev, 1.0, &coef, a, 0.0, out)?;
     Ok(n)
 }
 
-/// `w -= Q Q^T w`, twice (classical Gram-Schmidt with reorthogonalization);
-/// returns the coefficients of both passes, `[E * k]` each.
-fn orthogonalize(
-    dev: &dyn Backend,
-    basis: &Basis,
-    w: &mut Direction,
-    c: &mut Buffer,
-) -> Result<(Vec<f32>, Vec<f32>)> {
-    basis.project(dev, w, c)?;
-    basis.combine_into(dev, c, -1.0, w)?;
-    let first = dev.read(c)?;
-    basis.project(dev, w, c)?;
-    basis.combine_into(dev, c, -1.0, w)?;
-    Ok((first, dev.read(c)?))
+/// The Lanczos vectors of every member so far, and a coefficient buffer
+/// (`E` values) per vector.
+struct Krylov {
+    q: Vec<Direction>,
+    c: Vec<Buffer>,
+}
+
+impl Krylov {
+    /// `w -= Q Q^T w`, twice (classical Gram-Schmidt with
+    /// reorthogonalization); the coefficients of both passes stay in `c`
+    /// and `c2` (`c[i]` of vector `i`).
+    fn orthogonalize(&mut self, dev: &dyn Backend, w: &mut Direction, c2: &mut [Buffer]) -> Result<()> {
+        for pass in 0..2 {
+            let c = if pass == 0 { &mut self.c[..] } else { &mut c2[..] };
+            for (q, ci) in self.q.iter().zip(c.iter_mut()) {
+                Direction::dots(dev, q, w, ci)?;
+            }
+            for (q, ci) in self.q.iter().zip(c.iter()) {
+                Direction::scale_members(dev, -1.0, ci, q, 1.0, w)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `out = sum_i coef[e][i] q_i(e)` per member.
+    fn combine(&self, dev: &dyn Backend, coef: &[Vec<f32>], out: &mut Direction) -> Result<()> {
+        for (i, q) in self.q.iter().enumerate() {
+            let ci: Vec<f32> = coef.iter().map(|c| c.get(i).copied().unwrap_or(0.0)).collect();
+            let beta = if i == 0 { 0.0 } else { 1.0 };
+            Direction::scale_members(dev, 1.0, &dev.upload(&ci)?, q, beta, out)?;
+        }
+        Ok(())
+    }
 }
 
 /// The top eigenvalues (and trace) of every member's Hessian, with the
@@ -201,7 +208,6 @@ pub fn spectrum(
     let mut q = Direction::zeros(ens)?;
     let mut w = Direction::zeros(ens)?;
     let mut nrm = dev.zeros(e)?;
-    let mut c = dev.zeros(e * kmax)?;
     match start {
         None => {
             normalize(dev, &random, &mut q, &mut nrm)?;
@@ -213,42 +219,42 @@ pub fn spectrum(
             let mut mixed = Direction::zeros(ens)?;
             normalize(dev, s, &mut mixed, &mut nrm)?;
             let tenth = dev.upload(&vec![0.1f32; e])?;
-            Direction::scale_members(dev, &tenth, &w, 1.0, &mut mixed)?;
+            Direction::scale_members(dev, 1.0, &tenth, &w, 1.0, &mut mixed)?;
             normalize(dev, &mixed, &mut q, &mut nrm)?;
         }
     }
-    let mut basis = Basis::zeros(dev, &q, kmax)?;
-    let one_hot = |j: usize| -> Result<Buffer> {
-        let mut u = vec![0.0f32; e * kmax];
-        (0..e).for_each(|m| u[m * kmax + j] = 1.0);
-        dev.upload(&u)
+    let mut kry = Krylov {
+        q: Vec::with_capacity(kmax),
+        c: (0..kmax).map(|_| dev.zeros(e)).collect::<Result<_>>()?,
     };
-    basis.add_outer(dev, &one_hot(0)?, &q)?;
+    let mut c2: Vec<Buffer> = (0..kmax).map(|_| dev.zeros(e)).collect::<Result<_>>()?;
     let mut alpha: Vec<Vec<f64>> = vec![Vec::new(); e];
     let mut beta: Vec<Vec<f64>> = vec![Vec::new(); e];
     let mut rz: Vec<Option<Ritz>> = (0..e).map(|_| None).collect();
-    let mut steps = 0;
     for j in 0..kmax {
         hvp.apply(&q, &mut w)?;
-        steps += 1;
-        let (c1, c2) = orthogonalize(dev, &basis, &mut w, &mut c)?;
-        let norms = {
-            Direction::dots(dev, &w, &w, &mut nrm)?;
-            dev.read(&nrm)?
-        };
+        kry.q.push(q);
+        kry.orthogonalize(dev, &mut w, &mut c2)?;
+        Direction::dots(dev, &w, &w, &mut nrm)?;
+        let (a1, a2, norms) = (dev.read(&kry.c[j])?, dev.read(&c2[j])?, dev.read(&nrm)?);
         let mut broke = vec![false; e];
         let mut all = true;
         for m in 0..e {
-            let a = f64::from(c1[m * kmax + j]) + f64::from(c2[m * kmax + j]);
-            alpha[m].push(a);
+            let a = f64::from(a1[m]) + f64::from(a2[m]);
             let b = f64::from(norms[m]).max(0.0).sqrt();
+            alpha[m].push(a);
+            if !(a.is_finite() && b.is_finite()) {
+                // A diverged member: nothing to find.
+                beta[m].push(0.0);
+                rz[m] = None;
+                continue;
+            }
             let scale = alpha[m].iter().fold(b, |s, v| s.max(v.abs())).max(1e-30);
             // A vanishing residual: the Krylov space is invariant (f32 noise).
             broke[m] = b <= 1e-5 * scale;
             beta[m].push(if broke[m] { 0.0 } else { b });
             let r = ritz(&alpha[m], &beta[m], beta[m][j])?;
-            let done = j + 1 == p || (!broke[m] && r.converged(cfg.top, cfg.tol));
-            all &= done;
+            all &= j + 1 == p || (!broke[m] && r.converged(cfg.top, cfg.tol));
             rz[m] = Some(r);
         }
         if all || j + 1 == kmax {
@@ -257,38 +263,43 @@ pub fn spectrum(
         // The next Lanczos vector: w / beta, or a fresh random vector
         // orthogonal to the basis where the run broke down.
         let inv: Vec<f32> = (0..e)
-            .map(|m| {
-                if broke[m] {
-                    0.0
-                } else {
-                    (1.0 / beta[m][j]) as f32
-                }
+            .map(|m| match beta[m][j] {
+                b if b > 0.0 => (1.0 / b) as f32,
+                _ => 0.0,
             })
             .collect();
-        Direction::scale_members(dev, &dev.upload(&inv)?, &w, 0.0, &mut q)?;
+        let mut next = Direction::zeros(ens)?;
+        Direction::scale_members(dev, 1.0, &dev.upload(&inv)?, &w, 0.0, &mut next)?;
         if broke.iter().any(|&b| b) {
             let mut r = Direction::random(ens, cfg.seed.wrapping_add(1 + j as u64))?;
-            orthogonalize(dev, &basis, &mut r, &mut c)?;
+            kry.orthogonalize(dev, &mut r, &mut c2)?;
             let mut unit = Direction::zeros(ens)?;
             normalize(dev, &r, &mut unit, &mut nrm)?;
             let pick: Vec<f32> = broke.iter().map(|&b| if b { 1.0 } else { 0.0 }).collect();
-            Direction::scale_members(dev, &dev.upload(&pick)?, &unit, 1.0, &mut q)?;
+            Direction::scale_members(dev, 1.0, &dev.upload(&pick)?, &unit, 1.0, &mut next)?;
         }
-        basis.add_outer(dev, &one_hot(j + 1)?, &q)?;
+        q = next;
     }
-    // The top Ritz vectors: Y = S Q per member.
+    let steps = kry.q.len();
     let rows = cfg.top.min(steps);
-    let mut s = vec![0.0f32; e * rows.max(1) * kmax];
+    // Each member's coefficients of its top Ritz vectors in the Lanczos basis.
+    let mut coef: Vec<Vec<Vec<f32>>> = vec![vec![Vec::new(); e]; rows];
     let mut members = Vec::with_capacity(e);
     for (m, r) in rz.iter().enumerate() {
-        let r = r
-            .as_ref()
-            .ok_or_else(|| Error::invalid("internal: no Lanczos step"))?;
+        let Some(r) = r else {
+            members.push(MemberSpectrum {
+                eigenvalues: vec![f64::NAN; rows],
+                residuals: vec![f64::NAN; rows],
+                converged: false,
+                trace: None,
+                trace_stderr: None,
+                hvps: steps,
+            });
+            continue;
+        };
         let scale = r.vals.iter().fold(0.0f64, |a, v| a.max(v.abs())).max(1e-30);
         for (row, i) in r.top(rows).enumerate() {
-            for (k, &v) in r.vecs[i].iter().enumerate() {
-                s[(m * rows.max(1) + row) * kmax + k] = v as f32;
-            }
+            coef[row][m] = r.vecs[i].iter().map(|&v| v as f32).collect();
         }
         members.push(MemberSpectrum {
             eigenvalues: r.top(rows).map(|i| r.vals[i]).collect(),
@@ -299,18 +310,19 @@ pub fn spectrum(
             hvps: steps,
         });
     }
-    let s_buf = dev.upload(&s)?;
-    let vectors = basis.rows_times(dev, &s_buf, rows.max(1))?;
-    let leading = {
-        let lead: Vec<f32> = (0..e)
-            .flat_map(|m| s[m * rows.max(1) * kmax..(m * rows.max(1) + 1) * kmax].to_vec())
-            .collect();
-        let mut d = Direction::zeros(ens)?;
-        basis.combine_into(dev, &dev.upload(&lead)?, 1.0, &mut d)?;
-        d
+    let mut vectors = Vec::new();
+    for c in coef.iter().take(if want_vectors { rows } else { 1 }) {
+        let mut y = Direction::zeros(ens)?;
+        kry.combine(dev, c, &mut y)?;
+        vectors.push(y);
+    }
+    let leading = vectors.first().map(|v| v.clone_on(dev)).transpose()?;
+    let leading = match leading {
+        Some(l) => l,
+        None => Direction::zeros(ens)?,
     };
     if cfg.probes > 0 {
-        hutchinson(hvp, cfg, &basis, &alpha, &mut members)?;
+        hutchinson(hvp, cfg, &mut kry, &mut c2, &alpha, &mut members)?;
     }
     Ok(Spectrum {
         members,
@@ -323,21 +335,21 @@ pub fn spectrum(
 fn hutchinson(
     hvp: &mut Hvp<'_, '_>,
     cfg: &SpectrumConfig,
-    basis: &Basis,
+    kry: &mut Krylov,
+    c2: &mut [Buffer],
     alpha: &[Vec<f64>],
     members: &mut [MemberSpectrum],
 ) -> Result<()> {
     let ens = hvp.ensemble();
     let dev = ens.device();
     let e = ens.spec.ensemble;
-    let mut c = dev.zeros(e * basis.k)?;
     let mut hz = Direction::zeros(ens)?;
     let mut d = dev.zeros(e)?;
     let mut samples: Vec<Vec<f64>> = vec![Vec::new(); e];
     for probe in 0..cfg.probes {
         let seed = cfg.seed ^ (0x4875_7463_6869_6e73 ^ probe as u64);
         let mut z = Direction::rademacher(ens, seed)?;
-        orthogonalize(dev, basis, &mut z, &mut c)?;
+        kry.orthogonalize(dev, &mut z, c2)?;
         hvp.apply(&z, &mut hz)?;
         Direction::dots(dev, &z, &hz, &mut d)?;
         for (m, v) in dev.read(&d)?.into_iter().enumerate() {

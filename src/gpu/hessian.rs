@@ -1,10 +1,10 @@
-//! Host wrapper of `shaders/tangent.wgsl`: the tangent kernels of the
-//! Hessian-vector product.
+//! Host wrapper of `shaders/hessian.wgsl`: the tangent kernels of the
+//! Hessian-vector product and the per-member dot products of the spectra.
 
 use super::context::{Constants, GpuContext, PipelineKey, Shader, View, read, slots, write};
 use super::elementwise::max_flat_groups;
 use super::gpu;
-use crate::backend::{Buffer, Tangent};
+use crate::backend::{Batched, Buffer, Tangent};
 use crate::error::{Error, Result};
 
 #[repr(C)]
@@ -47,7 +47,7 @@ fn row_groups(ctx: &GpuContext, rows: usize) -> Result<[u32; 3]> {
 }
 
 /// Runs one tangent kernel into `out` (lengths checked by the caller).
-pub(crate) fn run(ctx: &GpuContext, op: &Tangent<'_>, out: &Buffer) -> Result<()> {
+pub(crate) fn tangent(ctx: &GpuContext, op: &Tangent<'_>, out: &Buffer) -> Result<()> {
     let name = op.name();
     let mut params = TangentParams::default();
     let mut constants = Constants::NONE;
@@ -99,7 +99,7 @@ pub(crate) fn run(ctx: &GpuContext, op: &Tangent<'_>, out: &Buffer) -> Result<()
         }
     };
     let key = PipelineKey {
-        shader: Shader::Tangent,
+        shader: Shader::Hessian,
         entry: name,
         slots,
         constants,
@@ -110,4 +110,38 @@ pub(crate) fn run(ctx: &GpuContext, op: &Tangent<'_>, out: &Buffer) -> Result<()
         .collect::<Result<Vec<_>>>()?;
     views.push(whole(ctx, name, out)?);
     ctx.dispatch(&key, &params, &views, groups)
+}
+
+/// `out[e, r] = beta * out[e, r] + sum_c a[e, r, c] x[e, c]` (lengths checked by the caller).
+pub(crate) fn row_dots(
+    ctx: &GpuContext,
+    s: Batched,
+    a: &Buffer,
+    x: &Buffer,
+    beta: f32,
+    out: &Buffer,
+) -> Result<()> {
+    const OP: &str = "row_dots";
+    let key = PipelineKey {
+        shader: Shader::Hessian,
+        entry: OP,
+        slots: slots![read(1), read(2), write(6)],
+        constants: Constants::NONE,
+    };
+    let params = TangentParams {
+        len: dim(OP, s.batch)?,
+        rows: dim(OP, s.rows)?,
+        cols: dim(OP, s.cols)?,
+        scale: beta,
+        ..Default::default()
+    };
+    let max = ctx.limits.max_compute_workgroups_per_dimension as usize;
+    if s.rows > max || s.batch > max {
+        return Err(Error::invalid(format!(
+            "{OP}: {} rows of {} members exceed the dispatch limit {max}",
+            s.rows, s.batch
+        )));
+    }
+    let views = [whole(ctx, OP, a)?, whole(ctx, OP, x)?, whole(ctx, OP, out)?];
+    ctx.dispatch(&key, &params, &views, [s.rows as u32, s.batch as u32, 1])
 }

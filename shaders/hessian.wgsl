@@ -1,14 +1,16 @@
-// Tangents of backward steps along a direction: the kernels of the
-// Hessian-vector product (forward over reverse, Pearlmutter's R-operator)
-// that are neither products nor sums. The host prepends activation.wgsl.
+// The kernels of Hessian-vector products and spectra: the tangents of
+// backward steps along a direction (forward over reverse, Pearlmutter's
+// R-operator) that are neither products nor sums, and the per-member dot
+// products of the Lanczos vectors. The host prepends activation.wgsl.
 // CPU twins: src/cpu/ops.rs (activation_tangent, layer_norm_tangent,
-// softmax_tangent).
+// softmax_tangent, row_dots).
 //
 // Bindings (group 0):
 //   0: params  uniform (dynamic offset)  TangentParams
 //   activation_tangent:  1: x, 2: dy, 3: rx, 4: rdy (read), 6: out
 //   layer_norm_tangent:  1: y, 2: inv_std ([rows]), 3: dy, 4: rx, 5: rdy (read), 6: out
 //   softmax_tangent:     1: f, 2: rf (read), 6: out
+//   row_dots:            1: a [len, rows, cols], 2: x [len, cols] (read), 6: out [len, rows]
 
 struct TangentParams {
     len: u32, rows: u32, cols: u32, _pad0: u32,
@@ -110,5 +112,38 @@ fn softmax_tangent(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
     for (var c = 0u; c < p.cols; c++) {
         let q = exp(in1[base + c] - mx) / z;
         out[base + c] = q * (in2[base + c] - pr) * p.scale;
+    }
+}
+
+var<workgroup> partial: array<f32, 256>;
+
+// out[e, r] = scale * out[e, r] + sum_c a[e, r, c] x[e, c]: one workgroup per
+// (r, e), 256 invocations striding along the row, then a tree reduction.
+// scale == 0 never reads out.
+@compute @workgroup_size(256)
+fn row_dots(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let r = wid.x;
+    let e = wid.y;
+    let row = (e * p.rows + r) * p.cols;
+    let xb = e * p.cols;
+    var acc = 0.0;
+    for (var c = lid; c < p.cols; c += 256u) {
+        acc = fma(in1[row + c], in2[xb + c], acc);
+    }
+    partial[lid] = acc;
+    workgroupBarrier();
+    for (var s = 128u; s > 0u; s >>= 1u) {
+        if (lid < s) {
+            partial[lid] += partial[lid + s];
+        }
+        workgroupBarrier();
+    }
+    if (lid == 0u) {
+        let o = e * p.rows + r;
+        if (p.scale == 0.0) {
+            out[o] = partial[0];
+        } else {
+            out[o] = fma(p.scale, out[o], partial[0]);
+        }
     }
 }
