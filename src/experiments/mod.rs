@@ -149,7 +149,7 @@ impl Checkpoint {
             };
             if norm(&old) != norm(fingerprint) {
                 return Err(Error::invalid(format!(
-                    "{} holds points of a run with another configuration; use another --out or drop --resume",
+                    "{} holds points of a run with another configuration; use another output folder or start afresh",
                     out.path.display()
                 )));
             }
