@@ -241,7 +241,9 @@ fn lanczos_finds_the_top_of_the_dense_spectrum_and_the_trace() {
                 seed: 1,
             };
             let s = spectrum(&mut hvp, &cfg, None, true).unwrap();
-            let top_vectors = s.eigenvectors.as_ref().unwrap()[0].members(dev.as_ref()).unwrap();
+            let top_vectors = s.eigenvectors.as_ref().unwrap()[0]
+                .members(dev.as_ref())
+                .unwrap();
             for (e, m) in s.members.iter().enumerate() {
                 let h = hessian_at(&p, &flat64(&p, e), &x, &y, false, 1e-4);
                 let (vals, u) = dense_eigen(&h);

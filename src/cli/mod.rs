@@ -7,6 +7,7 @@ mod experiments;
 mod hessian;
 mod kernel;
 mod predict;
+mod sharpness;
 mod train;
 mod tune;
 
@@ -61,6 +62,8 @@ pub enum Command {
     DeepLinear(experiments::DeepLinearArgs),
     /// Learning-rate sweeps across widths under SP and muP, SGD and Adam.
     Mutransfer(experiments::MuTransferArgs),
+    /// The edge of stability: sharpness against 2/eta across learning rates and widths (ntk, muP).
+    Sharpness(sharpness::SharpnessArgs),
     /// Lazy against rich training: kernel and feature movement against width and output scale.
     Drift(experiments::DriftArgs),
     /// List the adapters wgpu finds on every backend (Vulkan, Metal, DX12, GL).
@@ -103,6 +106,7 @@ pub fn run() -> ExitCode {
         }
         Some(Command::DeepLinear(a)) => experiments::run_deep_linear(&a, cli.device.as_deref()),
         Some(Command::Mutransfer(a)) => experiments::run_mutransfer(&a, cli.device.as_deref()),
+        Some(Command::Sharpness(a)) => sharpness::run_sharpness(&a, cli.device.as_deref()),
         Some(Command::Drift(a)) => experiments::run_drift(&a, cli.device.as_deref()),
         Some(Command::Compare(a)) => experiments::run_compare(&a, cli.device.as_deref()),
         Some(Command::SelfCheck) => devices::self_check(cli.device.as_deref()),

@@ -137,10 +137,22 @@ impl Ritz {
 }
 
 /// Unit vectors: `out_e = a_e / |a_e|`; returns the norms.
-fn normalize(dev: &dyn Backend, a: &Direction, out: &mut Direction, nrm: &mut Buffer) -> Result<Vec<f64>> {
+fn normalize(
+    dev: &dyn Backend,
+    a: &Direction,
+    out: &mut Direction,
+    nrm: &mut Buffer,
+) -> Result<Vec<f64>> {
     Direction::dots(dev, a, a, nrm)?;
-    let n: Vec<f64> = dev.read(nrm)?.iter().map(|&v| f64::from(v).max(0.0).sqrt()).collect();
-    let inv: Vec<f32> = n.iter().map(|&v| if v > 0.0 { (1.0 / v) as f32 } else { 0.0 }).collect();
+    let n: Vec<f64> = dev
+        .read(nrm)?
+        .iter()
+        .map(|&v| f64::from(v).max(0.0).sqrt())
+        .collect();
+    let inv: Vec<f32> = n
+        .iter()
+        .map(|&v| if v > 0.0 { (1.0 / v) as f32 } else { 0.0 })
+        .collect();
     let coef = dev.upload(&inv)?;
     Direction::scale_members(dev, 1.0, &coef, a, 0.0, out)?;
     Ok(n)
@@ -157,9 +169,18 @@ impl Krylov {
     /// `w -= Q Q^T w`, twice (classical Gram-Schmidt with
     /// reorthogonalization); the coefficients of both passes stay in `c`
     /// and `c2` (`c[i]` of vector `i`).
-    fn orthogonalize(&mut self, dev: &dyn Backend, w: &mut Direction, c2: &mut [Buffer]) -> Result<()> {
+    fn orthogonalize(
+        &mut self,
+        dev: &dyn Backend,
+        w: &mut Direction,
+        c2: &mut [Buffer],
+    ) -> Result<()> {
         for pass in 0..2 {
-            let c = if pass == 0 { &mut self.c[..] } else { &mut c2[..] };
+            let c = if pass == 0 {
+                &mut self.c[..]
+            } else {
+                &mut c2[..]
+            };
             for (q, ci) in self.q.iter().zip(c.iter_mut()) {
                 Direction::dots(dev, q, w, ci)?;
             }
@@ -173,7 +194,10 @@ impl Krylov {
     /// `out = sum_i coef[e][i] q_i(e)` per member.
     fn combine(&self, dev: &dyn Backend, coef: &[Vec<f32>], out: &mut Direction) -> Result<()> {
         for (i, q) in self.q.iter().enumerate() {
-            let ci: Vec<f32> = coef.iter().map(|c| c.get(i).copied().unwrap_or(0.0)).collect();
+            let ci: Vec<f32> = coef
+                .iter()
+                .map(|c| c.get(i).copied().unwrap_or(0.0))
+                .collect();
             let beta = if i == 0 { 0.0 } else { 1.0 };
             Direction::scale_members(dev, 1.0, &dev.upload(&ci)?, q, beta, out)?;
         }

@@ -4,7 +4,12 @@
 //! sharpening before the threshold is reached.
 
 /// The first measured step whose sharpness is at least `reach * threshold`.
-pub fn reached_step(steps: &[usize], sharpness: &[f64], threshold: f64, reach: f64) -> Option<usize> {
+pub fn reached_step(
+    steps: &[usize],
+    sharpness: &[f64],
+    threshold: f64,
+    reach: f64,
+) -> Option<usize> {
     steps
         .iter()
         .zip(sharpness)
@@ -25,7 +30,7 @@ pub fn late_ratio(steps: &[usize], sharpness: &[f64], threshold: f64, total: usi
 }
 
 /// A least-squares line `y = slope * x + intercept`.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Line {
     /// Change of sharpness per step.
     pub slope: f64,

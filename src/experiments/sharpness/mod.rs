@@ -21,6 +21,7 @@ use super::data::{Split, teacher};
 use super::{Checkpoint, OutDir};
 use crate::activation::Activation;
 use crate::arch::{Arch, Parameterization};
+use crate::backend::Rule;
 use crate::backend::{Backend, Loss};
 use crate::error::{Error, Result};
 use crate::matrix::Matrix;
@@ -31,7 +32,6 @@ use crate::net::params::Params;
 use crate::net::spectrum::{SpectrumConfig, spectrum};
 use crate::net::train::{Schedule, TrainConfig, Trainer};
 use crate::net::{MlpSpec, NetSpec};
-use crate::backend::Rule;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -141,7 +141,9 @@ impl SharpnessConfig {
     /// Checks the settings.
     pub fn validate(&self) -> Result<()> {
         if self.widths.is_empty() || self.widths.contains(&0) {
-            return Err(Error::invalid("--widths needs at least one width, each at least 1"));
+            return Err(Error::invalid(
+                "--widths needs at least one width, each at least 1",
+            ));
         }
         if self.parameterizations.is_empty() {
             return Err(Error::invalid("--parameterization needs at least one"));
@@ -152,8 +154,16 @@ impl SharpnessConfig {
                 "--lrs (or the lr fractions) must be positive and finite, at least one",
             ));
         }
-        if [self.seeds, self.steps, self.every, self.depth, self.d_in, self.n_train, self.lanczos_iters]
-            .contains(&0)
+        if [
+            self.seeds,
+            self.steps,
+            self.every,
+            self.depth,
+            self.d_in,
+            self.n_train,
+            self.lanczos_iters,
+        ]
+        .contains(&0)
         {
             return Err(Error::invalid(
                 "--seeds, --steps, --every, --depth, --d-in, --n-train and the Lanczos steps must be at least 1",
@@ -201,6 +211,10 @@ impl SharpnessConfig {
                 base_width: base,
             },
         })
+    }
+
+    fn data_name(&self) -> String {
+        format!("a synthetic tanh teacher, seed {}", self.seed)
     }
 
     fn spectrum_config(&self) -> SpectrumConfig {
@@ -268,18 +282,33 @@ fn measure(
         .members
         .iter()
         .zip(&losses)
-        .map(|(m, l)| if l.is_finite() { m.eigenvalues.first().copied().unwrap_or(f64::NAN) } else { f64::NAN })
+        .map(|(m, l)| {
+            if l.is_finite() {
+                m.eigenvalues.first().copied().unwrap_or(f64::NAN)
+            } else {
+                f64::NAN
+            }
+        })
         .collect();
     *warm = Some(s.leading);
     Ok((sharp, losses, hvp.count()))
 }
 
 /// The median sharpness at initialization of the members of one width.
-fn initial_sharpness(dev: &dyn Backend, cfg: &SharpnessConfig, d: &Split, p: Parameterization, width: usize) -> Result<f64> {
+fn initial_sharpness(
+    dev: &dyn Backend,
+    cfg: &SharpnessConfig,
+    d: &Split,
+    p: Parameterization,
+    width: usize,
+) -> Result<f64> {
     let e = cfg.seeds.max(3);
     let ens = Ensemble::new(dev, &Params::init(&cfg.net(width, p, e)?, cfg.seed)?)?;
     let (s, _, _) = measure(&ens, d, cfg.loss, &cfg.spectrum_config(), &mut None)?;
-    let v: Vec<f64> = s.into_iter().filter(|v| v.is_finite() && *v > 0.0).collect();
+    let v: Vec<f64> = s
+        .into_iter()
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .collect();
     if v.is_empty() {
         return Err(Error::Numerical(format!(
             "{}: no finite positive sharpness at initialization to set the learning rates by",
@@ -372,8 +401,14 @@ struct Progress {
 impl Progress {
     fn new(quiet: bool, total: u64) -> Self {
         use std::io::IsTerminal;
-        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| super::progress(false, total, "sharpness"));
-        Progress { bar, quiet, total, done: 0 }
+        let bar = (!quiet && std::io::stderr().is_terminal())
+            .then(|| super::progress(false, total, "sharpness"));
+        Progress {
+            bar,
+            quiet,
+            total,
+            done: 0,
+        }
     }
 
     fn set(&mut self, done: u64, what: &str) {
@@ -406,13 +441,26 @@ pub fn run(
 ) -> Result<serde_json::Value> {
     cfg.validate()?;
     if d.x_train.cols != cfg.d_in {
-        return Err(Error::shape("sharpness", format!("x has {} features but --d-in is {}", d.x_train.cols, cfg.d_in)));
+        return Err(Error::shape(
+            "sharpness",
+            format!(
+                "x has {} features but --d-in is {}",
+                d.x_train.cols, cfg.d_in
+            ),
+        ));
     }
     let started = std::time::Instant::now();
-    let checkpoint = Checkpoint::open(out, &json!({"experiment": "sharpness", "config": cfg, "data": fingerprint(&d.x_train, &d.y_train)}), resume)?;
+    let checkpoint = Checkpoint::open(
+        out,
+        &json!({"experiment": "sharpness", "config": cfg, "data": fingerprint(&d.x_train, &d.y_train)}),
+        resume,
+    )?;
     let widths = cfg.widths_sorted();
     let per_point = cfg.steps as u64;
-    let mut progress = Progress::new(quiet, per_point * (widths.len() * cfg.parameterizations.len()) as u64);
+    let mut progress = Progress::new(
+        quiet,
+        per_point * (widths.len() * cfg.parameterizations.len()) as u64,
+    );
     let mut runs: Vec<Run> = Vec::new();
     let mut lrs_of = Vec::new();
     let mut interrupted = false;
@@ -437,10 +485,14 @@ pub fn run(
         for &w in &widths {
             let key = format!("{}-w{w}", p.name());
             if let Some(done) = checkpoint.get(&key) {
-                let r: Vec<Run> = serde_json::from_value(done).map_err(|e| Error::invalid(format!("checkpoint {key}: {e}")))?;
+                let r: Vec<Run> = serde_json::from_value(done)
+                    .map_err(|e| Error::invalid(format!("checkpoint {key}: {e}")))?;
                 runs.extend(r);
                 k += 1;
-                progress.set(k * per_point, &format!("{} width {w} (from the checkpoint)", p.name()));
+                progress.set(
+                    k * per_point,
+                    &format!("{} width {w} (from the checkpoint)", p.name()),
+                );
                 continue;
             }
             if super::interrupted() {
@@ -455,7 +507,10 @@ pub fn run(
                 }
             };
             let r = run_point(dev, cfg, d, p, w, &lrs, &mut tick)?;
-            checkpoint.put(&key, &serde_json::to_value(&r).map_err(|e| Error::invalid(e.to_string()))?)?;
+            checkpoint.put(
+                &key,
+                &serde_json::to_value(&r).map_err(|e| Error::invalid(e.to_string()))?,
+            )?;
             runs.extend(r);
             k += 1;
         }
