@@ -80,7 +80,7 @@ pub(super) fn trajectories(
     plot(
         &out.file(&format!("sharpness_{}.svg", p.name())),
         &format!(
-            "Sharpness under full-batch GD, {} width {width}: it rises to 2/eta and stays",
+            "Sharpness under full-batch GD against 2/eta, {} width {width}",
             p.name()
         ),
         "step",

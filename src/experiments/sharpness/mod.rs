@@ -90,18 +90,18 @@ impl Default for SharpnessConfig {
     fn default() -> Self {
         SharpnessConfig {
             lrs: None,
-            lr_fractions: vec![0.3, 0.5, 0.7],
-            widths: vec![32, 64, 128, 256],
+            lr_fractions: vec![0.4, 0.6, 0.8],
+            widths: vec![16, 32, 64, 128],
             parameterizations: vec![Parameterization::Ntk, Parameterization::Mup],
             seeds: 2,
             steps: 600,
-            every: 20,
+            every: 25,
             arch: None,
-            depth: 2,
+            depth: 3,
             activation: "tanh".into(),
             w_std: 1.0,
             b_std: 0.0,
-            d_in: 8,
+            d_in: 16,
             n_train: 64,
             loss: Loss::Mse,
             lanczos_iters: 30,
@@ -118,9 +118,8 @@ impl SharpnessConfig {
         SharpnessConfig {
             widths: vec![16, 64],
             seeds: 1,
-            steps: 200,
+            steps: 500,
             every: 20,
-            n_train: 32,
             ..Default::default()
         }
     }
