@@ -289,7 +289,7 @@ pub fn gather_rows<T: Real>(src: &[T], cols: usize, idx: &[u32], dst: &mut [T]) 
     }
 }
 
-/// Twin of `activation_tangent` in `shaders/tangent.wgsl`:
+/// Twin of `activation_tangent` in `shaders/hessian.wgsl`:
 /// `out = rdy * act'(x) + dy * act''(x) * rx`.
 pub fn activation_tangent<T: Real>(
     act: Activation,
@@ -308,7 +308,7 @@ pub fn activation_tangent<T: Real>(
     }
 }
 
-/// Twin of `layer_norm_tangent` in `shaders/tangent.wgsl`: the tangent of
+/// Twin of `layer_norm_tangent` in `shaders/hessian.wgsl`: the tangent of
 /// [`layer_norm_grad`] along `rx` (input) and `rdy` (output gradient).
 pub fn layer_norm_tangent<T: Real>(
     s: Batched,
@@ -321,7 +321,7 @@ pub fn layer_norm_tangent<T: Real>(
 ) {
     let c = s.cols;
     let n = c as f64;
-    for r in 0..s.batch * s.rows {
+    for (r, inv) in inv_std.iter().enumerate().take(s.batch * s.rows) {
         let row = r * c..(r + 1) * c;
         let f = |v: &[T], i: usize| v[row.start + i].to_f64();
         let mean = |g: &dyn Fn(usize) -> f64| (0..c).map(g).sum::<f64>() / n;
@@ -332,7 +332,7 @@ pub fn layer_norm_tangent<T: Real>(
         let m_yrx = mean(&|i| f(y, i) * f(rx, i));
         let m_rx = mean(&|i| f(rx, i));
         let m_dyrx = mean(&|i| f(dy, i) * f(rx, i));
-        let sc = inv_std[r].to_f64();
+        let sc = inv.to_f64();
         // mean(dy * ry), ry = s (rx - mean(rx) - y mean(y rx)).
         let m_dyry = sc * (m_dyrx - m_dy * m_rx - m_dyy * m_yrx);
         for i in 0..c {
@@ -346,7 +346,7 @@ pub fn layer_norm_tangent<T: Real>(
     }
 }
 
-/// Twin of `softmax_tangent` in `shaders/tangent.wgsl`:
+/// Twin of `softmax_tangent` in `shaders/hessian.wgsl`:
 /// `out = (p * rf - p (p . rf)) / rows` per row, `p = softmax(f)`.
 pub fn softmax_tangent<T: Real>(s: Batched, f: &[T], rf: &[T], out: &mut [T]) {
     let c = s.cols;

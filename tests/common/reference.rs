@@ -134,6 +134,8 @@ pub fn loss_at(p: &Params, theta: &[f64], x: &Matrix<f32>, y: &Matrix<f32>, xent
 
 /// The dense Hessian of [`loss_at`] at `theta`, by central second
 /// differences in f64 with step `h` (error of order `h^2`).
+// Both triangles are written at once: the indices are the point.
+#[allow(clippy::needless_range_loop)]
 pub fn hessian_at(
     p: &Params,
     theta: &[f64],

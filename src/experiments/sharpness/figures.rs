@@ -10,7 +10,7 @@ use crate::experiments::OutDir;
 use crate::experiments::plot::{Series, plot};
 
 /// The runs of one parameterization and width, seed 0 first.
-fn of<'a>(runs: &'a [Run], p: Parameterization, width: usize) -> Vec<&'a Run> {
+fn of(runs: &[Run], p: Parameterization, width: usize) -> Vec<&Run> {
     runs.iter()
         .filter(|r| r.parameterization == p && r.width == width)
         .collect()
