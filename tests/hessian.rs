@@ -117,7 +117,7 @@ fn hvp_equals_the_dense_hessian_of_the_f64_loss() {
                 Some(Parameterization::Mup)
             };
             let p = Params::init(&net(arch, 2, par), 5 + k as u64).unwrap();
-            let rows = targets(loss, &y, 2).unwrap();
+            let rows = targets(loss, y.view(), 2).unwrap();
             let v = random_direction(&p, 9);
             for dev in backends() {
                 let got = hvp_on(dev.as_ref(), &p, &x, &y, loss, &v);

@@ -90,7 +90,7 @@ fn check_data(
             )));
         }
     }
-    super::train::targets(loss, y, ens.spec.d_out())
+    super::train::targets(loss, y.view(), ens.spec.d_out())
 }
 
 impl<'e, 'd> Hvp<'e, 'd> {
