@@ -56,6 +56,7 @@ pub mod net;
 pub mod npy;
 pub mod predict;
 pub mod quadrature;
+pub mod rate;
 pub mod rng;
 pub mod stats;
 

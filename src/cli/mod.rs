@@ -5,8 +5,10 @@ mod chaos;
 mod devices;
 mod empirical;
 mod experiments;
+mod hessian;
 mod kernel;
 mod predict;
+mod sharpness;
 mod train;
 mod tune;
 
@@ -63,6 +65,8 @@ pub enum Command {
     Mutransfer(experiments::MuTransferArgs),
     /// The edge of chaos: signal-propagation theory on a grid, deep finite networks against it.
     Chaos(chaos::ChaosArgs),
+    /// The edge of stability: sharpness against 2/eta across learning rates and widths (ntk, muP).
+    Sharpness(sharpness::SharpnessArgs),
     /// Lazy against rich training: kernel and feature movement against width and output scale.
     Drift(experiments::DriftArgs),
     /// List the adapters wgpu finds on every backend (Vulkan, Metal, DX12, GL).
@@ -77,6 +81,8 @@ pub enum Command {
     Forward(train::ForwardArgs),
     /// Train an ensemble (GD, SGD, momentum, Adam) and write the trained parameters.
     Train(train::TrainArgs),
+    /// Top eigenvalues and trace of the loss Hessian of every member of an ensemble, on the device.
+    Hessian(hessian::HessianArgs),
     /// Empirical NTK or NNGP of every member of an ensemble, and its distance to the analytic kernel.
     EmpiricalKernel(empirical::EmpiricalArgs),
     /// The device table and a product checked against the CPU reference.
@@ -104,6 +110,7 @@ pub fn run() -> ExitCode {
         Some(Command::DeepLinear(a)) => experiments::run_deep_linear(&a, cli.device.as_deref()),
         Some(Command::Mutransfer(a)) => experiments::run_mutransfer(&a, cli.device.as_deref()),
         Some(Command::Chaos(a)) => chaos::run_chaos(&a, cli.device.as_deref()),
+        Some(Command::Sharpness(a)) => sharpness::run_sharpness(&a, cli.device.as_deref()),
         Some(Command::Drift(a)) => experiments::run_drift(&a, cli.device.as_deref()),
         Some(Command::Compare(a)) => experiments::run_compare(&a, cli.device.as_deref()),
         Some(Command::SelfCheck) => devices::self_check(cli.device.as_deref()),
@@ -113,6 +120,7 @@ pub fn run() -> ExitCode {
         Some(Command::Init(a)) => train::run_init(&a),
         Some(Command::Forward(a)) => train::run_forward(&a, cli.device.as_deref()),
         Some(Command::Train(a)) => train::run_train(&a, cli.device.as_deref()),
+        Some(Command::Hessian(a)) => hessian::run(&a, cli.device.as_deref()),
         Some(Command::EmpiricalKernel(a)) => empirical::run(&a, cli.device.as_deref()),
         Some(Command::Kernel(a)) => kernel::run_kernel(&a, cli.device.as_deref()),
         Some(Command::Predict(a)) => predict::run(&a, cli.device.as_deref()),

@@ -1,7 +1,8 @@
 //! The experiments users run widenet for: finite networks against their
 //! infinite-width limits (`compare`), lazy against rich training (`drift`),
-//! learning-rate transfer across widths (`mutransfer`) and deep linear
-//! dynamics (`deep-linear`) and the edge of chaos (`chaos`). Each writes an output folder with `report.json`
+//! learning-rate transfer across widths (`mutransfer`), deep linear
+//! dynamics (`deep-linear`), the edge of stability (`sharpness`) and the
+//! edge of chaos (`chaos`). Each writes an output folder with `report.json`
 //! (every number, the configuration, the device), `report.md` and SVG plots.
 
 pub mod chaos;
@@ -11,6 +12,7 @@ pub mod deep_linear;
 pub mod drift;
 pub mod mutransfer;
 pub mod plot;
+pub mod sharpness;
 
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
@@ -211,5 +213,6 @@ preset!(
     compare::CompareConfig,
     deep_linear::DeepLinearConfig,
     drift::DriftConfig,
-    mutransfer::MuTransferConfig
+    mutransfer::MuTransferConfig,
+    sharpness::SharpnessConfig
 );

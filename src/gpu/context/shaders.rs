@@ -20,6 +20,9 @@ pub(crate) enum Shader {
     LayerNorm,
     /// `chaos.wgsl` (signal-propagation theory).
     Chaos,
+    /// `hessian.wgsl`: the Hessian-vector product's tangent kernels and the
+    /// spectra's per-member dot products.
+    Hessian,
     /// Generated source (the kernel recursion of one architecture, built on
     /// `ntk.wgsl`), registered with the context under this id.
     Generated(u64),
@@ -104,6 +107,10 @@ impl Shader {
                 "{activation}\n{}",
                 include_str!("../../../shaders/chaos.wgsl")
             ),
+            Shader::Hessian => format!(
+                "{activation}\n{}",
+                include_str!("../../../shaders/hessian.wgsl")
+            ),
             // Registered with the context; see `GpuContext::module`.
             Shader::Generated(_) => String::new(),
         }
@@ -133,6 +140,7 @@ pub(crate) mod tests {
             Shader::Optimizer,
             Shader::LayerNorm,
             Shader::Chaos,
+            Shader::Hessian,
         ];
         for side in [8, 16] {
             for f16 in [false, true] {
