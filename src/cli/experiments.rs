@@ -384,7 +384,7 @@ pub fn run_drift(a: &DriftArgs, device: Option<&str>) -> Result<()> {
 }
 
 /// Prints the report and where it is, unless quiet.
-fn show(out: &OutDir, quiet: bool) {
+pub(crate) fn show(out: &OutDir, quiet: bool) {
     if !quiet {
         println!(
             "{}",

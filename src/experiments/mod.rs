@@ -1,7 +1,9 @@
 //! The experiments users run widenet for: finite networks against their
 //! infinite-width limits (`compare`), lazy against rich training (`drift`),
 //! learning-rate transfer across widths (`mutransfer`) and deep linear
-//! dynamics (`deep-linear`). Each writes an output folder with `report.json`
+//! dynamics (`deep-linear`), learning curves against the kernel's
+//! eigenstructure (`learning-curves`) and the fitting of random labels
+//! (`random-labels`). Each writes an output folder with `report.json`
 //! (every number, the configuration, the device), `report.md` and SVG plots.
 
 pub mod compare;
@@ -9,7 +11,12 @@ pub mod data;
 pub mod deep_linear;
 pub mod drift;
 pub mod mutransfer;
+pub mod learning_curves;
 pub mod plot;
+pub mod png;
+pub mod random_labels;
+pub mod sphere;
+pub mod task;
 
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
@@ -203,5 +210,7 @@ preset!(
     compare::CompareConfig,
     deep_linear::DeepLinearConfig,
     drift::DriftConfig,
-    mutransfer::MuTransferConfig
+    mutransfer::MuTransferConfig,
+    learning_curves::LearningCurvesConfig,
+    random_labels::RandomLabelsConfig
 );

@@ -1,5 +1,7 @@
-//! SVG plots through plotters: log-log measurements beside their theory line,
-//! and curves over training.
+//! SVG plots through plotters, each with a PNG copy: log-log measurements
+//! beside their theory line (dashed, in the colour of the data it predicts),
+//! curves over training, the legend outside the data, log axes that end on
+//! labelled decades.
 
 use crate::error::{Error, Result};
 use plotters::prelude::*;
@@ -20,6 +22,8 @@ pub struct Series {
     pub theory: bool,
     /// Color index (default: the series' position).
     pub color: Option<usize>,
+    /// Draw markers as crosses (diverged, missing or never-reached points).
+    pub cross: bool,
 }
 
 impl Series {
@@ -32,6 +36,14 @@ impl Series {
             err: None,
             theory: false,
             color: None,
+            cross: false,
+        }
+    }
+    /// Points marked with a cross: diverged, missing, or never reached.
+    pub fn marked(name: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
+        Series {
+            cross: true,
+            ..Series::measured(name, points)
         }
     }
     /// A solid line.
@@ -43,6 +55,7 @@ impl Series {
             err: None,
             theory: false,
             color: None,
+            cross: false,
         }
     }
     /// A theory curve (dashed).
@@ -54,6 +67,7 @@ impl Series {
             err: None,
             theory: true,
             color: None,
+            cross: false,
         }
     }
     /// Uses palette colour `c`.
@@ -91,7 +105,10 @@ fn range(series: &[Series], f: impl Fn(&(f64, f64)) -> f64, log: bool) -> (f64, 
         return if log { (0.1, 10.0) } else { (0.0, 1.0) };
     }
     if log {
-        (lo / 1.5, hi * 1.5)
+        // Whole decades, so that both ends carry a labelled tick.
+        let (a, b) = (lo.log10().floor(), hi.log10().ceil());
+        let b = if b <= a { a + 1.0 } else { b };
+        (10f64.powf(a), 10f64.powf(b))
     } else {
         let pad = ((hi - lo) * 0.08).max(1e-12);
         (lo - pad, hi + pad)
@@ -120,7 +137,8 @@ fn err(e: impl std::fmt::Display) -> Error {
     Error::invalid(format!("plot: {e}"))
 }
 
-/// A plot with optional log axes.
+/// A plot with optional log axes, written as SVG at `path` and as PNG beside
+/// it; the legend sits to the right of the axes.
 pub fn plot(
     path: &Path,
     title: &str,
@@ -130,16 +148,34 @@ pub fn plot(
     log_y: bool,
     series: &[Series],
 ) -> Result<()> {
-    let root = SVGBackend::new(path, (760, 500)).into_drawing_area();
+    draw_svg(path, title, x_label, y_label, log_x, log_y, series)?;
+    super::png::render(path)
+}
+
+fn color_of(s: &Series, i: usize) -> RGBColor {
+    COLORS[s.color.unwrap_or(i) % COLORS.len()]
+}
+
+fn draw_svg(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    log_x: bool,
+    log_y: bool,
+    series: &[Series],
+) -> Result<()> {
+    let root = SVGBackend::new(path, (1000, 520)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
+    let (area, legend) = root.split_horizontally(730);
     let (x0, x1) = range(series, |p| p.0, log_x);
     let (y0, y1) = range(series, |p| p.1, log_y);
-    let mut builder = ChartBuilder::on(&root);
+    let mut builder = ChartBuilder::on(&area);
     builder
-        .caption(title, ("sans-serif", 20))
+        .caption(title, ("sans-serif", 18))
         .margin(14)
-        .x_label_area_size(44)
-        .y_label_area_size(70);
+        .x_label_area_size(48)
+        .y_label_area_size(76);
     macro_rules! draw {
         ($chart:expr) => {{
             let mut chart = $chart;
@@ -149,11 +185,13 @@ pub fn plot(
                 .y_desc(y_label)
                 .x_label_formatter(&|v| tick(*v))
                 .y_label_formatter(&|v| tick(*v))
+                .label_style(("sans-serif", 15))
+                .axis_desc_style(("sans-serif", 16))
                 .light_line_style(WHITE.mix(0.0))
                 .draw()
                 .map_err(err)?;
             for (i, s) in series.iter().enumerate() {
-                let color = COLORS[s.color.unwrap_or(i) % COLORS.len()];
+                let color = color_of(s, i);
                 let pts: Vec<(f64, f64)> = s
                     .points
                     .iter()
@@ -165,15 +203,14 @@ pub fn plot(
                             && (!log_y || p.1 > 0.0)
                     })
                     .collect();
-                if s.markers {
-                    let drawn = chart
+                if s.cross {
+                    chart
+                        .draw_series(pts.iter().map(|&p| Cross::new(p, 6, color.stroke_width(2))))
+                        .map_err(err)?;
+                } else if s.markers {
+                    chart
                         .draw_series(pts.iter().map(|&p| Circle::new(p, 4, color.filled())))
                         .map_err(err)?;
-                    if !s.name.is_empty() {
-                        drawn
-                            .label(s.name.clone())
-                            .legend(move |(x, y)| Circle::new((x + 10, y), 4, color.filled()));
-                    }
                     if let Some(e) = &s.err {
                         for (&(x, y), &d) in s.points.iter().zip(e) {
                             let (lo, hi) = (y - d, y + d);
@@ -187,28 +224,21 @@ pub fn plot(
                             }
                         }
                     }
-                } else {
-                    let style = if s.theory {
-                        color.stroke_width(1)
-                    } else {
-                        color.stroke_width(2)
-                    };
-                    let drawn = chart
-                        .draw_series(LineSeries::new(pts, style))
+                } else if s.theory {
+                    chart
+                        .draw_series(DashedLineSeries::new(
+                            pts,
+                            8,
+                            5,
+                            color.stroke_width(2),
+                        ))
                         .map_err(err)?;
-                    if !s.name.is_empty() {
-                        drawn.label(s.name.clone()).legend(move |(x, y)| {
-                            PathElement::new(vec![(x, y), (x + 20, y)], style)
-                        });
-                    }
+                } else {
+                    chart
+                        .draw_series(LineSeries::new(pts, color.stroke_width(2)))
+                        .map_err(err)?;
                 }
             }
-            chart
-                .configure_series_labels()
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .draw()
-                .map_err(err)?;
         }};
     }
     match (log_x, log_y) {
@@ -228,6 +258,59 @@ pub fn plot(
                 .map_err(err)?
         ),
         (false, false) => draw!(builder.build_cartesian_2d(x0..x1, y0..y1).map_err(err)?),
+    }
+    // The legend, outside the axes: one row per named series.
+    let font = ("sans-serif", 14).into_font();
+    let mut y = 50;
+    for (i, s) in series.iter().enumerate().filter(|(_, s)| !s.name.is_empty()) {
+        let color = color_of(s, i);
+        let (x, yc) = (10, y + 7);
+        if s.cross {
+            legend
+                .draw(&Cross::new((x + 12, yc), 6, color.stroke_width(2)))
+                .map_err(err)?;
+        } else if s.markers {
+            legend
+                .draw(&Circle::new((x + 12, yc), 4, color.filled()))
+                .map_err(err)?;
+        } else if s.theory {
+            for k in 0..3 {
+                legend
+                    .draw(&PathElement::new(
+                        vec![(x + 8 * k, yc), (x + 8 * k + 5, yc)],
+                        color.stroke_width(2),
+                    ))
+                    .map_err(err)?;
+            }
+        } else {
+            legend
+                .draw(&PathElement::new(
+                    vec![(x, yc), (x + 24, yc)],
+                    color.stroke_width(2),
+                ))
+                .map_err(err)?;
+        }
+        // Long names wrap onto a second line.
+        let mut lines = vec![String::new()];
+        for word in s.name.split(' ') {
+            let cur = lines.last_mut().map_or(0, |l| l.len());
+            if cur > 0 && cur + word.len() > 30 {
+                lines.push(String::new());
+            }
+            if let Some(l) = lines.last_mut() {
+                if !l.is_empty() {
+                    l.push(' ');
+                }
+                l.push_str(word);
+            }
+        }
+        for l in &lines {
+            legend
+                .draw(&Text::new(l.clone(), (x + 32, y), font.clone()))
+                .map_err(err)?;
+            y += 18;
+        }
+        y += 6;
     }
     root.present().map_err(err)?;
     Ok(())
