@@ -2,10 +2,11 @@
 //! pool size M: the pool's kernel on the default device (f32, tiled) and its
 //! eigendecomposition in f64 (faer, eigenvectors included, then the target's
 //! weights), on the default `learning-curves` task (sphere in R^3, the
-//! default architecture). Each size is timed `RUNS` times (median); the
+//! default architecture). The
 //! growth is the log-log slope between successive sizes (theory: 2 for the
 //! kernel, 3 for the eigendecomposition), and the eigendecomposition is
 //! quoted as a ratio to the kernel of the same size, measured in the same run.
+//! Sizes up to 2048 are timed three times (median), larger ones once.
 //! Run: `cargo bench --bench spectrum [-- 512,1024,2048,4096]`.
 
 use std::time::Instant;
@@ -14,7 +15,6 @@ use widenet::experiments::task::Task;
 use widenet::kernel::{Want, kernels_device};
 use widenet::stats::median;
 
-const RUNS: usize = 3;
 
 fn main() {
     let sizes: Vec<usize> = std::env::args()
@@ -31,12 +31,19 @@ fn main() {
     for &m in &sizes {
         let task = Task::build(&cfg.source, m, 1, 0).expect("task");
         let (mut tk, mut te) = (Vec::new(), Vec::new());
-        for _ in 0..RUNS {
+        for _ in 0..if m <= 2048 { 3 } else { 1 } {
             let t = Instant::now();
-            let k = kernels_device(dev.as_ref(), &cfg.arch, &task.pool_x, None, Want::NTK, |_, _| {})
-                .expect("kernel")
-                .ntk
-                .expect("ntk");
+            let k = kernels_device(
+                dev.as_ref(),
+                &cfg.arch,
+                &task.pool_x,
+                None,
+                Want::NTK,
+                |_, _| {},
+            )
+            .expect("kernel")
+            .ntk
+            .expect("ntk");
             tk.push(t.elapsed().as_secs_f64());
             let t = Instant::now();
             let (ev, _) = pool_spectrum(&k, &task.pool_y).expect("spectrum");

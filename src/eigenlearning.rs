@@ -194,7 +194,11 @@ impl Modes {
         }
         let kappa = self.kappa(n, ridge)?;
         let l = self.learnabilities(kappa);
-        let sum_l2: f64 = l.iter().zip(&self.multiplicity).map(|(l, m)| m * l * l).sum();
+        let sum_l2: f64 = l
+            .iter()
+            .zip(&self.multiplicity)
+            .map(|(l, m)| m * l * l)
+            .sum();
         let e0 = n / (n - sum_l2);
         let bias: f64 = l
             .iter()
@@ -217,7 +221,13 @@ impl Modes {
     /// `tail / kappa` to the effective `n` as a ridge would (and, unlike a
     /// ridge, leave the training points interpolated: the train MSE uses
     /// `ridge` alone). Their target weight must be among the listed ones.
-    pub fn predict_with_tail(&self, n: f64, ridge: f64, tail: f64, noise: f64) -> Result<Prediction> {
+    pub fn predict_with_tail(
+        &self,
+        n: f64,
+        ridge: f64,
+        tail: f64,
+        noise: f64,
+    ) -> Result<Prediction> {
         let mut p = self.predict(n, ridge + tail.max(0.0), noise)?;
         p.train_mse = (ridge / (n * p.kappa)).powi(2) * p.test_mse;
         Ok(p)
@@ -240,10 +250,7 @@ impl Modes {
             .zip(&self.weights)
             .map(|(l, w)| l * w)
             .sum();
-        (
-            (ridge + trace) / n,
-            power + noise - 2.0 * n / ridge * lv,
-        )
+        ((ridge + trace) / n, power + noise - 2.0 * n / ridge * lv)
     }
 }
 

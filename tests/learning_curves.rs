@@ -39,7 +39,12 @@ fn learning_curves_quick_matches_eigenlearning() {
     let out = OutDir::create(Some(&tmp("lc")), "learning-curves").unwrap();
     let dev = device();
     let r = learning_curves::run(dev.as_ref(), &cfg, &task, &out, true, false).unwrap();
-    for name in ["learning_curves", "spectrum", "target_weights", "learnability"] {
+    for name in [
+        "learning_curves",
+        "spectrum",
+        "target_weights",
+        "learnability",
+    ] {
         for ext in ["svg", "png"] {
             assert!(out.file(&format!("{name}.{ext}")).exists(), "{name}.{ext}");
         }
@@ -50,32 +55,51 @@ fn learning_curves_quick_matches_eigenlearning() {
     // spherical harmonics of R^3 are not, and kernel regression on them
     // measures 10-25% above the prediction at these n (independent numpy
     // check, 8 draws); four draws add about 10% of noise.
-    let ns: Vec<u64> = r["n"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+    let ns: Vec<u64> = r["n"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
     let mut checked = 0;
     for (i, &n) in ns.iter().enumerate() {
         if (64..=256).contains(&n) {
             let m = f(&r["measured"]["test_mse"][i]);
             let p = f(&r["predicted"]["test_mse"][i]);
-            assert!(m / p < 1.5 && p / m < 1.5, "n {n}: measured {m} predicted {p}");
+            assert!(
+                m / p < 1.5 && p / m < 1.5,
+                "n {n}: measured {m} predicted {p}"
+            );
             checked += 1;
         }
     }
     assert!(checked >= 2);
     // The exponents agree within their uncertainty and 0.25.
-    let (me, pe) = (f(&r["fit"]["measured_exponent"]), f(&r["fit"]["predicted_exponent"]));
+    let (me, pe) = (
+        f(&r["fit"]["measured_exponent"]),
+        f(&r["fit"]["predicted_exponent"]),
+    );
     let se = f(&r["fit"]["measured_exponent_se"]);
     assert!(me < -0.5, "the test MSE falls with n: exponent {me}");
-    assert!((me - pe).abs() < 0.25 + 2.0 * se, "measured {me} ± {se}, predicted {pe}");
+    assert!(
+        (me - pe).abs() < 0.25 + 2.0 * se,
+        "measured {me} ± {se}, predicted {pe}"
+    );
     // The pool's spectrum against the exact one: each of the degrees 0 to 4
     // (modes k^2 .. (k+1)^2 on the sphere in R^3), averaged, within 10%
     // (a pool of 1024 points estimates them to a few percent).
     let pool = r["spectrum"]["eigenvalues"].as_array().unwrap();
-    let exact = r["spectrum"]["exact"]["degree_eigenvalues"].as_array().unwrap();
+    let exact = r["spectrum"]["exact"]["degree_eigenvalues"]
+        .as_array()
+        .unwrap();
     for k in 0..5usize {
         let block: Vec<f64> = (k * k..(k + 1) * (k + 1)).map(|i| f(&pool[i])).collect();
         let avg = block.iter().sum::<f64>() / block.len() as f64;
         let mu = f(&exact[k]);
-        assert!((avg - mu).abs() < 0.1 * mu, "degree {k}: pool {avg} exact {mu}");
+        assert!(
+            (avg - mu).abs() < 0.1 * mu,
+            "degree {k}: pool {avg} exact {mu}"
+        );
     }
     // Finite networks (the centred linearized model at infinite time):
     // the widest within 25% of kernel regression on the same points, and
@@ -111,12 +135,22 @@ fn random_labels_are_fitted_later_and_do_not_generalize() {
     assert!(f(&last["steps_to_fit_predicted"]) > 1.5 * f(&first["steps_to_fit_predicted"]));
     // True labels generalize; random ones leave at least the label variance.
     let (t0, t1) = (f(&first["test_mse"]), f(&last["test_mse"]));
-    assert!(t0 < 0.5 * power, "true labels: test {t0}, label power {power}");
-    assert!(t1 > 0.9 * power, "random labels: test {t1}, label power {power}");
+    assert!(
+        t0 < 0.5 * power,
+        "true labels: test {t0}, label power {power}"
+    );
+    assert!(
+        t1 > 0.9 * power,
+        "random labels: test {t1}, label power {power}"
+    );
     // The widest networks' test MSE against the kernel's prediction, within 30%.
     for l in levels {
         let (m, p) = (f(&l["test_mse"]), f(&l["test_mse_predicted"]));
-        assert!((m - p).abs() < 0.3 * p, "corrupt {}: measured {m}, kernel {p}", l["corrupt"]);
+        assert!(
+            (m - p).abs() < 0.3 * p,
+            "corrupt {}: measured {m}, kernel {p}",
+            l["corrupt"]
+        );
     }
 }
 
@@ -140,14 +174,46 @@ fn bad_input_exits_2_with_a_message_and_writes_nothing() {
     let o = out.to_str().unwrap();
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
-            vec!["learning-curves", "--x", xs.to_str().unwrap(), "--y", ys.to_str().unwrap(), "--n-test", "5", "--out", o],
+            vec![
+                "learning-curves",
+                "--x",
+                xs.to_str().unwrap(),
+                "--y",
+                ys.to_str().unwrap(),
+                "--n-test",
+                "5",
+                "--out",
+                o,
+            ],
             "19 labels but --x has 20 rows",
         ),
-        (vec!["learning-curves", "--quick", "--n", "16,5000", "--out", o], "more than the pool"),
-        (vec!["learning-curves", "--quick", "--ridge", "-1", "--out", o], "--ridge must be finite and non-negative"),
-        (vec!["random-labels", "--quick", "--corrupt", "", "--out", o], "--corrupt is empty"),
-        (vec!["random-labels", "--quick", "--corrupt", "0,1.5", "--out", o], "in [0, 1]"),
-        (vec!["learning-curves", "--quick", "--target", "power:x", "--out", o], "--target"),
+        (
+            vec!["learning-curves", "--quick", "--n", "16,5000", "--out", o],
+            "more than the pool",
+        ),
+        (
+            vec!["learning-curves", "--quick", "--ridge", "-1", "--out", o],
+            "--ridge must be finite and non-negative",
+        ),
+        (
+            vec!["random-labels", "--quick", "--corrupt", "", "--out", o],
+            "--corrupt is empty",
+        ),
+        (
+            vec!["random-labels", "--quick", "--corrupt", "0,1.5", "--out", o],
+            "in [0, 1]",
+        ),
+        (
+            vec![
+                "learning-curves",
+                "--quick",
+                "--target",
+                "power:x",
+                "--out",
+                o,
+            ],
+            "--target",
+        ),
     ];
     for (args, msg) in cases {
         let r = bin().args(&args).output().unwrap();

@@ -132,7 +132,11 @@ fn floats(flag: &str, s: &str) -> Result<Vec<f64>> {
     s.split(',')
         .map(|t| t.trim().parse::<f64>())
         .collect::<std::result::Result<_, _>>()
-        .map_err(|_| Error::invalid(format!("{flag}: expected comma-separated numbers, got '{s}'")))
+        .map_err(|_| {
+            Error::invalid(format!(
+                "{flag}: expected comma-separated numbers, got '{s}'"
+            ))
+        })
 }
 
 fn get(s: &str) -> Result<widenet::predict::Get> {
@@ -237,7 +241,17 @@ impl LearningCurvesArgs {
         macro_rules! over {
             ($($f:ident),*) => { $( if let Some(v) = self.$f { c.$f = v; } )* };
         }
-        over!(pool, ridge, noise, draws, members, finite_test, kmax, fit_min_n, seed);
+        over!(
+            pool,
+            ridge,
+            noise,
+            draws,
+            members,
+            finite_test,
+            kmax,
+            fit_min_n,
+            seed
+        );
         if let Some(t) = self.data.n_test {
             c.n_test = t;
         }

@@ -226,12 +226,7 @@ fn draw_svg(
                     }
                 } else if s.theory {
                     chart
-                        .draw_series(DashedLineSeries::new(
-                            pts,
-                            8,
-                            5,
-                            color.stroke_width(2),
-                        ))
+                        .draw_series(DashedLineSeries::new(pts, 8, 5, color.stroke_width(2)))
                         .map_err(err)?;
                 } else {
                     chart
@@ -262,7 +257,11 @@ fn draw_svg(
     // The legend, outside the axes: one row per named series.
     let font = ("sans-serif", 14).into_font();
     let mut y = 50;
-    for (i, s) in series.iter().enumerate().filter(|(_, s)| !s.name.is_empty()) {
+    for (i, s) in series
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| !s.name.is_empty())
+    {
         let color = color_of(s, i);
         let (x, yc) = (10, y + 7);
         if s.cross {

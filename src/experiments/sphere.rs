@@ -353,8 +353,8 @@ mod tests {
 
     #[test]
     fn the_spectrum_sums_to_the_kernel() {
-        let arch = crate::Arch::parse("Dense(64, b_std=0.1), Relu, Dense(64), Relu, Dense(1)")
-            .unwrap();
+        let arch =
+            crate::Arch::parse("Dense(64, b_std=0.1), Relu, Dense(64), Relu, Dense(1)").unwrap();
         let p = arch.kernel_program(5).unwrap();
         let s = exact_spectrum(&p, Get::Ntk, 5, 60).unwrap();
         // k(t) = sum N mu P(t) at a few t (the tail beyond degree 60 is small).
@@ -366,7 +366,10 @@ mod tests {
                 .map(|((p, m), n)| p * m * n)
                 .sum();
             let k = kernel_of_cosine(&p, Get::Ntk, t, false);
-            assert!((series - k).abs() < 1e-3 * s.trace, "t {t}: {series} against {k}");
+            assert!(
+                (series - k).abs() < 1e-3 * s.trace,
+                "t {t}: {series} against {k}"
+            );
         }
         assert!(s.tail < 2e-2 * s.trace, "tail {} of {}", s.tail, s.trace);
     }

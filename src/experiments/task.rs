@@ -53,9 +53,7 @@ impl Task {
         match source {
             Source::Sphere { d, target } => {
                 if *d < 2 {
-                    return Err(Error::invalid(format!(
-                        "--d must be at least 2, got {d}"
-                    )));
+                    return Err(Error::invalid(format!("--d must be at least 2, got {d}")));
                 }
                 let spec = TargetSpec::parse(target)?;
                 let f = Target::new(*d, &spec, seed)?;

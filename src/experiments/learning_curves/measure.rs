@@ -76,7 +76,12 @@ pub(super) fn regress(k: &Kernels, idx: &[usize], ridge: f64, t: usize) -> Resul
             .collect::<Vec<_>>(),
     );
     // Train residual: y - K alpha = ridge alpha.
-    let train_mse = crate::stats::mean(&alpha.iter().map(|a| (ridge * a).powi(2)).collect::<Vec<_>>());
+    let train_mse = crate::stats::mean(
+        &alpha
+            .iter()
+            .map(|a| (ridge * a).powi(2))
+            .collect::<Vec<_>>(),
+    );
     Ok(Fit {
         test_mse,
         train_mse,
@@ -85,7 +90,12 @@ pub(super) fn regress(k: &Kernels, idx: &[usize], ridge: f64, t: usize) -> Resul
 }
 
 /// The training rows of draw `r` at `n` points.
-pub(super) fn train_rows(cfg: &LearningCurvesConfig, pool: usize, n: usize, r: usize) -> Vec<usize> {
+pub(super) fn train_rows(
+    cfg: &LearningCurvesConfig,
+    pool: usize,
+    n: usize,
+    r: usize,
+) -> Vec<usize> {
     draw(pool, n, cfg.seed, 1_000_003 * n as u64 + r as u64)
 }
 
@@ -106,17 +116,19 @@ pub(super) fn point(
         let fit = regress(k, &idx, cfg.ridge, t)?;
         test.push(fit.test_mse);
         train.push(fit.train_mse);
-        // <f, f_k> / <f_k, f_k> over the test points.
+        // L_k = <f, f_k> / <f_k, f_k>, estimated over the test points as
+        // 1 + <f - y, f_k> / <f_k, f_k> with the clean target y: the
+        // residual is small, so its sampling noise is too.
         for (j, &deg) in degrees.iter().enumerate() {
             let (mut num, mut den) = (0.0, 0.0);
-            for (p, parts) in fit.pred.iter().zip(&task.test_parts) {
+            for ((p, parts), y) in fit.pred.iter().zip(&task.test_parts).zip(&task.test_y) {
                 if let Some(c) = parts.iter().find(|c| c.0 == deg) {
-                    num += p * c.1;
+                    num += (p - y) * c.1;
                     den += c.1 * c.1;
                 }
             }
             if den > 0.0 {
-                learn[j].push(num / den);
+                learn[j].push(1.0 + num / den);
             }
         }
     }

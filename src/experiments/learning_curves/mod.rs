@@ -106,7 +106,11 @@ pub fn parse_sizes(s: &str) -> Result<Vec<usize>> {
         }
         let mut v: Vec<usize> = (0..k)
             .map(|i| {
-                let f = if k == 1 { 0.0 } else { i as f64 / (k - 1) as f64 };
+                let f = if k == 1 {
+                    0.0
+                } else {
+                    i as f64 / (k - 1) as f64
+                };
                 (lo as f64 * (hi as f64 / lo as f64).powf(f)).round() as usize
             })
             .collect();
@@ -139,10 +143,10 @@ impl Default for LearningCurvesConfig {
             ridge: 0.0,
             noise: 0.0,
             draws: 10,
-            widths: vec![128, 1024],
+            widths: vec![128, 512],
             finite_n: vec![64, 256],
-            members: 4,
-            finite_test: 512,
+            members: 3,
+            finite_test: 256,
             kmax: 300,
             fit_min_n: 64,
             seed: 0,
@@ -314,10 +318,18 @@ pub fn run(
     };
     // Noisy labels, fixed per point.
     let mut r = Rng::new(cfg.seed ^ 0x0153_0153);
-    let mut noisy = |v: &[f64]| -> Vec<f64> { v.iter().map(|y| y + cfg.noise * r.normal()).collect() };
+    let mut noisy =
+        |v: &[f64]| -> Vec<f64> { v.iter().map(|y| y + cfg.noise * r.normal()).collect() };
     let (pool_y, test_y) = (noisy(&task.pool_y), noisy(&task.test_y));
     let t0 = std::time::Instant::now();
-    let kpool = pick(kernels_device(dev, &cfg.arch, &task.pool_x, None, want, |_, _| {})?)?;
+    let kpool = pick(kernels_device(
+        dev,
+        &cfg.arch,
+        &task.pool_x,
+        None,
+        want,
+        |_, _| {},
+    )?)?;
     let ktest = pick(kernels_device(
         dev,
         &cfg.arch,
@@ -327,7 +339,11 @@ pub fn run(
         |_, _| {},
     )?)?;
     let kernel_s = t0.elapsed().as_secs_f64();
-    bar.step(format!("kernels of {} + {} points", task.pool(), task.test_y.len()));
+    bar.step(format!(
+        "kernels of {} + {} points",
+        task.pool(),
+        task.test_y.len()
+    ));
     let k = measure::Kernels {
         pool: kpool,
         test: ktest,
@@ -359,7 +375,10 @@ pub fn run(
             let s = super::sphere::exact_spectrum(&program, cfg.get, d, kmax)?;
             let mut w = t.powers.clone();
             w.resize(kmax + 1, 0.0);
-            Some((Modes::new(s.eigenvalues.clone(), s.multiplicity.clone(), w)?, s))
+            Some((
+                Modes::new(s.eigenvalues.clone(), s.multiplicity.clone(), w)?,
+                s,
+            ))
         }
         None => None,
     };

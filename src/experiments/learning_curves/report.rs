@@ -104,15 +104,24 @@ pub(super) fn write(out: &OutDir, r: &Inputs<'_>) -> Result<Value> {
     let train_mean: Vec<f64> = train_draws.iter().map(|v| mean(v)).collect();
     let pool_pred = predictions(r.pool, 0.0, &ns, cfg)?;
     let (main_pred, source) = match r.exact {
-        Some((m, s)) => (predictions(m, s.tail, &ns, cfg)?, "population (exact sphere spectrum)"),
+        Some((m, s)) => (
+            predictions(m, s.tail, &ns, cfg)?,
+            "population (exact sphere spectrum)",
+        ),
         None => (pool_pred.clone(), "pool"),
     };
     let pred_test = column(&main_pred, |p| p.test_mse);
     // Fits over n >= fit_min_n.
-    let keep: Vec<usize> = (0..ns.len()).filter(|&i| cfg.n[i] >= cfg.fit_min_n).collect();
+    let keep: Vec<usize> = (0..ns.len())
+        .filter(|&i| cfg.n[i] >= cfg.fit_min_n)
+        .collect();
     let xs: Vec<f64> = keep.iter().map(|&i| ns[i]).collect();
     let per_draw: Vec<Vec<f64>> = (0..cfg.draws)
-        .map(|d| keep.iter().map(|&i| test_draws[i].get(d).copied().unwrap_or(f64::NAN)).collect())
+        .map(|d| {
+            keep.iter()
+                .map(|&i| test_draws[i].get(d).copied().unwrap_or(f64::NAN))
+                .collect()
+        })
         .collect();
     let measured = seed_slope(&xs, &per_draw);
     let sel = |v: &[f64]| -> Vec<f64> { keep.iter().map(|&i| v[i]).collect() };
@@ -216,8 +225,11 @@ fn learnability(r: &Inputs<'_>, grid: &[f64], ns: &[f64]) -> Result<Value> {
     };
     match r.exact {
         Some((m, s)) => {
-            let theory: Vec<Vec<f64>> =
-                r.degrees.iter().map(|&k| curve(m, s.tail, k)).collect::<Result<_>>()?;
+            let theory: Vec<Vec<f64>> = r
+                .degrees
+                .iter()
+                .map(|&k| curve(m, s.tail, k))
+                .collect::<Result<_>>()?;
             let measured: Vec<Vec<f64>> = r
                 .degrees
                 .iter()
@@ -229,15 +241,19 @@ fn learnability(r: &Inputs<'_>, grid: &[f64], ns: &[f64]) -> Result<Value> {
                         .collect()
                 })
                 .collect();
-            Ok(json!({"by": "degree", "modes": r.degrees, "n_grid": grid, "theory": theory, "n": ns, "measured": measured}))
+            Ok(
+                json!({"by": "degree", "modes": r.degrees, "n_grid": grid, "theory": theory, "n": ns, "measured": measured}),
+            )
         }
         None => {
             let modes: Vec<usize> = [0usize, 1, 3, 7, 15, 31, 63, 127]
                 .into_iter()
                 .filter(|&i| i < r.pool.eigenvalues.len())
                 .collect();
-            let theory: Vec<Vec<f64>> =
-                modes.iter().map(|&i| curve(r.pool, 0.0, i)).collect::<Result<_>>()?;
+            let theory: Vec<Vec<f64>> = modes
+                .iter()
+                .map(|&i| curve(r.pool, 0.0, i))
+                .collect::<Result<_>>()?;
             let one_based: Vec<usize> = modes.iter().map(|i| i + 1).collect();
             Ok(json!({"by": "pool mode", "modes": one_based, "n_grid": grid, "theory": theory}))
         }
@@ -255,39 +271,82 @@ fn figures(out: &OutDir, r: &Inputs<'_>, rep: &Value, ns: &[f64], grid: &[f64]) 
     let fit = &rep["fit"];
     let slope = fit["measured_exponent"].as_f64().unwrap_or(f64::NAN);
     let mut s = vec![
-        Series::measured(format!("kernel regression, test (mean ± sd of {} draws)", r.cfg.draws), pairs(ns, &test))
-            .with_err(sd)
-            .with_color(0),
+        Series::measured(
+            format!(
+                "kernel regression, test (mean ± sd of {} draws)",
+                r.cfg.draws
+            ),
+            pairs(ns, &test),
+        )
+        .with_err(sd)
+        .with_color(0),
         Series::theory(
-            format!("eigenlearning, {} spectrum", if r.exact.is_some() { "exact" } else { "pool" }),
+            format!(
+                "eigenlearning, {} spectrum",
+                if r.exact.is_some() { "exact" } else { "pool" }
+            ),
             pairs(ns, &pred),
         )
         .with_color(0),
     ];
     if r.exact.is_some() {
-        s.push(Series::theory("eigenlearning, pool spectrum", pairs(ns, &floats(&rep["predicted_pool"]["test_mse"]))).with_color(4));
+        s.push(
+            Series::theory(
+                "eigenlearning, pool spectrum",
+                pairs(ns, &floats(&rep["predicted_pool"]["test_mse"])),
+            )
+            .with_color(4),
+        );
     }
     if r.cfg.ridge > 0.0 {
-        s.push(Series::measured("kernel regression, train", pairs(ns, &floats(&m["train_mse"]))).with_color(1));
-        s.push(Series::theory("eigenlearning, train", pairs(ns, &floats(&rep["predicted"]["train_mse"]))).with_color(1));
+        s.push(
+            Series::measured(
+                "kernel regression, train",
+                pairs(ns, &floats(&m["train_mse"])),
+            )
+            .with_color(1),
+        );
+        s.push(
+            Series::theory(
+                "eigenlearning, train",
+                pairs(ns, &floats(&rep["predicted"]["train_mse"])),
+            )
+            .with_color(1),
+        );
     }
     // The fitted power law of the measured curve.
-    let keep: Vec<usize> = (0..ns.len()).filter(|&i| r.cfg.n[i] >= r.cfg.fit_min_n).collect();
+    let keep: Vec<usize> = (0..ns.len())
+        .filter(|&i| r.cfg.n[i] >= r.cfg.fit_min_n)
+        .collect();
     if let (Some(&a), Some(&b)) = (keep.first(), keep.last()) {
         let fx = [ns[a], ns[b]];
-        let icpt = crate::stats::fit_loglog(&keep.iter().map(|&i| ns[i]).collect::<Vec<_>>(), &keep.iter().map(|&i| test[i]).collect::<Vec<_>>()).map_or(f64::NAN, |f| f.1);
+        let icpt = crate::stats::fit_loglog(
+            &keep.iter().map(|&i| ns[i]).collect::<Vec<_>>(),
+            &keep.iter().map(|&i| test[i]).collect::<Vec<_>>(),
+        )
+        .map_or(f64::NAN, |f| f.1);
         s.push(
-            Series::line(format!("fit: slope {slope:.2} ± {:.2}", fit["measured_exponent_se"].as_f64().unwrap_or(f64::NAN)),
-                fx.iter().map(|&x| (x, (icpt + slope * x.ln()).exp())).collect())
+            Series::line(
+                format!(
+                    "fit: slope {slope:.2} ± {:.2}",
+                    fit["measured_exponent_se"].as_f64().unwrap_or(f64::NAN)
+                ),
+                fx.iter()
+                    .map(|&x| (x, (icpt + slope * x.ln()).exp()))
+                    .collect(),
+            )
             .with_color(7),
         );
     }
     for (j, f) in rep["finite"].as_array().into_iter().flatten().enumerate() {
         let xs = floats(&f["n"]);
         s.push(
-            Series::measured(format!("width {} (linearized, {} nets)", f["width"], r.cfg.members), pairs(&xs, &floats(&f["test_mse"])))
-                .with_err(floats(&f["test_mse_sd"]))
-                .with_color(2 + j % 2 + 3 * (j / 2)),
+            Series::measured(
+                format!("width {} (linearized, {} nets)", f["width"], r.cfg.members),
+                pairs(&xs, &floats(&f["test_mse"])),
+            )
+            .with_err(floats(&f["test_mse_sd"]))
+            .with_color(2 + j % 2 + 3 * (j / 2)),
         );
     }
     plot(
@@ -301,24 +360,77 @@ fn figures(out: &OutDir, r: &Inputs<'_>, rep: &Value, ns: &[f64], grid: &[f64]) 
     )?;
     // The spectrum and the target's weights.
     let idx: Vec<f64> = (1..=r.pool.eigenvalues.len()).map(|i| i as f64).collect();
-    let mut sp = vec![Series::measured(format!("pool of {}: eigenvalues of K/M", idx.len()), pairs(&idx, &r.pool.eigenvalues)).with_color(0)];
-    let mut sw = vec![Series::measured("pool: target weight v_i^2", pairs(&idx, &r.pool.weights)).with_color(1)];
+    let mut sp = vec![
+        Series::measured(
+            format!("pool of {}: eigenvalues of K/M", idx.len()),
+            pairs(&idx, &r.pool.eigenvalues),
+        )
+        .with_color(0),
+    ];
+    let mut sw = vec![
+        Series::measured("pool: target weight v_i^2", pairs(&idx, &r.pool.weights)).with_color(1),
+    ];
     if let Some((m, _)) = r.exact {
         let (ix, lam, _) = super::spectrum::indexed(m);
-        let per: Vec<f64> = m.weights.iter().zip(&m.multiplicity).map(|(w, n)| w / n).collect();
+        let per: Vec<f64> = m
+            .weights
+            .iter()
+            .zip(&m.multiplicity)
+            .map(|(w, n)| w / n)
+            .collect();
         let mut order: Vec<usize> = (0..m.eigenvalues.len()).collect();
         order.sort_by(|&a, &b| m.eigenvalues[b].total_cmp(&m.eigenvalues[a]));
-        let cut = |v: Vec<(f64, f64)>| -> Vec<(f64, f64)> { v.into_iter().filter(|p| p.0 <= 4.0 * idx.len() as f64).collect() };
-        sp.push(Series::theory("exact: Gegenbauer coefficients", cut(pairs(&ix, &lam))).with_color(0));
-        sw.push(Series::theory("exact: power per mode of each degree", cut(order.iter().zip(&ix).map(|(&g, &i)| (i, per[g])).collect())).with_color(1));
+        let cut = |v: Vec<(f64, f64)>| -> Vec<(f64, f64)> {
+            v.into_iter()
+                .filter(|p| p.0 <= 4.0 * idx.len() as f64)
+                .collect()
+        };
+        sp.push(
+            Series::theory("exact: Gegenbauer coefficients", cut(pairs(&ix, &lam))).with_color(0),
+        );
+        sw.push(
+            Series::theory(
+                "exact: power per mode of each degree",
+                cut(order.iter().zip(&ix).map(|(&g, &i)| (i, per[g])).collect()),
+            )
+            .with_color(1),
+        );
     }
     let th = &fit["theory"];
-    if let (Some(a), Some(c)) = (th["spectrum_decay"]["exponent"].as_f64(), th["spectrum_decay"]["intercept"].as_f64()) {
-        let (lo, hi) = (fit["n_range"][0].as_f64().unwrap_or(1.0), fit["n_range"][1].as_f64().unwrap_or(1.0));
-        sp.push(Series::line(format!("fit: decay i^-{a:.2}"), vec![(lo, (c - a * lo.ln()).exp()), (hi, (c - a * hi.ln()).exp())]).with_color(7));
+    if let (Some(a), Some(c)) = (
+        th["spectrum_decay"]["exponent"].as_f64(),
+        th["spectrum_decay"]["intercept"].as_f64(),
+    ) {
+        let (lo, hi) = (
+            fit["n_range"][0].as_f64().unwrap_or(1.0),
+            fit["n_range"][1].as_f64().unwrap_or(1.0),
+        );
+        sp.push(
+            Series::line(
+                format!("fit: decay i^-{a:.2}"),
+                vec![(lo, (c - a * lo.ln()).exp()), (hi, (c - a * hi.ln()).exp())],
+            )
+            .with_color(7),
+        );
     }
-    plot(&out.file("spectrum.svg"), "Kernel spectrum: the pool against the exact population spectrum", "mode index i", "eigenvalue", true, true, &sp)?;
-    plot(&out.file("target_weights.svg"), "The target's weight on each eigenmode", "mode index i", "target weight v_i^2", true, true, &sw)?;
+    plot(
+        &out.file("spectrum.svg"),
+        "Kernel spectrum: the pool against the exact population spectrum",
+        "mode index i",
+        "eigenvalue",
+        true,
+        true,
+        &sp,
+    )?;
+    plot(
+        &out.file("target_weights.svg"),
+        "The target's weight on each eigenmode",
+        "mode index i",
+        "target weight v_i^2",
+        true,
+        true,
+        &sw,
+    )?;
     // Learnability of each tracked mode against n.
     let l = &rep["learnability"];
     let mut sl = Vec::new();
@@ -327,9 +439,23 @@ fn figures(out: &OutDir, r: &Inputs<'_>, rep: &Value, ns: &[f64], grid: &[f64]) 
         let theory = floats(&l["theory"][j]);
         sl.push(Series::theory(format!("{by} {mode}: theory"), pairs(grid, &theory)).with_color(j));
         if l.get("measured").is_some() {
-            sl.push(Series::measured(format!("{by} {mode}: measured"), pairs(ns, &floats(&l["measured"][j]))).with_color(j));
+            sl.push(
+                Series::measured(
+                    format!("{by} {mode}: measured"),
+                    pairs(ns, &floats(&l["measured"][j])),
+                )
+                .with_color(j),
+            );
         }
     }
-    plot(&out.file("learnability.svg"), "Learnability of each mode against training points", "training points n", "learnability L", true, false, &sl)?;
+    plot(
+        &out.file("learnability.svg"),
+        "Learnability of each mode against training points",
+        "training points n",
+        "learnability L",
+        true,
+        false,
+        &sl,
+    )?;
     Ok(())
 }

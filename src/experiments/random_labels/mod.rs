@@ -82,9 +82,9 @@ impl Default for RandomLabelsConfig {
                 d_out: 1,
             }),
             corrupt: vec![0.0, 0.2, 0.5, 0.8, 1.0],
-            widths: vec![128, 2048],
+            widths: vec![128, 1024],
             members: 4,
-            max_steps: 4000,
+            max_steps: 3000,
             lr: None,
             fit_tol: 0.01,
             curve_points: 50,
@@ -100,10 +100,10 @@ impl RandomLabelsConfig {
             n_train: 48,
             n_test: 256,
             corrupt: vec![0.0, 0.5, 1.0],
-            widths: vec![64, 1024],
+            widths: vec![64, 512],
             members: 3,
-            max_steps: 1500,
-            curve_points: 30,
+            max_steps: 800,
+            curve_points: 24,
             ..Default::default()
         }
     }
@@ -192,7 +192,11 @@ pub fn corrupted(y: &[f64], c: f64, seed: u64) -> Vec<f64> {
 pub fn grid(max: usize, points: usize) -> Vec<usize> {
     let mut g = vec![0usize];
     for i in 0..points {
-        let f = if points == 1 { 1.0 } else { i as f64 / (points - 1) as f64 };
+        let f = if points == 1 {
+            1.0
+        } else {
+            i as f64 / (points - 1) as f64
+        };
         g.push((max as f64).powf(f).round() as usize);
     }
     g.dedup();
@@ -228,7 +232,8 @@ fn train_point(
         log_every: usize::MAX / 2,
         seed: cfg.seed,
     };
-    let threshold = cfg.fit_tol * 0.5 * crate::stats::mean(&y.iter().map(|v| v * v).collect::<Vec<_>>());
+    let threshold =
+        cfg.fit_tol * 0.5 * crate::stats::mean(&y.iter().map(|v| v * v).collect::<Vec<_>>());
     let steps = grid(cfg.max_steps, cfg.curve_points);
     let mut trainer = Trainer::new(&mut ens, &task.pool_x, &ym, &tcfg)?;
     let (mut at, mut mean_curve, mut members) = (Vec::new(), Vec::new(), Vec::new());

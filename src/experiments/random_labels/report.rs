@@ -27,11 +27,8 @@ pub(super) struct Theory {
 
 impl Theory {
     pub(super) fn new(cfg: &RandomLabelsConfig, task: &Task) -> Result<Self> {
-        let kernels = PredictKernels::compute(
-            &cfg.arch,
-            &task.pool_x.to_f64(),
-            &task.test_x.to_f64(),
-        )?;
+        let kernels =
+            PredictKernels::compute(&cfg.arch, &task.pool_x.to_f64(), &task.test_x.to_f64())?;
         let n = task.pool();
         let dd = kernels
             .dd_ntk
@@ -104,7 +101,9 @@ impl Theory {
                 diag_reg: 0.0,
             },
         )?;
-        let cov = p.cov.ok_or_else(|| Error::invalid("internal: no covariance"))?;
+        let cov = p
+            .cov
+            .ok_or_else(|| Error::invalid("internal: no covariance"))?;
         Ok(mean(
             &test_y
                 .iter()
@@ -174,13 +173,24 @@ pub(super) fn write(
         let y = corrupted(&task.pool_y, c, cfg.seed);
         let predicted = th.train_curve(&y, lr, &steps);
         let threshold = cfg.fit_tol * 0.5 * mean(&y.iter().map(|v| v * v).collect::<Vec<_>>());
-        let predicted_fit = steps.iter().zip(&predicted).find(|(_, l)| **l <= threshold).map(|(s, _)| *s);
-        let pts: Vec<&Value> = points.iter().filter(|p| p["level"] == li).map(|p| &p["point"]).collect();
+        let predicted_fit = steps
+            .iter()
+            .zip(&predicted)
+            .find(|(_, l)| **l <= threshold)
+            .map(|(s, _)| *s);
+        let pts: Vec<&Value> = points
+            .iter()
+            .filter(|p| p["level"] == li)
+            .map(|p| &p["point"])
+            .collect();
         let by_width: Vec<Value> = pts
             .iter()
             .map(|p| json!({"width": p["width"], "steps": p["steps"], "loss": p["loss"]}))
             .collect();
-        let fit_by_width: Vec<Value> = pts.iter().map(|p| json!({"width": p["width"], "steps": p["steps_to_fit"]})).collect();
+        let fit_by_width: Vec<Value> = pts
+            .iter()
+            .map(|p| json!({"width": p["width"], "steps": p["steps_to_fit"]}))
+            .collect();
         let test_by_width: Vec<Value> = pts
             .iter()
             .map(|p| {
@@ -189,7 +199,9 @@ pub(super) fn write(
             })
             .collect();
         let wide = pts.iter().find(|p| p["width"] == widest).copied();
-        let stopped = wide.and_then(|p| p["stopped_at"].as_u64()).unwrap_or(cfg.max_steps as u64) as usize;
+        let stopped = wide
+            .and_then(|p| p["stopped_at"].as_u64())
+            .unwrap_or(cfg.max_steps as u64) as usize;
         let test_pred = th.test_mse(&y, lr, stopped, &task.test_y)?;
         levels.push(json!({
             "corrupt": c,
@@ -223,13 +235,32 @@ fn figures(out: &OutDir, cfg: &RandomLabelsConfig, rep: &Value) -> Result<()> {
     for (i, l) in levels.iter().enumerate() {
         let c = l["corrupt"].as_f64().unwrap_or(f64::NAN);
         let tl = &l["train_loss"];
-        let fin: Vec<(f64, f64)> = floats(&tl["finite_steps"]).into_iter().zip(floats(&tl["finite"])).filter(|p| p.0 > 0.0).collect();
-        let pred: Vec<(f64, f64)> = floats(&tl["steps"]).into_iter().zip(floats(&tl["predicted"])).filter(|p| p.0 > 0.0).collect();
+        let fin: Vec<(f64, f64)> = floats(&tl["finite_steps"])
+            .into_iter()
+            .zip(floats(&tl["finite"]))
+            .filter(|p| p.0 > 0.0)
+            .collect();
+        let pred: Vec<(f64, f64)> = floats(&tl["steps"])
+            .into_iter()
+            .zip(floats(&tl["predicted"]))
+            .filter(|p| p.0 > 0.0)
+            .collect();
         s.push(Series::line(format!("corrupt {c}: width {}", rep["widest"]), fin).with_color(i));
         s.push(Series::theory(format!("corrupt {c}: kernel"), pred).with_color(i));
     }
-    plot(&out.file("train_loss.svg"), "Training loss against steps, by label corruption (Zhang et al. fig. 1a)", "gradient-descent steps", "training loss (MSE / 2)", true, true, &s)?;
-    let cs: Vec<f64> = levels.iter().map(|l| l["corrupt"].as_f64().unwrap_or(f64::NAN)).collect();
+    plot(
+        &out.file("train_loss.svg"),
+        "Training loss against steps, by label corruption (Zhang et al. fig. 1a)",
+        "gradient-descent steps",
+        "training loss (MSE / 2)",
+        true,
+        true,
+        &s,
+    )?;
+    let cs: Vec<f64> = levels
+        .iter()
+        .map(|l| l["corrupt"].as_f64().unwrap_or(f64::NAN))
+        .collect();
     let mut f = Vec::new();
     let mut t = Vec::new();
     for (j, &w) in cfg.widths.iter().enumerate() {
@@ -237,12 +268,16 @@ fn figures(out: &OutDir, cfg: &RandomLabelsConfig, rep: &Value) -> Result<()> {
         let mut never = Vec::new();
         let (mut tm, mut tsd) = (Vec::new(), Vec::new());
         for (l, &c) in levels.iter().zip(&cs) {
-            let fw = l["steps_to_fit_by_width"].as_array().and_then(|a| a.iter().find(|p| p["width"] == w).cloned());
+            let fw = l["steps_to_fit_by_width"]
+                .as_array()
+                .and_then(|a| a.iter().find(|p| p["width"] == w).cloned());
             match fw.and_then(|p| p["steps"].as_f64()) {
                 Some(v) => fitted.push((c, v)),
                 None => never.push((c, cfg.max_steps as f64)),
             }
-            let tw = l["test_mse_by_width"].as_array().and_then(|a| a.iter().find(|p| p["width"] == w).cloned());
+            let tw = l["test_mse_by_width"]
+                .as_array()
+                .and_then(|a| a.iter().find(|p| p["width"] == w).cloned());
             if let Some(p) = tw {
                 tm.push((c, p["mean"].as_f64().unwrap_or(f64::NAN)));
                 tsd.push(p["sd"].as_f64().unwrap_or(f64::NAN));
@@ -250,24 +285,67 @@ fn figures(out: &OutDir, cfg: &RandomLabelsConfig, rep: &Value) -> Result<()> {
         }
         f.push(Series::measured(format!("width {w}"), fitted).with_color(j));
         if !never.is_empty() {
-            f.push(Series::marked(format!("width {w}: not fitted in {} steps", cfg.max_steps), never).with_color(j));
+            f.push(
+                Series::marked(
+                    format!("width {w}: not fitted in {} steps", cfg.max_steps),
+                    never,
+                )
+                .with_color(j),
+            );
         }
-        t.push(Series::measured(format!("width {w} (mean ± sd of {} nets)", cfg.members), tm).with_err(tsd).with_color(j));
+        t.push(
+            Series::measured(format!("width {w} (mean ± sd of {} nets)", cfg.members), tm)
+                .with_err(tsd)
+                .with_color(j),
+        );
     }
-    let pf: Vec<(f64, f64)> = levels.iter().zip(&cs).filter_map(|(l, &c)| l["steps_to_fit_predicted"].as_f64().map(|v| (c, v))).collect();
+    let pf: Vec<(f64, f64)> = levels
+        .iter()
+        .zip(&cs)
+        .filter_map(|(l, &c)| l["steps_to_fit_predicted"].as_f64().map(|v| (c, v)))
+        .collect();
     f.push(Series::theory("kernel prediction", pf).with_color(cfg.widths.len()));
-    plot(&out.file("steps_to_fit.svg"), "Steps to fit the training labels (Zhang et al. fig. 1b)", "fraction of labels corrupted", "steps to fit", false, true, &f)?;
-    let pt: Vec<(f64, f64)> = levels.iter().zip(&cs).map(|(l, &c)| (c, l["test_mse_predicted"].as_f64().unwrap_or(f64::NAN))).collect();
+    plot(
+        &out.file("steps_to_fit.svg"),
+        "Steps to fit the training labels (Zhang et al. fig. 1b)",
+        "fraction of labels corrupted",
+        "steps to fit",
+        false,
+        true,
+        &f,
+    )?;
+    let pt: Vec<(f64, f64)> = levels
+        .iter()
+        .zip(&cs)
+        .map(|(l, &c)| (c, l["test_mse_predicted"].as_f64().unwrap_or(f64::NAN)))
+        .collect();
     t.push(Series::theory("kernel prediction (infinite width)", pt).with_color(cfg.widths.len()));
     let lp = rep["label_power"].as_f64().unwrap_or(f64::NAN);
-    t.push(Series::line("label mean square (predicting 0)", vec![(0.0, lp), (1.0, lp)]).with_color(7));
-    plot(&out.file("test_error.svg"), "Test MSE against label corruption (Zhang et al. fig. 1c)", "fraction of labels corrupted", "test MSE", false, false, &t)?;
+    t.push(
+        Series::line(
+            "label mean square (predicting 0)",
+            vec![(0.0, lp), (1.0, lp)],
+        )
+        .with_color(7),
+    );
+    plot(
+        &out.file("test_error.svg"),
+        "Test MSE against label corruption (Zhang et al. fig. 1c)",
+        "fraction of labels corrupted",
+        "test MSE",
+        false,
+        false,
+        &t,
+    )?;
     Ok(())
 }
 
 fn markdown(cfg: &RandomLabelsConfig, task: &Task, dev: &dyn Backend, rep: &Value) -> String {
     let data = match &cfg.source {
-        Source::Sphere { d, target } => format!("{} points uniform on the sphere in R^{d}, target `{target}`", task.pool()),
+        Source::Sphere { d, target } => format!(
+            "{} points uniform on the sphere in R^{d}, target `{target}`",
+            task.pool()
+        ),
         Source::Files { x, y } => format!("{} rows of `{x}` and `{y}`", task.pool()),
     };
     let mut md = String::from("# widenet random-labels\n\n");
@@ -279,15 +357,26 @@ fn markdown(cfg: &RandomLabelsConfig, task: &Task, dev: &dyn Backend, rep: &Valu
     md.push_str(&format!("Labels' mean square {:.4} (the test MSE of predicting 0). The kernel's predictions are those of the infinitely wide ensemble (NTK dynamics from a random initialization).\n\n", rep["label_power"].as_f64().unwrap_or(f64::NAN)));
     md.push_str(&format!("| corrupt | steps to fit (width {}) | predicted | test MSE (width {}) | predicted | label power on the top tenth of modes |\n|---|---|---|---|---|---|\n", rep["widest"], rep["widest"]));
     for l in rep["levels"].as_array().into_iter().flatten() {
-        let o = |v: &Value| v.as_f64().map_or("not fitted".to_string(), |x| format!("{x}"));
+        let o = |v: &Value| {
+            v.as_f64()
+                .map_or("not fitted".to_string(), |x| format!("{x}"))
+        };
         md.push_str(&format!(
             "| {} | {} | {} | {:.4} | {:.4} | {:.3} |\n",
-            l["corrupt"], o(&l["steps_to_fit"]), o(&l["steps_to_fit_predicted"]),
-            l["test_mse"].as_f64().unwrap_or(f64::NAN), l["test_mse_predicted"].as_f64().unwrap_or(f64::NAN),
-            l["label_power_on_top_tenth_of_modes"].as_f64().unwrap_or(f64::NAN)
+            l["corrupt"],
+            o(&l["steps_to_fit"]),
+            o(&l["steps_to_fit_predicted"]),
+            l["test_mse"].as_f64().unwrap_or(f64::NAN),
+            l["test_mse_predicted"].as_f64().unwrap_or(f64::NAN),
+            l["label_power_on_top_tenth_of_modes"]
+                .as_f64()
+                .unwrap_or(f64::NAN)
         ));
     }
     md.push_str("\n![training loss](train_loss.png)\n\n![steps to fit](steps_to_fit.png)\n\n![test error](test_error.png)\n\n");
-    md.push_str(&format!("Reproduce:\n\n```sh\n{}\n```\n", rep["command"].as_str().unwrap_or("")));
+    md.push_str(&format!(
+        "Reproduce:\n\n```sh\n{}\n```\n",
+        rep["command"].as_str().unwrap_or("")
+    ));
     md
 }
