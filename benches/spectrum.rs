@@ -15,7 +15,6 @@ use widenet::experiments::task::Task;
 use widenet::kernel::{Want, kernels_device};
 use widenet::stats::median;
 
-
 fn main() {
     let sizes: Vec<usize> = std::env::args()
         .skip(1)

@@ -33,7 +33,7 @@ pub fn write_atomic_with(
     })();
     if let Err(e) = result {
         let _ = std::fs::remove_file(&tmp);
-        return Err(Error::file(path, format!("cannot write: {e}")));
+        return Err(Error::io(path, "write", e));
     }
     Ok(())
 }

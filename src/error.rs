@@ -6,8 +6,10 @@ use std::path::PathBuf;
 /// The library's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Everything that can go wrong in widenet.
+/// Everything that can go wrong in widenet. More kinds may be added: match
+/// with a wildcard arm.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The caller passed something that cannot be computed (bad shape, bad value).
     #[error("invalid input: {0}")]
@@ -58,11 +60,24 @@ pub enum Error {
 
     /// The user interrupted a long run; what was finished has been written.
     #[error(
-        "interrupted; the finished points and a partial report are in {0} (rerun with --resume to continue)"
+        "interrupted; the finished points and a partial report are in {0} (resume from it to continue)"
     )]
     Interrupted(String),
 
-    /// Reading or writing a file failed.
+    /// The operating system refused to read or write a file; the source
+    /// error is kept.
+    #[error("{path}: cannot {op}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What was tried (`read`, `write`, ...).
+        op: &'static str,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A file's contents are not what was expected.
     #[error("{path}: {message}")]
     File {
         /// The file.
@@ -83,6 +98,15 @@ impl Error {
         Error::Shape {
             op,
             detail: detail.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::Io`].
+    pub fn io(path: impl Into<PathBuf>, op: &'static str, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            op,
+            source,
         }
     }
 

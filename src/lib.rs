@@ -44,7 +44,7 @@ pub mod arch;
 pub mod atomic;
 pub mod backend;
 pub mod cpu;
-mod device;
+pub mod device;
 pub mod eigenlearning;
 pub mod error;
 #[cfg(feature = "experiments")]
@@ -66,7 +66,7 @@ pub mod testing;
 pub use activation::Activation;
 pub use arch::{Arch, Mlp, Parameterization};
 pub use backend::{Backend, DeviceChoice, DeviceInfo};
-pub use device::{open, open_with};
+pub use device::{AutoChoice, open, open_auto, open_with};
 pub use error::{Error, Result};
 pub use gpu::GpuOptions;
 pub use kernel::{Kernels, Want, kernels_device, kernels_f64};

@@ -33,7 +33,7 @@ fn read_as<T: npyz::Deserialize + Copy>(
 
 /// Reads a `.npy` file.
 pub fn read(path: &Path) -> Result<Array> {
-    let bytes = std::fs::read(path).map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, "read", e))?;
     parse(&bytes, path)
 }
 
@@ -175,5 +175,29 @@ pub fn write<T: npyz::AutoSerialize + Copy>(
             .begin_nd()?;
         npy.extend(data.iter().copied())?;
         npy.finish()
+    })
+}
+
+/// Writes named f64 arrays as an `.npz` archive (stored entries, as numpy's
+/// `savez` writes them), atomically.
+pub fn write_npz(path: &Path, arrays: &[(String, Vec<usize>, Vec<f64>)]) -> Result<()> {
+    crate::atomic::write_atomic_with(path, |w| {
+        let mut zip = zip::ZipWriter::new(w);
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        for (name, shape, data) in arrays {
+            zip.start_file(format!("{name}.npy"), options)
+                .map_err(std::io::Error::other)?;
+            let shape64: Vec<u64> = shape.iter().map(|&s| s as u64).collect();
+            let mut npy = npyz::WriteOptions::new()
+                .default_dtype()
+                .shape(&shape64)
+                .writer(&mut zip)
+                .begin_nd()?;
+            npy.extend(data.iter().copied())?;
+            npy.finish()?;
+        }
+        zip.finish().map_err(std::io::Error::other)?;
+        Ok(())
     })
 }

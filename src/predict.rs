@@ -138,20 +138,20 @@ fn check(spec: &PredictSpec, k: &PredictKernels, y: &Matrix) -> Result<()> {
     y.check_finite("y_train")?;
     if !(spec.learning_rate.is_finite() && spec.learning_rate > 0.0) {
         return Err(Error::invalid(format!(
-            "--learning-rate must be positive and finite, got {}",
+            "learning_rate must be positive and finite, got {}",
             spec.learning_rate
         )));
     }
     if !(spec.diag_reg.is_finite() && spec.diag_reg >= 0.0) {
         return Err(Error::invalid(format!(
-            "--diag-reg must be non-negative and finite, got {}",
+            "diag_reg must be non-negative and finite, got {}",
             spec.diag_reg
         )));
     }
     if let Some(t) = spec.t {
         if t.is_nan() || t < 0.0 {
             return Err(Error::invalid(format!(
-                "--t must be non-negative (or inf), got {t}"
+                "t must be non-negative (or inf), got {t}"
             )));
         }
     }
@@ -163,7 +163,7 @@ fn check(spec: &PredictSpec, k: &PredictKernels, y: &Matrix) -> Result<()> {
 
 fn ill_conditioned(what: &str, spec: &PredictSpec) -> Error {
     Error::Numerical(format!(
-        "the train-train {what} kernel is not positive definite at --diag-reg {} (ill-conditioned, e.g. repeated training points); \
+        "the train-train {what} kernel is not positive definite at diag_reg {} (ill-conditioned, e.g. repeated training points); \
          increase --diag-reg (for example to 1e-4 or 1e-2)",
         spec.diag_reg
     ))

@@ -159,3 +159,24 @@ fn top_level_modules_have_no_dependency_cycle() {
         assert!(!backend.contains(b), "backend depends on {b}: {backend:?}");
     }
 }
+
+#[test]
+fn the_subgroup_kernel_is_its_generators_output() {
+    // shaders/matmul_sg8.wgsl's unrolled body is written by a script; the
+    // checked-in file must be exactly what the script writes.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new("python3")
+        .arg(root.join("scripts/gen_matmul_sg8.py"))
+        .output()
+        .expect("python3 runs the generator (CI installs Python)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let file = std::fs::read_to_string(root.join("shaders/matmul_sg8.wgsl")).unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout) == file,
+        "shaders/matmul_sg8.wgsl differs from scripts/gen_matmul_sg8.py's output: regenerate it"
+    );
+}

@@ -94,7 +94,10 @@ impl std::fmt::Display for CoopShape {
 /// How the user asked for a device.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DeviceChoice {
-    /// Best adapter: discrete, integrated, virtual, software; else the CPU backend.
+    /// A discrete, integrated or virtual GPU; else the faster (by measured
+    /// product rate) of the best software adapter and the CPU backend; else
+    /// the CPU backend (see [`crate::open_auto`]). At the level of
+    /// [`crate::gpu::GpuBackend::open`], which knows only adapters: the best adapter.
     Auto,
     /// The CPU backend.
     Cpu,

@@ -3,7 +3,7 @@
 use widenet::backend::DeviceInfo;
 use widenet::backend::Matmul;
 use widenet::error::{Error, Result};
-use widenet::gpu::enumerate;
+use widenet::gpu::{enumerate, tune};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -13,14 +13,20 @@ pub struct Args {
 }
 
 fn mib(b: u64) -> String {
-    format!("{} MiB", b >> 20)
+    if b == u64::MAX {
+        "-".to_string()
+    } else {
+        format!("{} MiB", b >> 20)
+    }
 }
 
 fn yes(b: bool) -> &'static str {
     if b { "yes" } else { "no" }
 }
 
-pub(crate) fn table(infos: &[DeviceInfo]) -> String {
+/// The adapters' table, with each one's measured product rate (`rates`,
+/// GFLOP/s, one per device, `None` where none is known) in the last column.
+pub(crate) fn table(infos: &[DeviceInfo], rates: &[Option<f64>]) -> String {
     let header = [
         "#",
         "name",
@@ -34,12 +40,18 @@ pub(crate) fn table(infos: &[DeviceInfo]) -> String {
         "coop matrix",
         "max buffer",
         "max binding",
+        "GFLOP/s",
     ];
     let rows: Vec<Vec<String>> = infos
         .iter()
-        .map(|i| {
+        .zip(rates)
+        .map(|(i, rate)| {
             vec![
-                i.index.to_string(),
+                if i.backend == "Cpu" {
+                    "cpu".to_string()
+                } else {
+                    i.index.to_string()
+                },
                 i.name.clone(),
                 i.vendor.clone(),
                 i.backend.clone(),
@@ -57,6 +69,7 @@ pub(crate) fn table(infos: &[DeviceInfo]) -> String {
                 },
                 mib(i.max_buffer_size),
                 mib(i.max_binding_size),
+                rate.map_or("-".to_string(), |r| format!("{r:.1}")),
             ]
         })
         .collect();
@@ -85,21 +98,67 @@ pub(crate) fn table(infos: &[DeviceInfo]) -> String {
     out
 }
 
+/// The devices (adapters, then the CPU backend), each one's measured product
+/// rate where known (an adapter's from its cached autotune; the CPU
+/// backend's measured now if not cached, unless the autotune is off), and
+/// what `--device auto` picks.
 pub fn run(a: &Args) -> Result<()> {
-    let infos: Vec<DeviceInfo> = enumerate().into_iter().map(|(_, i)| i).collect();
+    let mut infos: Vec<DeviceInfo> = enumerate().into_iter().map(|(_, i)| i).collect();
+    let path = widenet::device::cache_path(&super::gpu_options());
+    let mut rates: Vec<Option<f64>> = infos
+        .iter()
+        .map(|i| {
+            let p = path.as_deref()?;
+            tune::product_rate(&tune::cached_for(i, p)?)
+        })
+        .collect();
+    let tuning = !super::tune::disabled();
+    let best_software = infos.first().map(widenet::device::is_software);
+    // The CPU backend's rate matters where auto would weigh it.
+    let cpu_rate = match (best_software, tuning) {
+        (Some(false), _) => None,
+        (_, true) => Some(widenet::cpu::rate::cpu_rate(path.as_deref())?.gflops),
+        (_, false) => path
+            .as_deref()
+            .and_then(|p| tune::cached_cpu_rate(p, &widenet::cpu::rate::key()).map(|r| r.gflops)),
+    };
+    let (cpu_chosen, reason) = match best_software {
+        None => (true, "no GPU adapter found".to_string()),
+        Some(sw) => widenet::device::decide(sw, rates[0], cpu_rate),
+    };
+    infos.push(widenet::Backend::info(&widenet::cpu::CpuBackend));
+    rates.push(cpu_rate);
+    let chosen = if cpu_chosen { infos.len() - 1 } else { 0 };
     if a.json {
+        let list: Vec<serde_json::Value> = infos
+            .iter()
+            .zip(&rates)
+            .enumerate()
+            .map(|(k, (i, r))| {
+                let mut v = serde_json::json!(i);
+                v["gflops"] = serde_json::json!(r);
+                v["auto"] = (k == chosen).into();
+                v
+            })
+            .collect();
         println!(
             "{}",
-            serde_json::to_string_pretty(&infos).map_err(|e| Error::invalid(e.to_string()))?
+            serde_json::to_string_pretty(&list).map_err(|e| Error::invalid(e.to_string()))?
         );
-    } else if infos.is_empty() {
+        return Ok(());
+    }
+    if infos.len() == 1 {
         println!("No GPU adapter found; widenet will run on its CPU backend.");
         println!(
             "On Linux, a software Vulkan driver: apt-get install mesa-vulkan-drivers libvulkan1"
         );
-    } else {
-        print!("{}", table(&infos));
+        println!();
     }
+    print!("{}", table(&infos, &rates));
+    println!(
+        "GFLOP/s: the geometric mean of the autotune's large products (an adapter's from its cached tune, `widenet tune`; the CPU backend's timed once and cached)."
+    );
+    println!("--device auto: {} ({reason})", infos[chosen].name);
     Ok(())
 }
 

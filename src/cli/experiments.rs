@@ -169,8 +169,7 @@ fn parse_floats(flag: &str, s: &str) -> Result<Vec<f64>> {
 /// Settings from a TOML file, or from a run's `report.json` (its `config`
 /// object), so that every report reproduces its run.
 fn toml_config<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
+    let text = std::fs::read_to_string(path).map_err(|e| widenet::Error::io(path, "read", e))?;
     if path.extension().is_some_and(|e| e == "json") {
         let v: serde_json::Value = serde_json::from_str(&text)
             .map_err(|e| Error::file(path, format!("invalid JSON: {e}")))?;

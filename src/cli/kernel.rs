@@ -7,7 +7,7 @@ use widenet::arch::{Arch, Mlp, Parameterization};
 use widenet::error::{Error, Result};
 use widenet::kernel::{Kernels, Want, kernels_device, kernels_f64};
 use widenet::matrix::Matrix;
-use widenet::predict::{Get, PredictKernels, PredictSpec, gradient_descent_mse_ensemble};
+use widenet::predict::Get;
 use widenet::{Backend, npy};
 
 /// The architecture flags shared by `kernel`, `predict` and `bench kernel`.
@@ -77,7 +77,7 @@ pub(crate) fn read_arch(spec: &str) -> Result<Arch> {
     let path = std::path::Path::new(spec);
     if !spec.trim_start().starts_with('[') && path.extension().is_some_and(|e| e == "json") {
         let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::file(path, format!("cannot read the architecture: {e}")))?;
+            .map_err(|e| Error::io(path, "read the architecture", e))?;
         return Arch::from_json(&text).map_err(|e| Error::file(path, e));
     }
     Arch::parse(spec).map_err(|e| Error::invalid(format!("--arch: {e}")))
@@ -116,12 +116,14 @@ pub struct KernelArgs {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Precision {
+pub(crate) enum Precision {
+    /// On the device.
     F32,
+    /// Exact, on the CPU.
     F64,
 }
 
-fn precision(s: &str) -> Result<Precision> {
+pub(crate) fn precision(s: &str) -> Result<Precision> {
     match s {
         "f32" | "float32" => Ok(Precision::F32),
         "f64" | "float64" => Ok(Precision::F64),
@@ -150,7 +152,7 @@ fn progress(quiet: bool) -> impl FnMut(usize, usize) {
 }
 
 /// Kernels of (x1, x2) in the requested precision, as f64 matrices.
-fn compute(
+pub(crate) fn compute(
     dev: Option<&dyn Backend>,
     arch: &Arch,
     x1: &Matrix,
@@ -225,162 +227,6 @@ pub fn run_kernel(a: &KernelArgs, device: Option<&str>) -> Result<()> {
             n2,
             a.get,
             prec
-        );
-    }
-    Ok(())
-}
-
-#[derive(clap::Args, Debug)]
-#[command(
-    allow_negative_numbers = true,
-    after_help = "Example:\n  widenet predict --x-train xt.npy --y-train yt.npy --x-test xs.npy --get ntk --t 10 --mean-out m.npy --cov-out c.npy\n\n\
-Mean and covariance of an infinite ensemble of infinitely wide networks trained by full-batch gradient\n\
-descent on 1/(2N) sum (f - y)^2 (N = y.size) for time t = learning_rate * steps, as neural-tangents'\n\
-predict.gradient_descent_mse_ensemble; --t inf gives the exact posterior (gp_inference). --get nngp\n\
-trains only the readout. --diag-reg is relative to the mean of the train kernel's diagonal."
-)]
-pub struct PredictArgs {
-    /// Training inputs [n, d].
-    #[arg(long)]
-    pub x_train: PathBuf,
-    /// Training targets [n, outputs] (or [n]).
-    #[arg(long)]
-    pub y_train: PathBuf,
-    /// Test inputs [m, d].
-    #[arg(long)]
-    pub x_test: PathBuf,
-    #[command(flatten)]
-    pub arch: ArchArgs,
-    /// nngp or ntk.
-    #[arg(long, default_value = "ntk")]
-    pub get: String,
-    /// Training time (a number, or inf).
-    #[arg(long, default_value = "inf")]
-    pub t: String,
-    /// Learning rate: the time is t * learning_rate.
-    #[arg(long, default_value_t = 1.0)]
-    pub learning_rate: f64,
-    /// Diagonal regularizer, relative to the mean diagonal of the train kernel.
-    #[arg(long, default_value_t = 0.0)]
-    pub diag_reg: f64,
-    /// Output: mean [m, outputs].
-    #[arg(long)]
-    pub mean_out: PathBuf,
-    /// Output: covariance [m, m].
-    #[arg(long)]
-    pub cov_out: Option<PathBuf>,
-    /// Kernels in f64 (exact, CPU) or f32 (on the device); the linear algebra is f64 either way.
-    #[arg(long, default_value = "f64")]
-    pub precision: String,
-    /// No progress output.
-    #[arg(long)]
-    pub quiet: bool,
-}
-
-fn parse_time(s: &str) -> Result<Option<f64>> {
-    let t = s.trim().to_ascii_lowercase();
-    if t == "inf" || t == "infinity" {
-        return Ok(None);
-    }
-    match t.parse::<f64>() {
-        Ok(v) if v.is_infinite() && v > 0.0 => Ok(None),
-        Ok(v) if v.is_finite() && v >= 0.0 => Ok(Some(v)),
-        _ => Err(Error::invalid(format!(
-            "--t must be a non-negative number or inf, got '{s}'"
-        ))),
-    }
-}
-
-pub fn run_predict(a: &PredictArgs, device: Option<&str>) -> Result<()> {
-    let prec = precision(&a.precision)?;
-    let spec = PredictSpec {
-        get: super::flag("--get", Get::parse(&a.get))?,
-        t: parse_time(&a.t)?,
-        learning_rate: a.learning_rate,
-        diag_reg: a.diag_reg,
-    };
-    if !(spec.learning_rate.is_finite() && spec.learning_rate > 0.0) {
-        return Err(Error::invalid(format!(
-            "--learning-rate must be positive, got {}",
-            spec.learning_rate
-        )));
-    }
-    if !(spec.diag_reg.is_finite() && spec.diag_reg >= 0.0) {
-        return Err(Error::invalid(format!(
-            "--diag-reg must be non-negative, got {}",
-            spec.diag_reg
-        )));
-    }
-    super::check_out(&a.mean_out)?;
-    if let Some(c) = &a.cov_out {
-        super::check_out(c)?;
-    }
-    let xtr = npy::read_matrix(&a.x_train, "--x-train")?;
-    let ytr = npy::read_matrix(&a.y_train, "--y-train")?;
-    let xte = npy::read_matrix(&a.x_test, "--x-test")?;
-    if ytr.rows() != xtr.rows() {
-        return Err(Error::shape(
-            "predict",
-            format!(
-                "--y-train has {} rows but --x-train has {} points",
-                ytr.rows(),
-                xtr.rows()
-            ),
-        ));
-    }
-    if xte.cols() != xtr.cols() {
-        return Err(Error::shape(
-            "predict",
-            format!(
-                "--x-test has {} features but --x-train has {}",
-                xte.cols(),
-                xtr.cols()
-            ),
-        ));
-    }
-    let arch = a.arch.build(xtr.cols())?;
-    let dev = match prec {
-        Precision::F64 => None,
-        Precision::F32 => Some(super::open_device(device)?),
-    };
-    let d = dev.as_deref();
-    let want = if spec.get == Get::Ntk {
-        Want::BOTH
-    } else {
-        Want::NNGP
-    };
-    let dd = compute(d, &arch, &xtr, None, want, a.quiet)?;
-    let td = compute(d, &arch, &xte, Some(&xtr), want, a.quiet)?;
-    let tt = if a.cov_out.is_some() {
-        compute(d, &arch, &xte, None, Want::NNGP, a.quiet)?.nngp
-    } else {
-        None
-    };
-    let missing = || Error::invalid("internal: kernel missing");
-    let k = PredictKernels {
-        dd_nngp: dd.nngp.ok_or_else(missing)?,
-        dd_ntk: dd.ntk,
-        td_nngp: td.nngp.ok_or_else(missing)?,
-        td_ntk: td.ntk,
-        tt_nngp: tt,
-    };
-    let out = gradient_descent_mse_ensemble(&k, &ytr, &spec)?;
-    npy::write(
-        &a.mean_out,
-        &[out.mean.rows(), out.mean.cols()],
-        out.mean.data(),
-    )?;
-    if let (Some(path), Some(cov)) = (&a.cov_out, &out.cov) {
-        npy::write(path, &[cov.rows(), cov.cols()], cov.data())?;
-    }
-    if !a.quiet {
-        eprintln!(
-            "wrote {}{}",
-            a.mean_out.display(),
-            a.cov_out
-                .as_ref()
-                .map(|p| format!(" and {}", p.display()))
-                .unwrap_or_default()
         );
     }
     Ok(())

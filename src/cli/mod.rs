@@ -6,6 +6,7 @@ mod devices;
 mod empirical;
 mod experiments;
 mod kernel;
+mod predict;
 mod train;
 mod tune;
 
@@ -19,8 +20,9 @@ use widenet::error::Error;
 #[command(name = "widenet", version, about, long_about = None, after_help = AFTER_HELP)]
 pub struct Cli {
     /// Device to run on: auto, cpu, gpu, gpu:INDEX (see `widenet devices`), or part of an
-    /// adapter's name. Defaults to $WIDENET_DEVICE, else auto (discrete GPU, integrated,
-    /// virtual, software rasterizer, then the CPU backend).
+    /// adapter's name. Defaults to $WIDENET_DEVICE, else auto (a discrete, integrated or
+    /// virtual GPU; else the faster of a software rasterizer and the CPU backend, by their
+    /// measured product rates; else the CPU backend).
     #[arg(long, global = true)]
     pub device: Option<String>,
 
@@ -71,7 +73,7 @@ pub enum Command {
     /// Infinite-width NNGP or NTK of any architecture, written as .npy.
     Kernel(kernel::KernelArgs),
     /// Mean and covariance of infinitely wide networks trained by gradient descent (or the exact posterior).
-    Predict(kernel::PredictArgs),
+    Predict(predict::PredictArgs),
     /// Initialize an ensemble of networks of any architecture and write its parameters (safetensors).
     Init(train::InitArgs),
     /// Outputs of every member of an ensemble on some inputs.
@@ -117,15 +119,80 @@ pub fn run() -> ExitCode {
         Some(Command::Train(a)) => train::run_train(&a, cli.device.as_deref()),
         Some(Command::EmpiricalKernel(a)) => empirical::run(&a, cli.device.as_deref()),
         Some(Command::Kernel(a)) => kernel::run_kernel(&a, cli.device.as_deref()),
-        Some(Command::Predict(a)) => kernel::run_predict(&a, cli.device.as_deref()),
+        Some(Command::Predict(a)) => predict::run(&a, cli.device.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            let e = with_flag_names(e);
             eprintln!("error: {e}");
             exit_code(&e)
         }
     }
+}
+
+/// Settings the library names by their keys (`lr`, `n-train`, ...), which
+/// the command line takes as flags.
+const KEYS: &[&str] = &[
+    "lr",
+    "steps",
+    "log_every",
+    "batch_size",
+    "momentum",
+    "learning_rate",
+    "diag_reg",
+    "t",
+    "widths",
+    "seeds",
+    "n-train",
+    "n-test",
+    "curve-points",
+    "alphas",
+    "layers",
+    "singular-values",
+    "width",
+    "u0",
+    "tau",
+    "every",
+    "depth",
+    "d-in",
+];
+
+/// A library error that names settings by their keys, with the keys written
+/// as the flags of the command line: in each clause ("a, b and c must ..."),
+/// the list before the verb is rewritten when every item is a known key.
+fn with_flag_names(e: Error) -> Error {
+    let Error::Invalid(m) = e else { return e };
+    let clauses: Vec<String> = m
+        .split("; ")
+        .map(|clause| {
+            let verb = [" must", " needs", " takes", " at least"]
+                .iter()
+                .filter_map(|v| clause.find(v))
+                .min();
+            let Some(at) = verb else {
+                return clause.to_string();
+            };
+            let (list, rest) = clause.split_at(at);
+            let items: Vec<&str> = list.split(", ").flat_map(|p| p.split(" and ")).collect();
+            if items.iter().all(|i| KEYS.contains(i)) {
+                let flags = list
+                    .split(", ")
+                    .map(|p| {
+                        p.split(" and ")
+                            .map(|k| format!("--{}", k.replace('_', "-")))
+                            .collect::<Vec<_>>()
+                            .join(" and ")
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                format!("{flags}{rest}")
+            } else {
+                clause.to_string()
+            }
+        })
+        .collect();
+    Error::Invalid(clauses.join("; "))
 }
 
 /// Makes Ctrl-C ask the running experiment to stop after writing what it has;
@@ -192,22 +259,33 @@ pub(crate) fn gpu_options() -> widenet::GpuOptions {
     o
 }
 
-/// Opens the device from `--device` or `WIDENET_DEVICE`, with the first-use autotune.
+/// Opens the device from `--device` or `WIDENET_DEVICE`, with the first-use
+/// autotune; `auto` says on stderr what it chose among a software adapter and
+/// the CPU backend, and why.
 pub(crate) fn open_device(flag: Option<&str>) -> widenet::Result<Box<dyn widenet::Backend>> {
     let choice = device_choice(flag)?;
+    if choice == widenet::DeviceChoice::Auto {
+        let (dev, why) = widenet::open_auto(&gpu_options(), &mut |g| tune::at_first_use(g))?;
+        match &why.adapter {
+            None => eprintln!(
+                "warning: no GPU adapter found; running on the CPU backend (see `widenet devices`)"
+            ),
+            Some(a) if why.software && why.cpu_gflops.is_some() => eprintln!(
+                "device auto: {} ({}; the faster of {} and the CPU backend)",
+                dev.describe(),
+                why.reason,
+                a.name
+            ),
+            Some(_) => {}
+        }
+        return Ok(dev);
+    }
     match widenet::gpu::GpuBackend::open(&choice, &gpu_options())? {
         Some(g) => {
             tune::at_first_use(&g);
             Ok(Box::new(g))
         }
-        None => {
-            if choice == widenet::DeviceChoice::Auto {
-                eprintln!(
-                    "warning: no GPU adapter found; running on the CPU backend (see `widenet devices`)"
-                );
-            }
-            Ok(Box::new(widenet::cpu::CpuBackend))
-        }
+        None => Ok(Box::new(widenet::cpu::CpuBackend)),
     }
 }
 

@@ -247,8 +247,8 @@ impl TrainArgs {
                 ..self.clone_fields()
             });
         };
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| widenet::Error::io(path, "read", e))?;
         let file: TrainArgs =
             toml::from_str(&text).map_err(|e| Error::file(path, format!("invalid config: {e}")))?;
         let base = path.parent().unwrap_or(Path::new("."));

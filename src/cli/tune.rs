@@ -13,6 +13,12 @@ pub(crate) fn disable() {
     ENABLED.store(false, Ordering::Relaxed);
 }
 
+/// Whether the autotune is off for this process (`--no-autotune` or
+/// `WIDENET_NO_AUTOTUNE`).
+pub(crate) fn disabled() -> bool {
+    !ENABLED.load(Ordering::Relaxed) || env_disables()
+}
+
 /// Whether `WIDENET_NO_AUTOTUNE` asks to skip the autotune.
 pub(crate) fn env_disables() -> bool {
     std::env::var("WIDENET_NO_AUTOTUNE").is_ok_and(|v| !v.is_empty() && v != "0")

@@ -1,7 +1,19 @@
-//! The CPU reference backend: the fallback when no adapter exists, and (through
-//! [`ops`] in f64) the oracle for every GPU kernel.
+//! The CPU backend: a real backend in f32 (products through faer's matrix
+//! multiply, elementwise work, training kernels and the kernel recursion
+//! spread over the cores with rayon), and, through [`ops`] in f64, the
+//! oracle every backend's kernels are tested against.
+//!
+//! Modules: [`products`] (batched products and the dense layer's forward
+//! pass), `elementwise` (activations, sums, scaling), `training` (losses,
+//! updates, LayerNorm), `recursion` (the infinite-width kernel tiles),
+//! [`rate`] (the measured product rate `--device auto` compares).
 
+mod elementwise;
 pub mod ops;
+pub mod products;
+pub mod rate;
+mod recursion;
+mod training;
 
 use crate::activation::Activation;
 use crate::backend::{
@@ -10,7 +22,8 @@ use crate::backend::{
 };
 use crate::error::{Error, Result};
 
-/// Runs every operation in plain Rust, in f32, on the calling thread.
+/// Runs every operation in f32 on the host's cores (rayon's global pool:
+/// `RAYON_NUM_THREADS` sets its size).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct CpuBackend;
 
@@ -27,7 +40,11 @@ fn host_mut(b: &mut Buffer) -> Result<&mut Vec<f32>> {
 
 impl Backend for CpuBackend {
     fn describe(&self) -> String {
-        "cpu (widenet reference backend)".to_string()
+        format!(
+            "cpu ({}, {} threads)",
+            rate::cpu_model(),
+            rayon::current_num_threads()
+        )
     }
 
     fn is_gpu(&self) -> bool {
@@ -58,20 +75,55 @@ impl Backend for CpuBackend {
 
     fn copy(&self, src: &Buffer, dst: &mut Buffer) -> Result<()> {
         check_len("copy", &[("dst", dst.len(), src.len())])?;
-        let s = host(src)?.to_vec();
-        host_mut(dst)?.copy_from_slice(&s);
+        elementwise::copy(host(src)?, host_mut(dst)?);
         Ok(())
     }
 
     fn matmul(&self, spec: &Matmul, a: &Buffer, b: &Buffer, c: &mut Buffer) -> Result<()> {
         spec.check(a.len(), b.len(), c.len())?;
-        ops::matmul(spec, host(a)?, host(b)?, host_mut(c)?);
+        products::matmul(spec, host(a)?, host(b)?, host_mut(c)?);
+        Ok(())
+    }
+
+    fn dense_forward(
+        &self,
+        spec: &Matmul,
+        x: &Buffer,
+        w: &Buffer,
+        bias: &Buffer,
+        mult_b: f32,
+        act: Activation,
+        z: &mut Buffer,
+        h: &mut Buffer,
+    ) -> Result<()> {
+        spec.check(x.len(), w.len(), z.len())?;
+        check_len(
+            "dense_forward",
+            &[
+                ("bias", bias.len(), spec.batch * spec.n),
+                ("h", h.len(), z.len()),
+            ],
+        )?;
+        check_finite("dense_forward", "mult_b", mult_b)?;
+        if spec.beta != 0.0 {
+            return Err(Error::invalid("dense_forward: beta must be 0"));
+        }
+        products::dense_forward(
+            spec,
+            host(x)?,
+            host(w)?,
+            host(bias)?,
+            mult_b,
+            act,
+            host_mut(z)?,
+            host_mut(h)?,
+        );
         Ok(())
     }
 
     fn activation(&self, act: Activation, x: &Buffer, y: &mut Buffer) -> Result<()> {
         check_len("activation", &[("y", y.len(), x.len())])?;
-        ops::activation(act, host(x)?, host_mut(y)?);
+        elementwise::activation(act, host(x)?, host_mut(y)?);
         Ok(())
     }
 
@@ -86,7 +138,7 @@ impl Backend for CpuBackend {
             "activation_grad",
             &[("dy", dy.len(), x.len()), ("dx", dx.len(), x.len())],
         )?;
-        ops::activation_grad(act, host(x)?, host(dy)?, host_mut(dx)?);
+        elementwise::activation_grad(act, host(x)?, host(dy)?, host_mut(dx)?);
         Ok(())
     }
 
@@ -99,7 +151,7 @@ impl Backend for CpuBackend {
                 ("bias", bias.len(), s.batch * s.cols),
             ],
         )?;
-        ops::bias_add(s, host_mut(y)?, host(bias)?, alpha);
+        elementwise::bias_add(s, host_mut(y)?, host(bias)?, alpha);
         Ok(())
     }
 
@@ -111,7 +163,7 @@ impl Backend for CpuBackend {
                 ("out", out.len(), s.batch * s.rows),
             ],
         )?;
-        ops::sum_rows(s, host(x)?, host_mut(out)?);
+        elementwise::sum_rows(s, host(x)?, host_mut(out)?);
         Ok(())
     }
 
@@ -123,26 +175,26 @@ impl Backend for CpuBackend {
                 ("out", out.len(), s.batch * s.cols),
             ],
         )?;
-        ops::sum_cols(s, host(x)?, host_mut(out)?);
+        elementwise::sum_cols(s, host(x)?, host_mut(out)?);
         Ok(())
     }
 
     fn scale(&self, x: &mut Buffer, alpha: f32) -> Result<()> {
         check_finite("scale", "alpha", alpha)?;
-        ops::scale(host_mut(x)?, alpha);
+        elementwise::scale(host_mut(x)?, alpha);
         Ok(())
     }
 
     fn axpy(&self, alpha: f32, x: &Buffer, y: &mut Buffer) -> Result<()> {
         check_finite("axpy", "alpha", alpha)?;
         check_len("axpy", &[("y", y.len(), x.len())])?;
-        ops::axpy(alpha, host(x)?, host_mut(y)?);
+        elementwise::axpy(alpha, host(x)?, host_mut(y)?);
         Ok(())
     }
 
     fn mul(&self, x: &Buffer, y: &Buffer, z: &mut Buffer) -> Result<()> {
         check_len("mul", &[("y", y.len(), x.len()), ("z", z.len(), x.len())])?;
-        ops::mul(host(x)?, host(y)?, host_mut(z)?);
+        elementwise::mul(host(x)?, host(y)?, host_mut(z)?);
         Ok(())
     }
 
@@ -156,7 +208,7 @@ impl Backend for CpuBackend {
     ) -> Result<()> {
         check_norm("layer_norm", s, x.len(), y.len(), s.len(), inv_std.len())?;
         check_finite("layer_norm", "eps", eps)?;
-        ops::layer_norm(
+        training::layer_norm(
             s,
             f64::from(eps),
             host(x)?,
@@ -182,50 +234,23 @@ impl Backend for CpuBackend {
             dx.len(),
             inv_std.len(),
         )?;
-        ops::layer_norm_grad(s, host(y)?, host(inv_std)?, host(dy)?, host_mut(dx)?);
+        training::layer_norm_grad(s, host(y)?, host(inv_std)?, host(dy)?, host_mut(dx)?);
         Ok(())
     }
 
     fn kernel_tile(
         &self,
-        t: &KernelTile,
+        tile: &KernelTile,
         x1: &Buffer,
         x2t: &Buffer,
         diag: &Buffer,
         nngp: &mut Buffer,
         ntk: &mut Buffer,
     ) -> Result<()> {
-        check_tile(t, x1.len(), x2t.len(), diag.len(), nngp.len(), ntk.len())?;
+        check_tile(tile, x1.len(), x2t.len(), diag.len(), nngp.len(), ntk.len())?;
         let (a, b, dg) = (host(x1)?, host(x2t)?, host(diag)?);
-        let stride = t.table_stride();
-        let table = |idx: usize| -> Vec<f64> {
-            (0..t.program.slots)
-                .map(|l| dg[l * stride + idx] as f64)
-                .collect()
-        };
-        let rows: Vec<Vec<f64>> = (0..t.rows).map(table).collect();
-        let cols: Vec<Vec<f64>> = (0..t.cols).map(|j| table(t.table_cols_at() + j)).collect();
-        let inv_d = 1.0 / t.program.d_in as f64;
-        let mut out_q = vec![0.0f32; t.rows * t.cols];
-        let mut out_t = vec![0.0f32; t.rows * t.cols];
-        for i in 0..t.rows {
-            for j in 0..t.cols {
-                let q0 = (0..t.k)
-                    .map(|f| a[i * t.k + f] as f64 * b[f * t.cols + j] as f64)
-                    .sum::<f64>()
-                    * inv_d;
-                let same = t.same_diag && i == j;
-                let (q, th) = t.program.entry(q0, &rows[i], &cols[j], same);
-                out_q[i * t.cols + j] = q as f32;
-                out_t[i * t.cols + j] = th as f32;
-            }
-        }
-        if t.want.nngp {
-            host_mut(nngp)?.copy_from_slice(&out_q);
-        }
-        if t.want.ntk {
-            host_mut(ntk)?.copy_from_slice(&out_t);
-        }
+        let (q, t) = (host_mut(nngp)?, host_mut(ntk)?);
+        recursion::kernel_tile(tile, a, b, dg, q, t);
         Ok(())
     }
 
@@ -247,7 +272,7 @@ impl Backend for CpuBackend {
                 ("rows", rows.len(), s.batch * s.rows),
             ],
         )?;
-        ops::loss_grad(loss, s, host(f)?, host(y)?, host_mut(df)?, host_mut(rows)?);
+        training::loss_grad(loss, s, host(f)?, host(y)?, host_mut(df)?, host_mut(rows)?);
         Ok(())
     }
 
@@ -265,7 +290,7 @@ impl Backend for CpuBackend {
                 ("diverged_at", diverged_at.len(), loss.len()),
             ],
         )?;
-        ops::mark_diverged(step, host(loss)?, host_mut(alive)?, host_mut(diverged_at)?);
+        training::mark_diverged(step, host(loss)?, host_mut(alive)?, host_mut(diverged_at)?);
         Ok(())
     }
 
@@ -298,7 +323,7 @@ impl Backend for CpuBackend {
             Some(b) => Some(host_mut(b)?.as_mut_slice()),
             None => None,
         };
-        ops::update(
+        training::update(
             up,
             member_len,
             host(grad)?,
@@ -313,13 +338,17 @@ impl Backend for CpuBackend {
 
     fn gather_rows(&self, src: &Buffer, cols: usize, idx: &Buffer, dst: &mut Buffer) -> Result<()> {
         check_len("gather_rows", &[("dst", dst.len(), idx.len() * cols)])?;
-        let idx: Vec<u32> = host(idx)?.iter().map(|v| v.to_bits()).collect();
-        if let Some(&bad) = idx.iter().find(|&&i| (i as usize + 1) * cols > src.len()) {
+        let idx = host(idx)?;
+        if let Some(bad) = idx
+            .iter()
+            .map(|v| v.to_bits())
+            .find(|&i| (i as usize + 1) * cols > src.len())
+        {
             return Err(Error::invalid(format!(
                 "gather_rows: row {bad} is outside the source"
             )));
         }
-        ops::gather_rows(host(src)?, cols, &idx, host_mut(dst)?);
+        elementwise::gather_rows(host(src)?, cols, idx, host_mut(dst)?);
         Ok(())
     }
 
@@ -327,6 +356,11 @@ impl Backend for CpuBackend {
         let mut i = DeviceInfo::new("cpu", "Cpu", "Cpu");
         i.vendor = "widenet".into();
         i.driver = "widenet CPU backend".into();
+        i.driver_info = format!(
+            "{}, {} threads",
+            rate::cpu_model(),
+            rayon::current_num_threads()
+        );
         i.f64 = true;
         i
     }

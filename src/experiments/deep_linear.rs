@@ -103,7 +103,7 @@ impl DeepLinearConfig {
     pub fn validate(&self) -> Result<()> {
         if self.layers.is_empty() || self.layers.iter().any(|&l| !(2..=6).contains(&l)) {
             return Err(Error::invalid(
-                "--layers takes weight-layer counts between 2 and 6",
+                "layers takes weight-layer counts between 2 and 6",
             ));
         }
         if self.singular_values.is_empty()
@@ -112,11 +112,11 @@ impl DeepLinearConfig {
                 .iter()
                 .any(|s| !(s.is_finite() && *s > 0.0))
         {
-            return Err(Error::invalid("--singular-values must be positive numbers"));
+            return Err(Error::invalid("singular-values must be positive numbers"));
         }
         if self.width < self.singular_values.len() {
             return Err(Error::invalid(format!(
-                "--width must be at least the number of modes ({})",
+                "width must be at least the number of modes ({})",
                 self.singular_values.len()
             )));
         }
@@ -129,7 +129,7 @@ impl DeepLinearConfig {
                     .fold(f64::INFINITY, f64::min))
         {
             return Err(Error::invalid(
-                "--u0 must be positive and below every singular value",
+                "u0 must be positive and below every singular value",
             ));
         }
         if !(self.tau.is_finite() && self.tau >= 1.0)
@@ -138,7 +138,7 @@ impl DeepLinearConfig {
             || self.seeds == 0
         {
             return Err(Error::invalid(
-                "--tau must be at least 1; --steps, --every and --seeds at least 1",
+                "tau must be at least 1; steps, every and seeds at least 1",
             ));
         }
         Ok(())

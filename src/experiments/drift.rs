@@ -104,7 +104,7 @@ impl DriftConfig {
     pub fn validate(&self) -> Result<()> {
         if self.widths.len() < 2 || self.widths.contains(&0) || self.alpha_width == 0 {
             return Err(Error::invalid(
-                "--widths needs at least two widths, each at least 1",
+                "widths needs at least two widths, each at least 1",
             ));
         }
         if self.seeds < 2
@@ -114,11 +114,11 @@ impl DriftConfig {
             || self.d_in == 0
         {
             return Err(Error::invalid(
-                "--seeds must be at least 2; --steps, --n-train, --depth and --d-in at least 1",
+                "seeds must be at least 2; steps, n-train, depth and d-in at least 1",
             ));
         }
         if self.alphas.iter().any(|a| !(a.is_finite() && *a > 0.0)) {
-            return Err(Error::invalid("--alphas must be positive"));
+            return Err(Error::invalid("alphas must be positive"));
         }
         Activation::parse(&self.activation)?;
         Ok(())

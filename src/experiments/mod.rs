@@ -13,7 +13,6 @@ pub mod drift;
 pub mod learning_curves;
 pub mod mutransfer;
 pub mod plot;
-pub mod png;
 pub mod random_labels;
 pub mod sphere;
 pub mod task;
@@ -156,7 +155,7 @@ impl Checkpoint {
             };
             if norm(&old) != norm(fingerprint) {
                 return Err(Error::invalid(format!(
-                    "{} holds points of a run with another configuration; use another --out or drop --resume",
+                    "{} holds points of a run with another configuration; use another output folder or start afresh",
                     out.path.display()
                 )));
             }

@@ -95,7 +95,7 @@ impl MuTransferConfig {
     /// Checks the settings.
     pub fn validate(&self) -> Result<()> {
         if self.widths.len() < 2 || self.widths.contains(&0) {
-            return Err(Error::invalid("--widths needs at least two widths"));
+            return Err(Error::invalid("widths needs at least two widths"));
         }
         if self.sgd_log2_lrs.len() < 3 || self.adam_log2_lrs.len() < 3 {
             return Err(Error::invalid(
@@ -109,7 +109,7 @@ impl MuTransferConfig {
             || self.depth == 0
         {
             return Err(Error::invalid(
-                "--seeds, --steps, --n-train, --d-in and --depth must be at least 1",
+                "seeds, steps, n-train, d-in and depth must be at least 1",
             ));
         }
         Activation::parse(&self.activation)?;

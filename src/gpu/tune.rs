@@ -75,6 +75,9 @@ pub struct TuneEntry {
 struct CacheFile {
     format: u32,
     entries: BTreeMap<String, TuneEntry>,
+    /// The CPU backend's measured product rates, keyed by CPU and threads.
+    #[serde(default)]
+    cpu: BTreeMap<String, crate::cpu::rate::CpuRate>,
 }
 
 /// The shapes timed: (class, batch, m, n, k). A class's configuration is the
@@ -159,6 +162,32 @@ pub fn cached(backend: &GpuBackend, path: &Path) -> Option<TuneEntry> {
         .iter()
         .all(|c| c.is_valid() && ctx.matmul_kernels().contains(&c.kernel));
     ok.then_some(entry)
+}
+
+/// The tune cached for the adapter `info` describes, if any (not checked
+/// against what the adapter can run: for showing, see [`cached`] to use one).
+pub fn cached_for(info: &DeviceInfo, path: &Path) -> Option<TuneEntry> {
+    load(path).entries.remove(&adapter_key(info))
+}
+
+/// The CPU backend's rate cached under `key` in the cache file `path`, if any.
+pub fn cached_cpu_rate(path: &Path, key: &str) -> Option<crate::cpu::rate::CpuRate> {
+    load(path).cpu.remove(key)
+}
+
+/// Keeps the CPU backend's rate in the cache file `path`.
+pub fn store_cpu_rate(path: &Path, rate: &crate::cpu::rate::CpuRate) -> Result<()> {
+    let mut cache = load(path);
+    cache.format = CACHE_FORMAT;
+    cache.cpu.insert(rate.key.clone(), rate.clone());
+    store(path, &cache)
+}
+
+/// The adapter's product rate from its tune: the geometric mean GFLOP/s of
+/// the large class's chosen configuration (the shapes
+/// [`crate::cpu::rate::measure`] times on the CPU backend).
+pub fn product_rate(entry: &TuneEntry) -> Option<f64> {
+    class_score(&entry.trials, "large", &entry.plan.large)
 }
 
 /// Every configuration the adapter can run.

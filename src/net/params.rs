@@ -139,8 +139,7 @@ impl Params {
     /// Reads and checks a safetensors file written by [`Params::save`] (or by
     /// anyone who follows the same names, shapes and metadata).
     pub fn load(path: &Path) -> Result<Params> {
-        let bytes =
-            std::fs::read(path).map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, "read", e))?;
         Params::from_bytes(&bytes, path)
     }
 

@@ -148,10 +148,10 @@ fn validate(ens: &Ensemble<'_>, x: &Matrix<f32>, y: &Matrix<f32>, cfg: &TrainCon
         }
     }
     if cfg.steps == 0 {
-        return Err(Error::invalid("--steps must be at least 1"));
+        return Err(Error::invalid("steps must be at least 1"));
     }
     if cfg.log_every == 0 {
-        return Err(Error::invalid("--log-every must be at least 1"));
+        return Err(Error::invalid("log_every must be at least 1"));
     }
     if cfg.lr.len() != 1 && cfg.lr.len() != spec.ensemble {
         return Err(Error::invalid(format!(
@@ -162,13 +162,13 @@ fn validate(ens: &Ensemble<'_>, x: &Matrix<f32>, y: &Matrix<f32>, cfg: &TrainCon
     }
     if let Some(bad) = cfg.lr.iter().find(|v| !(v.is_finite() && **v > 0.0)) {
         return Err(Error::invalid(format!(
-            "--lr must be positive and finite, got {bad}"
+            "lr must be positive and finite, got {bad}"
         )));
     }
     if let Some(b) = cfg.batch_size {
         if b == 0 || b > x.rows {
             return Err(Error::invalid(format!(
-                "--batch-size must be between 1 and the number of points ({}), got {b}",
+                "batch_size must be between 1 and the number of points ({}), got {b}",
                 x.rows
             )));
         }
@@ -178,7 +178,7 @@ fn validate(ens: &Ensemble<'_>, x: &Matrix<f32>, y: &Matrix<f32>, cfg: &TrainCon
         Rule::Momentum { mu } => {
             if !(0.0..1.0).contains(&mu) {
                 return Err(Error::invalid(format!(
-                    "--momentum must be in [0, 1), got {mu}"
+                    "momentum must be in [0, 1), got {mu}"
                 )));
             }
         }

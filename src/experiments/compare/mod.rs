@@ -112,15 +112,15 @@ impl CompareConfig {
     pub fn validate(&self) -> Result<()> {
         if self.widths.len() < 2 || self.widths.contains(&0) {
             return Err(Error::invalid(
-                "--widths needs at least two widths, each at least 1",
+                "widths needs at least two widths, each at least 1",
             ));
         }
         for (name, v) in [
-            ("--seeds", self.seeds),
-            ("--n-train", self.n_train),
-            ("--n-test", self.n_test),
-            ("--steps", self.steps),
-            ("--curve-points", self.curve_points),
+            ("seeds", self.seeds),
+            ("n-train", self.n_train),
+            ("n-test", self.n_test),
+            ("steps", self.steps),
+            ("curve-points", self.curve_points),
         ] {
             if v == 0 {
                 return Err(Error::invalid(format!("{name} must be at least 1")));
@@ -128,12 +128,12 @@ impl CompareConfig {
         }
         if self.seeds < 2 {
             return Err(Error::invalid(
-                "--seeds must be at least 2 (spread and slope errors come from the seeds)",
+                "seeds must be at least 2 (spread and slope errors come from the seeds)",
             ));
         }
         if let Some(lr) = self.lr {
             if !(lr.is_finite() && lr > 0.0) {
-                return Err(Error::invalid(format!("--lr must be positive, got {lr}")));
+                return Err(Error::invalid(format!("lr must be positive, got {lr}")));
             }
         }
         let arch = self.arch_template()?;

@@ -273,7 +273,7 @@ fn figures(out: &OutDir, cfg: &RandomLabelsConfig, rep: &Value) -> Result<()> {
                 .and_then(|a| a.iter().find(|p| p["width"] == w).cloned());
             match fw.and_then(|p| p["steps"].as_f64()) {
                 Some(v) => fitted.push((c, v)),
-                None => never.push((c, cfg.max_steps as f64)),
+                None => never.push(c),
             }
             let tw = l["test_mse_by_width"]
                 .as_array()
@@ -283,16 +283,16 @@ fn figures(out: &OutDir, cfg: &RandomLabelsConfig, rep: &Value) -> Result<()> {
                 tsd.push(p["sd"].as_f64().unwrap_or(f64::NAN));
             }
         }
-        f.push(Series::measured(format!("width {w}"), fitted).with_color(j));
-        if !never.is_empty() {
-            f.push(
-                Series::marked(
-                    format!("width {w}: not fitted in {} steps", cfg.max_steps),
-                    never,
-                )
+        let name = if never.is_empty() {
+            format!("width {w}")
+        } else {
+            format!("width {w} (x: not fitted in {} steps)", cfg.max_steps)
+        };
+        f.push(
+            Series::measured(name, fitted)
+                .with_missing(never)
                 .with_color(j),
-            );
-        }
+        );
         t.push(
             Series::measured(format!("width {w} (mean ± sd of {} nets)", cfg.members), tm)
                 .with_err(tsd)
