@@ -125,12 +125,12 @@ impl Modes {
         }
         if !(ridge.is_finite() && ridge >= 0.0) {
             return Err(Error::invalid(format!(
-                "--ridge must be finite and non-negative, got {ridge}"
+                "ridge must be finite and non-negative, got {ridge}"
             )));
         }
         if ridge == 0.0 && n >= self.rank() {
             return Err(Error::invalid(format!(
-                "ridgeless regression on {n} points needs more than {n} modes of positive eigenvalue; the spectrum has {}: add a --ridge or use fewer points",
+                "ridgeless regression on {n} points needs more than {n} modes of positive eigenvalue; the spectrum has {}: add a ridge or use fewer points",
                 self.rank()
             )));
         }

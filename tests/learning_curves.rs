@@ -185,11 +185,11 @@ fn bad_input_exits_2_with_a_message_and_writes_nothing() {
                 "--out",
                 o,
             ],
-            "19 labels but --x has 20 rows",
+            "--y must hold one label per row of x: 19 labels for 20 rows",
         ),
         (
             vec!["learning-curves", "--quick", "--n", "16,5000", "--out", o],
-            "more than the pool",
+            "--n must not exceed the pool: 5000 training points",
         ),
         (
             vec!["learning-curves", "--quick", "--ridge", "-1", "--out", o],
@@ -212,7 +212,7 @@ fn bad_input_exits_2_with_a_message_and_writes_nothing() {
                 "--out",
                 o,
             ],
-            "--target",
+            "--target must be power:B[:K]",
         ),
     ];
     for (args, msg) in cases {

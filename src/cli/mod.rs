@@ -156,6 +156,21 @@ const KEYS: &[&str] = &[
     "every",
     "depth",
     "d-in",
+    "x",
+    "y",
+    "n",
+    "d",
+    "target",
+    "get",
+    "ridge",
+    "noise",
+    "pool",
+    "draws",
+    "members",
+    "finite-test",
+    "corrupt",
+    "max-steps",
+    "fit-tol",
 ];
 
 /// A library error that names settings by their keys, with the keys written

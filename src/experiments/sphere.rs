@@ -118,7 +118,7 @@ pub fn exact_spectrum(
 ) -> Result<ExactSpectrum> {
     if d < 2 {
         return Err(Error::invalid(
-            "the sphere needs --d of at least 2 for its spectrum",
+            "d must be at least 2 for the sphere's spectrum",
         ));
     }
     let q = 8 * kmax + 400;
@@ -172,7 +172,7 @@ impl TargetSpec {
     pub fn parse(s: &str) -> Result<Self> {
         let bad = || {
             Error::invalid(format!(
-                "--target: expected power:B[:K] (power ~ k^-B over degrees 1..K) or DEGREE:POWER,... (e.g. 1:0.5,2:0.3), got '{s}'"
+                "target must be power:B[:K] (power ~ k^-B over degrees 1..K) or DEGREE:POWER,... (e.g. 1:0.5,2:0.3), got '{s}'"
             ))
         };
         let s = s.trim();
@@ -210,7 +210,7 @@ impl TargetSpec {
             powers[k] += p;
         }
         if powers.iter().sum::<f64>() <= 0.0 {
-            return Err(Error::invalid("--target: the target has no power"));
+            return Err(Error::invalid("target must have some power"));
         }
         Ok(TargetSpec { powers })
     }
@@ -255,7 +255,7 @@ impl Target {
     /// `min(8, N(d, k))` zonal harmonics about random directions.
     pub fn new(d: usize, spec: &TargetSpec, seed: u64) -> Result<Self> {
         if d < 2 {
-            return Err(Error::invalid("--d must be at least 2 on the sphere"));
+            return Err(Error::invalid("d must be at least 2 on the sphere"));
         }
         let mut r = Rng::new(seed ^ 0x5a4e_7e41);
         let mut parts = Vec::new();

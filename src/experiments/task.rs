@@ -53,7 +53,7 @@ impl Task {
         match source {
             Source::Sphere { d, target } => {
                 if *d < 2 {
-                    return Err(Error::invalid(format!("--d must be at least 2, got {d}")));
+                    return Err(Error::invalid(format!("d must be at least 2, got {d}")));
                 }
                 let spec = TargetSpec::parse(target)?;
                 let f = Target::new(*d, &spec, seed)?;
@@ -94,39 +94,33 @@ impl Task {
         seed: u64,
     ) -> Result<Task> {
         if y.cols != 1 && y.rows != 1 {
-            return Err(Error::shape(
-                "labels",
-                format!(
-                    "--y must hold one label per row of --x ([rows] or [rows, 1]), got [{}, {}]",
-                    y.rows, y.cols
-                ),
-            ));
+            return Err(Error::invalid(format!(
+                "y must hold one label per row of x ([rows] or [rows, 1]), got [{}, {}]",
+                y.rows, y.cols
+            )));
         }
         let labels: Vec<f64> = y.data.clone();
         if labels.len() != x.rows {
-            return Err(Error::shape(
-                "labels",
-                format!(
-                    "--y holds {} labels but --x has {} rows",
-                    labels.len(),
-                    x.rows
-                ),
-            ));
+            return Err(Error::invalid(format!(
+                "y must hold one label per row of x: {} labels for {} rows",
+                labels.len(),
+                x.rows
+            )));
         }
         if let Some(p) = labels.iter().position(|v| !v.is_finite()) {
             return Err(Error::invalid(format!(
-                "--y has a non-finite label at row {p}"
+                "y must hold finite labels: row {p} is not finite"
             )));
         }
         if let Some(p) = x.data.iter().position(|v| !v.is_finite()) {
             return Err(Error::invalid(format!(
-                "--x has a non-finite value at row {}",
+                "x must hold finite values: row {} is not finite",
                 p / x.cols.max(1)
             )));
         }
         if n_test == 0 || n_test >= x.rows {
             return Err(Error::invalid(format!(
-                "--n-test ({n_test}) must be at least 1 and leave pool points among the {} rows",
+                "n-test must be at least 1 and leave pool points among the {} rows, got {n_test}",
                 x.rows
             )));
         }

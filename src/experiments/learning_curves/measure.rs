@@ -165,7 +165,7 @@ pub(super) fn finite_point(
     let all = match cfg.get {
         Get::Ntk => ek.ntk,
         Get::Nngp => ek.nngp.ok_or_else(|| {
-            Error::invalid("--get nngp needs a network that ends with a Dense layer")
+            Error::invalid("get must be ntk: the NNGP of the finite networks needs a network that ends with a Dense layer")
         })?,
     };
     let nz = z.rows;

@@ -90,7 +90,7 @@ pub fn default_arch() -> Arch {
 pub fn parse_sizes(s: &str) -> Result<Vec<usize>> {
     let bad = || {
         Error::invalid(format!(
-            "--n: expected a comma-separated list or LO:HI:K (K sizes from LO to HI, log-spaced), got '{s}'"
+            "n must be a comma-separated list or LO:HI:K (K sizes from LO to HI, log-spaced), got '{s}'"
         ))
     };
     let v: Vec<usize> = if s.contains(':') {
@@ -191,36 +191,36 @@ impl LearningCurvesConfig {
     pub fn validate(&self) -> Result<()> {
         if !(self.ridge.is_finite() && self.ridge >= 0.0) {
             return Err(Error::invalid(format!(
-                "--ridge must be finite and non-negative, got {}",
+                "ridge must be finite and non-negative, got {}",
                 self.ridge
             )));
         }
         if !(self.noise.is_finite() && self.noise >= 0.0) {
             return Err(Error::invalid(format!(
-                "--noise must be finite and non-negative, got {}",
+                "noise must be finite and non-negative, got {}",
                 self.noise
             )));
         }
         for (name, v) in [
-            ("--pool", self.pool),
-            ("--n-test", self.n_test),
-            ("--draws", self.draws),
-            ("--members", self.members),
-            ("--finite-test", self.finite_test),
+            ("pool", self.pool),
+            ("n-test", self.n_test),
+            ("draws", self.draws),
+            ("members", self.members),
+            ("finite-test", self.finite_test),
         ] {
             if v == 0 {
                 return Err(Error::invalid(format!("{name} must be at least 1")));
             }
         }
         if self.n.is_empty() || self.n.contains(&0) {
-            return Err(Error::invalid("--n needs sizes of at least 1"));
+            return Err(Error::invalid("n needs sizes of at least 1"));
         }
         if self.widths.contains(&0) {
-            return Err(Error::invalid("--widths must be at least 1"));
+            return Err(Error::invalid("widths must be at least 1"));
         }
         if let Source::Sphere { d, target } = &self.source {
             if *d < 2 {
-                return Err(Error::invalid(format!("--d must be at least 2, got {d}")));
+                return Err(Error::invalid(format!("d must be at least 2, got {d}")));
             }
             super::sphere::TargetSpec::parse(target)?;
         }
@@ -232,7 +232,7 @@ impl LearningCurvesConfig {
         for &n in self.n.iter().chain(&self.finite_n) {
             if n > pool {
                 return Err(Error::invalid(format!(
-                    "--n: {n} training points is more than the pool of {pool} (raise --pool or give more rows)"
+                    "n must not exceed the pool: {n} training points is more than the pool of {pool} (raise the pool or give more rows)"
                 )));
             }
         }

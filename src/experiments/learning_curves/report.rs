@@ -326,16 +326,17 @@ fn figures(out: &OutDir, r: &Inputs<'_>, rep: &Value, ns: &[f64], grid: &[f64]) 
         )
         .map_or(f64::NAN, |f| f.1);
         s.push(
-            Series::line(
+            Series::power_fit(
                 format!(
-                    "fit: slope {slope:.2} ± {:.2}",
+                    "fit to the measured mean: slope {slope:.2} ± {:.2}",
                     fit["measured_exponent_se"].as_f64().unwrap_or(f64::NAN)
                 ),
-                fx.iter()
-                    .map(|&x| (x, (icpt + slope * x.ln()).exp()))
-                    .collect(),
+                slope,
+                icpt,
+                fx[0],
+                fx[1],
             )
-            .with_color(7),
+            .with_color(0),
         );
     }
     for (j, f) in rep["finite"].as_array().into_iter().flatten().enumerate() {
@@ -405,13 +406,7 @@ fn figures(out: &OutDir, r: &Inputs<'_>, rep: &Value, ns: &[f64], grid: &[f64]) 
             fit["n_range"][0].as_f64().unwrap_or(1.0),
             fit["n_range"][1].as_f64().unwrap_or(1.0),
         );
-        sp.push(
-            Series::line(
-                format!("fit: decay i^-{a:.2}"),
-                vec![(lo, (c - a * lo.ln()).exp()), (hi, (c - a * hi.ln()).exp())],
-            )
-            .with_color(7),
-        );
+        sp.push(Series::power_fit(format!("fit: decay i^-{a:.2}"), -a, c, lo, hi).with_color(7));
     }
     plot(
         &out.file("spectrum.svg"),

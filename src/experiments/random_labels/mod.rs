@@ -124,23 +124,23 @@ impl RandomLabelsConfig {
     pub fn validate(&self) -> Result<()> {
         if self.corrupt.is_empty() {
             return Err(Error::invalid(
-                "--corrupt needs at least one corruption level (fractions in [0, 1])",
+                "corrupt needs at least one corruption level (fractions in [0, 1])",
             ));
         }
         if let Some(c) = self.corrupt.iter().find(|c| !(0.0..=1.0).contains(*c)) {
             return Err(Error::invalid(format!(
-                "--corrupt: every level must be a fraction in [0, 1], got {c}"
+                "corrupt must hold fractions in [0, 1], got {c}"
             )));
         }
         if self.widths.is_empty() || self.widths.contains(&0) {
-            return Err(Error::invalid("--widths needs widths of at least 1"));
+            return Err(Error::invalid("widths needs widths of at least 1"));
         }
         for (name, v) in [
-            ("--n-train", self.n_train),
-            ("--n-test", self.n_test),
-            ("--members", self.members),
-            ("--max-steps", self.max_steps),
-            ("--curve-points", self.curve_points),
+            ("n-train", self.n_train),
+            ("n-test", self.n_test),
+            ("members", self.members),
+            ("max-steps", self.max_steps),
+            ("curve-points", self.curve_points),
         ] {
             if v == 0 {
                 return Err(Error::invalid(format!("{name} must be at least 1")));
@@ -149,19 +149,19 @@ impl RandomLabelsConfig {
         if let Some(lr) = self.lr {
             if !(lr.is_finite() && lr > 0.0) {
                 return Err(Error::invalid(format!(
-                    "--lr must be positive and finite, got {lr}"
+                    "lr must be positive and finite, got {lr}"
                 )));
             }
         }
         if !(self.fit_tol.is_finite() && self.fit_tol > 0.0 && self.fit_tol < 1.0) {
             return Err(Error::invalid(format!(
-                "--fit-tol must be in (0, 1), got {}",
+                "fit-tol must be in (0, 1), got {}",
                 self.fit_tol
             )));
         }
         if let Source::Sphere { d, target } = &self.source {
             if *d < 2 {
-                return Err(Error::invalid(format!("--d must be at least 2, got {d}")));
+                return Err(Error::invalid(format!("d must be at least 2, got {d}")));
             }
             super::sphere::TargetSpec::parse(target)?;
         }
