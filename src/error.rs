@@ -64,6 +64,11 @@ pub enum Error {
     )]
     Interrupted(String),
 
+    /// The caller asked a long computation to stop (a stop flag set from
+    /// another thread, see [`crate::kernel::Control`]); nothing was returned.
+    #[error("stopped before the end, as the caller asked")]
+    Cancelled,
+
     /// The operating system refused to read or write a file; the source
     /// error is kept.
     #[error("{path}: cannot {op}: {source}")]

@@ -37,6 +37,86 @@ impl<T> Matrix<T> {
     pub fn into_data(self) -> Vec<T> {
         self.data
     }
+
+    /// A borrowed view of the same values.
+    pub fn view(&self) -> MatrixRef<'_, T> {
+        MatrixRef {
+            rows: self.rows,
+            cols: self.cols,
+            data: &self.data,
+        }
+    }
+}
+
+/// A borrowed row-major `rows x cols` matrix: values that live elsewhere
+/// (another matrix, or an array handed over from Python), read in place.
+#[derive(Debug, PartialEq)]
+pub struct MatrixRef<'a, T = f64> {
+    rows: usize,
+    cols: usize,
+    data: &'a [T],
+}
+
+impl<T> Clone for MatrixRef<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for MatrixRef<'_, T> {}
+
+impl<'a, T> MatrixRef<'a, T> {
+    /// Wraps borrowed values, checking their number.
+    pub fn new(rows: usize, cols: usize, data: &'a [T]) -> Result<Self> {
+        if data.len() != rows * cols {
+            return Err(Error::shape(
+                "matrix",
+                format!("{} values for a {rows} x {cols} matrix", data.len()),
+            ));
+        }
+        Ok(MatrixRef { rows, cols, data })
+    }
+
+    /// Rows.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Columns.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// The values, row after row.
+    pub fn data(&self) -> &'a [T] {
+        self.data
+    }
+
+    /// Row `i`.
+    pub fn row(&self, i: usize) -> &'a [T] {
+        &self.data[i * self.cols..(i + 1) * self.cols]
+    }
+
+    /// Where the first non-finite value sits, as `(row, column)`.
+    pub fn first_non_finite(&self) -> Option<(usize, usize)>
+    where
+        T: Copy + Into<f64>,
+    {
+        let p = self.data.iter().position(|&v| !v.into().is_finite())?;
+        Some((p / self.cols.max(1), p % self.cols.max(1)))
+    }
+
+    /// An owned copy.
+    pub fn to_owned(&self) -> Matrix<T>
+    where
+        T: Clone,
+    {
+        Matrix {
+            rows: self.rows,
+            cols: self.cols,
+            data: self.data.to_vec(),
+        }
+    }
 }
 
 impl<T: Copy + Default> Matrix<T> {

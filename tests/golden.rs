@@ -12,7 +12,7 @@ use widenet::matrix::Matrix;
 use widenet::{Activation, Arch, Mlp, Parameterization};
 
 fn read(name: &str) -> Value {
-    let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = common::repo_file(&format!("tests/data/{name}"));
     serde_json::from_str(&std::fs::read_to_string(path).expect("golden file")).expect("golden json")
 }
 

@@ -30,7 +30,7 @@ fn shapes() -> Vec<Matmul> {
     ]
 }
 
-fn coop_backends(g0: &GpuBackend) -> Vec<GpuBackend> {
+fn coop_backends(test: &str, g0: &GpuBackend) -> Vec<GpuBackend> {
     let backends = [false, true]
         .into_iter()
         .filter_map(|walk_m| {
@@ -42,12 +42,7 @@ fn coop_backends(g0: &GpuBackend) -> Vec<GpuBackend> {
         })
         .inspect(|g| assert!(g.coop_shape(false).is_some(), "{:?}", g0.info()))
         .collect::<Vec<_>>();
-    if backends.is_empty() {
-        eprintln!(
-            "skipping: {} has no f32 cooperative matrices",
-            g0.info().name
-        );
-    }
+    common::has_feature(test, "coop-f32", !backends.is_empty());
     backends
 }
 
@@ -80,7 +75,7 @@ fn coop_kernel_offered_exactly_where_the_adapter_reports_tiles() {
 fn coop_f32_products_match_f64() {
     let Some(g0) = gpu() else { return };
     let mut seed = 700;
-    for g in &coop_backends(&g0) {
+    for g in &coop_backends("coop_f32_products_match_f64", &g0) {
         for spec in shapes() {
             seed += 3;
             let err = matmul_error(g, spec, seed);
@@ -92,7 +87,7 @@ fn coop_f32_products_match_f64() {
 #[test]
 fn coop_fused_dense_forward_matches_f64() {
     let Some(g0) = gpu() else { return };
-    for g in coop_backends(&g0) {
+    for g in coop_backends("coop_fused_dense_forward_matches_f64", &g0) {
         let spec = Matmul::new(48, 32, 64).batch(2).scaled(0.7, 0.0);
         let (ez, eh) = dense_forward_errors(&g, spec, Activation::Gelu);
         assert!(ez < TOL && eh < TOL, "{ez:e} {eh:e}");
@@ -101,14 +96,10 @@ fn coop_fused_dense_forward_matches_f64() {
 
 /// A fresh backend whose f16 products run on cooperative-matrix tiles, where
 /// the adapter has f16 tiles.
-fn f16_coop_backend() -> Option<GpuBackend> {
+fn f16_coop_backend(test: &str) -> Option<GpuBackend> {
     let g = gpu_with_config(MatmulConfig::default_for(MatmulKernel::Vec4))?;
     let ctx = &g;
-    if ctx.coop_shape(true).is_none() {
-        eprintln!(
-            "skipping: {} has no f16 cooperative matrices",
-            g.info().name
-        );
+    if !common::has_feature(test, "coop-f16", ctx.coop_shape(true).is_some()) {
         return None;
     }
     ctx.set_matmul_plan(MatmulPlan {
@@ -121,7 +112,9 @@ fn f16_coop_backend() -> Option<GpuBackend> {
 
 #[test]
 fn coop_f16_products_match_f64_of_rounded_operands() {
-    let Some(g) = f16_coop_backend() else { return };
+    let Some(g) = f16_coop_backend("coop_f16_products_match_f64_of_rounded_operands") else {
+        return;
+    };
     let mut seed = 900;
     for spec in shapes().into_iter().filter(|s| !s.trans_a && !s.trans_b) {
         seed += 3;
@@ -132,7 +125,9 @@ fn coop_f16_products_match_f64_of_rounded_operands() {
 
 #[test]
 fn the_tune_times_f16_tiles_against_the_register_kernels() {
-    let Some(g) = f16_coop_backend() else { return };
+    let Some(g) = f16_coop_backend("the_tune_times_f16_tiles_against_the_register_kernels") else {
+        return;
+    };
     let configs = [
         MatmulConfig::default_for(MatmulKernel::Generic),
         MatmulConfig::default_for(MatmulKernel::Vec4),

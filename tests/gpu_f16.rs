@@ -14,7 +14,8 @@ const TOL: f64 = 1e-4;
 #[test]
 fn f16_products_match_f64_on_every_configuration() {
     let Some(g0) = gpu() else { return };
-    if !g0.has_f16() {
+    let name = "f16_products_match_f64_on_every_configuration";
+    if !common::has_feature(name, "f16", g0.has_f16()) {
         return;
     }
     let mut configs = 0;
@@ -65,7 +66,7 @@ fn f16_products_match_f64_on_every_configuration() {
 #[test]
 fn f16_refuses_what_it_cannot_do() {
     let Some(g0) = gpu() else { return };
-    if !g0.has_f16() {
+    if !common::has_feature("f16_refuses_what_it_cannot_do", "f16", g0.has_f16()) {
         return;
     }
     // The vec4 kernel takes row-major operands only.

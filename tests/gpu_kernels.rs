@@ -1,99 +1,25 @@
-//! Differential tests: every GPU kernel against the CPU twin in f64, on shapes
-//! of 1, primes and sizes across the 32-wide tile boundary, every transpose
-//! form, broadcast operands and several batch sizes. Outputs are poisoned with
-//! NaN first. Tolerance: relative Frobenius error 1e-5 (f32 accumulation over
-//! at most a few hundred terms stays near 1e-6).
+//! What only the GPU backend has to get right, against the CPU twins in f64:
+//! every matrix-product kernel and configuration the adapter offers (and
+//! only those its subgroup size and features allow), fused dense layers on
+//! each, operands split over binding windows, limits, timestamps and device
+//! loss. Outputs are poisoned with NaN first. Tolerance: relative Frobenius
+//! error 1e-5 (f32 accumulation over at most a few hundred terms stays near
+//! 1e-6). The operations themselves, on both backends, are in
+//! `conformance.rs`.
 
 mod common;
 
-use common::{gpu, gpu_with_config, gpu_with_kernel, poisoned, randn, rel_err, wide};
+use common::{gpu, gpu_with_config, gpu_with_kernel, has_feature, poisoned, randn, rel_err, wide};
 use widenet::Activation;
-use widenet::backend::{Backend, Batched, Matmul};
+use widenet::backend::{Backend, Batched, Matmul, Timing};
 use widenet::cpu::ops;
-use widenet::gpu::{MatmulKernel, tune};
+use widenet::gpu::{GpuBackend, MatmulKernel, tune};
 
 const TOL: f64 = 1e-5;
 
 fn check_matmul(g: &dyn Backend, spec: Matmul, seed: u64) {
     let err = common::matmul_error(g, spec, seed);
     assert!(err < TOL, "{spec:?}: relative error {err}");
-}
-
-#[test]
-fn matmul_all_forms_and_odd_shapes() {
-    let Some(g) = gpu() else { return };
-    let sizes = [1usize, 7, 33, 64];
-    let mut seed = 10;
-    for &m in &sizes {
-        for &n in &[1usize, 8, 31, 33] {
-            for &k in &[1usize, 5, 32, 37] {
-                for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
-                    seed += 3;
-                    let spec = Matmul::new(m, n, k)
-                        .trans(ta, tb)
-                        .batch(1 + (seed as usize % 3));
-                    check_matmul(g.as_ref(), spec, seed);
-                }
-            }
-        }
-    }
-}
-
-#[test]
-fn matmul_257_and_tile_boundaries() {
-    let Some(g) = gpu() else { return };
-    for (i, &(m, n, k)) in [
-        (257, 257, 257),
-        (31, 65, 129),
-        (96, 32, 1),
-        (1, 257, 64),
-        (65, 1, 33),
-    ]
-    .iter()
-    .enumerate()
-    {
-        for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
-            check_matmul(
-                g.as_ref(),
-                Matmul::new(m, n, k).trans(ta, tb),
-                100 + i as u64,
-            );
-        }
-    }
-}
-
-#[test]
-fn matmul_batched_broadcast_alpha_beta() {
-    let Some(g) = gpu() else { return };
-    // 19 x 40 runs tiled; 3 x 40 and 19 x 2 run the thin kernel.
-    for (i, &(batch, m, n)) in [
-        (1usize, 19usize, 40usize),
-        (2, 19, 40),
-        (5, 19, 40),
-        (16, 19, 40),
-        (3, 3, 40),
-        (4, 19, 2),
-    ]
-    .iter()
-    .enumerate()
-    {
-        for (ba, bb) in [(false, false), (true, false), (false, true)] {
-            for (ta, tb) in [(false, false), (false, true), (true, false)] {
-                let spec = Matmul::new(m, n, 23)
-                    .batch(batch)
-                    .broadcast(ba, bb)
-                    .trans(ta, tb)
-                    .scaled(0.5, 1.5);
-                check_matmul(g.as_ref(), spec, 300 + i as u64);
-                let spec = Matmul::new(m, n, 23)
-                    .batch(batch)
-                    .broadcast(ba, bb)
-                    .trans(ta, tb)
-                    .scaled(-2.0, 0.0);
-                check_matmul(g.as_ref(), spec, 400 + i as u64);
-            }
-        }
-    }
 }
 
 #[test]
@@ -144,177 +70,6 @@ fn every_matmul_kernel_on_aligned_shapes() {
             }
         }
     }
-}
-
-#[test]
-fn matmul_rejects_wrong_lengths() {
-    let Some(g) = gpu() else { return };
-    let a = g.upload(&[1.0; 6]).unwrap();
-    let b = g.upload(&[1.0; 6]).unwrap();
-    let mut c = g.zeros(5).unwrap();
-    let err = g.matmul(&Matmul::new(2, 2, 3), &a, &b, &mut c).unwrap_err();
-    assert!(
-        err.to_string().contains("operand C has 5 elements"),
-        "{err}"
-    );
-}
-
-fn activations() -> Vec<Activation> {
-    vec![
-        Activation::Identity,
-        Activation::RELU,
-        Activation::AbRelu { a: 0.1, b: 1.0 },
-        Activation::AbRelu { a: -0.5, b: 2.0 },
-        Activation::Erf {
-            a: 1.0,
-            b: 1.0,
-            c: 0.0,
-        },
-        Activation::Erf {
-            a: 1.7,
-            b: 0.6,
-            c: -0.3,
-        },
-        Activation::Tanh,
-        Activation::Gelu,
-        Activation::Sign,
-    ]
-}
-
-#[test]
-fn activations_forward_and_backward() {
-    let Some(g) = gpu() else { return };
-    for &n in &[1usize, 7, 257, 1000, 300_000] {
-        let mut x = randn(n as u64, n);
-        // Include exact zeros, tiny and large values.
-        x[0] = 0.0;
-        if n > 3 {
-            x[1] = 1e-5;
-            x[2] = -9.0;
-            x[3] = 20.0;
-        }
-        let dy = randn(7 + n as u64, n);
-        let gx = g.upload(&x).unwrap();
-        let gdy = g.upload(&dy).unwrap();
-        for act in activations() {
-            let mut want = vec![0.0; n];
-            ops::activation(act, &wide(&x), &mut want);
-            let mut gy = poisoned(g.as_ref(), n);
-            g.activation(act, &gx, &mut gy).unwrap();
-            let err = rel_err(&g.read(&gy).unwrap(), &want);
-            assert!(err < TOL, "{act} forward n={n}: {err}");
-
-            let mut want = vec![0.0; n];
-            ops::activation_grad(act, &wide(&x), &wide(&dy), &mut want);
-            let mut gdx = poisoned(g.as_ref(), n);
-            g.activation_grad(act, &gx, &gdy, &mut gdx).unwrap();
-            let err = rel_err(&g.read(&gdx).unwrap(), &want);
-            assert!(err < TOL, "{act} backward n={n}: {err}");
-        }
-    }
-}
-
-#[test]
-fn erf_is_accurate_pointwise() {
-    let Some(g) = gpu() else { return };
-    let x: Vec<f32> = (0..2001).map(|i| (i as f32 - 1000.0) / 250.0).collect();
-    let act = Activation::Erf {
-        a: 1.0,
-        b: 1.0,
-        c: 0.0,
-    };
-    let gx = g.upload(&x).unwrap();
-    let mut gy = poisoned(g.as_ref(), x.len());
-    g.activation(act, &gx, &mut gy).unwrap();
-    let got = g.read(&gy).unwrap();
-    for (&xi, &yi) in x.iter().zip(&got) {
-        let want = libm::erf(xi as f64);
-        let tol = 3e-7 + 1e-6 * want.abs();
-        assert!(
-            (yi as f64 - want).abs() < tol,
-            "erf({xi}) = {yi}, want {want}"
-        );
-    }
-}
-
-#[test]
-fn bias_add_and_reductions() {
-    let Some(g) = gpu() else { return };
-    for &(batch, rows, cols) in &[
-        (1usize, 1usize, 1usize),
-        (3, 7, 33),
-        (2, 257, 5),
-        (5, 1, 300),
-    ] {
-        let s = Batched::new(batch, rows, cols);
-        let x = randn(batch as u64 * 31 + rows as u64, s.len());
-        let bias = randn(99, batch * cols);
-        let mut want = wide(&x);
-        ops::bias_add(s, &mut want, &wide(&bias), -0.5);
-        let mut gy = g.upload(&x).unwrap();
-        g.bias_add(s, &mut gy, &g.upload(&bias).unwrap(), -0.5)
-            .unwrap();
-        let err = rel_err(&g.read(&gy).unwrap(), &want);
-        assert!(err < TOL, "bias_add {s:?}: {err}");
-
-        let gx = g.upload(&x).unwrap();
-        let mut want = vec![0.0; batch * cols];
-        ops::sum_cols(s, &wide(&x), &mut want);
-        let mut go = poisoned(g.as_ref(), batch * cols);
-        g.sum_cols(s, &gx, &mut go).unwrap();
-        let err = rel_err(&g.read(&go).unwrap(), &want);
-        assert!(err < TOL, "sum_cols {s:?}: {err}");
-
-        let mut want = vec![0.0; batch * rows];
-        ops::sum_rows(s, &wide(&x), &mut want);
-        let mut go = poisoned(g.as_ref(), batch * rows);
-        g.sum_rows(s, &gx, &mut go).unwrap();
-        let err = rel_err(&g.read(&go).unwrap(), &want);
-        assert!(err < TOL, "sum_rows {s:?}: {err}");
-    }
-}
-
-#[test]
-fn scale_axpy_mul() {
-    let Some(g) = gpu() else { return };
-    for &n in &[1usize, 7, 33, 257, 70_000, 300_001] {
-        let x = randn(n as u64, n);
-        let y = randn(n as u64 + 1, n);
-        let gx = g.upload(&x).unwrap();
-        let gy = g.upload(&y).unwrap();
-
-        let mut want = wide(&x);
-        ops::scale(&mut want, -0.75);
-        let mut t = g.upload(&x).unwrap();
-        g.scale(&mut t, -0.75).unwrap();
-        assert!(rel_err(&g.read(&t).unwrap(), &want) < TOL, "scale n={n}");
-
-        let mut want = wide(&y);
-        ops::axpy(0.3, &wide(&x), &mut want);
-        let mut t = g.upload(&y).unwrap();
-        g.axpy(0.3, &gx, &mut t).unwrap();
-        assert!(rel_err(&g.read(&t).unwrap(), &want) < TOL, "axpy n={n}");
-
-        let mut want = vec![0.0; n];
-        ops::mul(&wide(&x), &wide(&y), &mut want);
-        let mut t = poisoned(g.as_ref(), n);
-        g.mul(&gx, &gy, &mut t).unwrap();
-        assert!(rel_err(&g.read(&t).unwrap(), &want) < TOL, "mul n={n}");
-    }
-}
-
-#[test]
-fn queued_work_runs_in_order() {
-    // A write after queued kernels must not overtake them.
-    let Some(g) = gpu() else { return };
-    let mut x = g.upload(&[1.0, 2.0, 3.0]).unwrap();
-    g.scale(&mut x, 2.0).unwrap();
-    let y = g.upload(&[10.0, 10.0, 10.0]).unwrap();
-    g.axpy(1.0, &y, &mut x).unwrap();
-    assert_eq!(g.read(&x).unwrap(), vec![12.0, 14.0, 16.0]);
-    g.write(&mut x, &[0.0, 0.0, 1.0]).unwrap();
-    g.scale(&mut x, 3.0).unwrap();
-    assert_eq!(g.read(&x).unwrap(), vec![0.0, 0.0, 3.0]);
 }
 
 #[test]
@@ -423,20 +178,6 @@ fn fused_dense_forward_on_every_kernel() {
 }
 
 #[test]
-fn reads_in_flight_see_the_work_queued_before_them_only() {
-    let Some(g) = gpu() else { return };
-    let mut x = g.upload(&[1.0, 2.0, 3.0, 4.0]).unwrap();
-    g.scale(&mut x, 2.0).unwrap();
-    let h = g.read_begin(&x).unwrap();
-    // Work queued after the read started does not change what it returns.
-    g.scale(&mut x, 10.0).unwrap();
-    let h2 = g.read_begin(&x).unwrap();
-    assert_eq!(g.read_end(h).unwrap(), vec![2.0, 4.0, 6.0, 8.0]);
-    assert_eq!(g.read_end(h2).unwrap(), vec![20.0, 40.0, 60.0, 80.0]);
-    assert_eq!(g.read(&x).unwrap(), vec![20.0, 40.0, 60.0, 80.0]);
-}
-
-#[test]
 fn a_lost_device_gives_errors_not_hangs_or_panics() {
     let Some(_) = gpu() else { return };
     let Some(g) = gpu_with_kernel(MatmulKernel::Generic) else {
@@ -457,4 +198,140 @@ fn a_lost_device_gives_errors_not_hangs_or_panics() {
         let e = r.as_ref().unwrap_err().to_string();
         assert!(e.contains("GPU error"), "{e}");
     }
+}
+
+/// Whether the adapter under test may run kernel `k`: the generic and vec4
+/// kernels anywhere, the subgroup kernel only where every subgroup has
+/// exactly 8 lanes (`matmul_sg8.wgsl` shares rows of A across 8 lanes; with
+/// 4, as on SwiftShader, or a range, as on most GPUs, it would read the wrong
+/// lanes), cooperative matrices where the adapter reports f32 tiles.
+fn allowed(g: &GpuBackend, k: MatmulKernel) -> bool {
+    let info = g.info();
+    match k {
+        MatmulKernel::Generic | MatmulKernel::Vec4 => true,
+        MatmulKernel::Sg8 => info.subgroup && info.subgroup_sizes == (8, 8),
+        MatmulKernel::Coop => g.coop_shape(false).is_some(),
+    }
+}
+
+const KERNELS: [MatmulKernel; 4] = [
+    MatmulKernel::Generic,
+    MatmulKernel::Vec4,
+    MatmulKernel::Sg8,
+    MatmulKernel::Coop,
+];
+
+/// Products that reach a kernel directly (aligned) or through the transposing
+/// copy or the generic fallback (odd shapes), and a fused dense layer.
+fn check_kernel_products(g: &GpuBackend, k: MatmulKernel) {
+    let mut seed = 2000;
+    for (m, n, kk) in [
+        (64, 64, 64),
+        (48, 80, 32),
+        (33, 36, 20),
+        (7, 5, 3),
+        (260, 40, 68),
+    ] {
+        for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
+            seed += 1;
+            check_matmul(g, Matmul::new(m, n, kk).trans(ta, tb).batch(2), seed);
+        }
+    }
+    let spec = Matmul::new(48, 32, 64)
+        .batch(2)
+        .trans(false, true)
+        .scaled(0.7, 0.0);
+    let (ez, eh) = common::dense_forward_errors(g, spec, Activation::Gelu);
+    assert!(ez < TOL && eh < TOL, "{k:?}: dense layer {ez:e} {eh:e}");
+}
+
+#[test]
+fn each_kernel_is_offered_and_forced_exactly_where_the_adapter_allows_it() {
+    let Some(g0) = gpu() else { return };
+    let info = g0.info();
+    let offered = g0.matmul_kernels();
+    for k in KERNELS {
+        let ok = allowed(&g0, k);
+        assert_eq!(offered.contains(&k), ok, "{k:?} on {info:?}");
+        let g = common::open_test_gpu().unwrap();
+        let forced = widenet::testing::set_matmul_kernel(&g, k);
+        if ok {
+            forced.unwrap();
+            assert_eq!(g.matmul_plan().large.kernel, k);
+            assert_eq!(g.matmul_plan().small.kernel, k);
+            // The subgroup kernel's products are the next test's, the
+            // cooperative matrices' are in gpu_coop.rs.
+            if matches!(k, MatmulKernel::Generic | MatmulKernel::Vec4) {
+                check_kernel_products(&g, k);
+            }
+        } else {
+            let e = forced.unwrap_err().to_string();
+            assert!(e.contains("not available"), "{k:?}: {e}");
+        }
+    }
+}
+
+#[test]
+fn the_subgroup_kernel_runs_where_every_subgroup_has_8_lanes() {
+    let Some(g0) = gpu() else { return };
+    // CI lists subgroup8 in WIDENET_REQUIRE on lavapipe, so that a change
+    // that loses the subgroup kernel there fails instead of testing less.
+    let name = "the_subgroup_kernel_runs_where_every_subgroup_has_8_lanes";
+    if !has_feature(name, "subgroup8", allowed(&g0, MatmulKernel::Sg8)) {
+        return;
+    }
+    let Some(g) = gpu_with_kernel(MatmulKernel::Sg8) else {
+        panic!("sg8 offered but not forced")
+    };
+    check_kernel_products(&g, MatmulKernel::Sg8);
+}
+
+#[test]
+fn a_kernel_asked_for_at_open_is_used_only_where_the_adapter_allows_it() {
+    let Some(g0) = gpu() else { return };
+    for k in KERNELS {
+        let mut opts = common::test_options();
+        opts.matmul_kernel = Some(k);
+        let g = GpuBackend::open(&common::test_choice(), &opts)
+            .unwrap()
+            .unwrap();
+        let plan = g.matmul_plan();
+        if allowed(&g0, k) {
+            assert_eq!((plan.large.kernel, plan.small.kernel), (k, k), "{k:?}");
+        } else {
+            // Refused with a warning: the built-in plan, which the adapter runs.
+            assert_ne!(plan.large.kernel, k, "{k:?}");
+            assert!(g.matmul_kernels().contains(&plan.large.kernel));
+            check_matmul(&g, Matmul::new(64, 64, 64), 3000);
+        }
+    }
+}
+
+#[test]
+fn time_reads_the_device_clock_where_the_adapter_has_timestamps() {
+    let Some(g) = gpu() else { return };
+    let name = "time_reads_the_device_clock_where_the_adapter_has_timestamps";
+    if !has_feature(name, "timestamp", g.has_timestamps()) {
+        return;
+    }
+    let spec = Matmul::new(256, 256, 256);
+    let a = g.upload(&randn(1, spec.a_len())).unwrap();
+    let b = g.upload(&randn(2, spec.b_len())).unwrap();
+    let mut c = g.zeros(spec.c_len()).unwrap();
+    g.sync().unwrap();
+    let t = std::time::Instant::now();
+    let (secs, timing) = g
+        .time(&mut || {
+            for _ in 0..3 {
+                g.matmul(&spec, &a, &b, &mut c)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    let wall = t.elapsed().as_secs_f64();
+    assert_eq!(timing, Timing::GpuTimestamp);
+    // The device's span of the work lies within the wall clock around it:
+    // a wrong timestamp period would put it orders of magnitude off.
+    assert!(secs > 0.0 && secs <= wall, "device {secs} s, wall {wall} s");
+    assert!(secs > 1e-3 * wall, "device {secs} s, wall {wall} s");
 }

@@ -148,11 +148,20 @@ pub fn vendor_name(id: u32) -> &'static str {
         0x1010 => "Imagination",
         0x1ae0 => "Google",
         0x14e4 => "Broadcom",
-        0x10005 => "Mesa",
+        0x144d => "Samsung",
+        0x19e5 => "Huawei",
+        0x1ed5 => "Moore Threads",
+        0x15ad => "VMware",
+        0x1af4 => "Red Hat (virtio)",
         0x1414 => "Microsoft",
+        // Khronos vendor ids (VkVendorId), for vendors without a PCI id.
+        0x10001 => "Vivante",
         0x10002 => "VeriSilicon",
+        0x10003 => "Kazan",
         0x10004 => "Codeplay",
+        0x10005 => "Mesa",
         0x10006 => "PoCL",
+        0x10007 => "Mobileye",
         _ => "unknown",
     }
 }

@@ -24,6 +24,26 @@ fn yes(b: bool) -> &'static str {
     if b { "yes" } else { "no" }
 }
 
+/// The vendor named from its PCI or Khronos id, with the id where the name
+/// is not known.
+fn vendor(i: &DeviceInfo) -> String {
+    if i.vendor == "unknown" {
+        format!("unknown ({:#06x})", i.vendor_id)
+    } else {
+        i.vendor.clone()
+    }
+}
+
+/// The subgroup sizes the adapter reports ("8", or a range such as "4-64";
+/// any size in the range may run), or "no" without subgroup operations.
+fn lanes(i: &DeviceInfo) -> String {
+    match (i.subgroup, i.subgroup_sizes) {
+        (false, _) => "no".into(),
+        (true, (lo, hi)) if lo == hi => lo.to_string(),
+        (true, (lo, hi)) => format!("{lo}-{hi}"),
+    }
+}
+
 /// The adapters' table, with each one's measured product rate (`rates`,
 /// GFLOP/s, one per device, `None` where none is known) in the last column.
 pub(crate) fn table(infos: &[DeviceInfo], rates: &[Option<f64>]) -> String {
@@ -35,7 +55,7 @@ pub(crate) fn table(infos: &[DeviceInfo], rates: &[Option<f64>]) -> String {
         "type",
         "driver",
         "f16",
-        "subgroup",
+        "subgroup lanes",
         "timestamp",
         "coop matrix",
         "max buffer",
@@ -53,12 +73,12 @@ pub(crate) fn table(infos: &[DeviceInfo], rates: &[Option<f64>]) -> String {
                     i.index.to_string()
                 },
                 i.name.clone(),
-                i.vendor.clone(),
+                vendor(i),
                 i.backend.clone(),
                 i.device_type.clone(),
                 format!("{} {}", i.driver, i.driver_info).trim().to_string(),
                 yes(i.f16).into(),
-                yes(i.subgroup).into(),
+                lanes(i),
                 yes(i.timestamp).into(),
                 if i.cooperative_matrix.is_empty() {
                     "no".to_string()
@@ -287,4 +307,58 @@ fn every_kernel(g: &widenet::gpu::GpuBackend) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn adapter(name: &str, vendor_id: u32, subgroup: bool, sizes: (u32, u32)) -> DeviceInfo {
+        let mut i = DeviceInfo::new(name, "Vulkan", "Cpu");
+        i.vendor_id = vendor_id;
+        i.vendor = widenet::backend::vendor_name(vendor_id).to_string();
+        i.subgroup = subgroup;
+        i.subgroup_sizes = sizes;
+        i.driver = "driver".into();
+        i
+    }
+
+    #[test]
+    fn the_table_names_vendors_and_subgroup_sizes() {
+        let t = table(
+            &[
+                adapter("SwiftShader Device (Subzero)", 0x1ae0, true, (4, 4)),
+                adapter("llvmpipe", 0x10005, true, (8, 8)),
+                adapter("NVIDIA H200", 0x10de, true, (32, 32)),
+                adapter("Radeon", 0x1002, true, (32, 64)),
+                adapter("llvmpipe GL", 0x10005, false, (4, 128)),
+                adapter("mystery", 0xabcd, false, (1, 1)),
+            ],
+            &[None; 6],
+        );
+        let rows: Vec<Vec<&str>> = t
+            .lines()
+            .map(|l| {
+                l.split("  ")
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .collect()
+            })
+            .collect();
+        assert_eq!(rows[0][2], "vendor", "{t}");
+        assert_eq!(rows[0][7], "subgroup lanes", "{t}");
+        let got: Vec<(&str, &str)> = rows[1..].iter().map(|r| (r[2], r[7])).collect();
+        assert_eq!(
+            got,
+            [
+                ("Google", "4"),
+                ("Mesa", "8"),
+                ("NVIDIA", "32"),
+                ("AMD", "32-64"),
+                ("Mesa", "no"),
+                ("unknown (0xabcd)", "no"),
+            ],
+            "{t}"
+        );
+    }
 }

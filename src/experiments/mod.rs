@@ -130,6 +130,12 @@ pub fn request_interrupt() {
     INTERRUPTED.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
+/// Clears a stop request, so that a process that outlives an interrupted
+/// experiment (a Python session) can run the next one.
+pub fn clear_interrupt() {
+    INTERRUPTED.store(false, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Finished points of a sweep, saved as they complete in `OUT/points/`, so
 /// that an interrupted run resumes without recomputing them.
 pub struct Checkpoint {

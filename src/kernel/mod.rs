@@ -6,11 +6,34 @@
 mod tiles;
 
 pub use crate::backend::Want;
-pub use tiles::kernels_device;
+pub use tiles::{kernels_device, kernels_device_with};
 
 use crate::arch::{Arch, KernelProgram};
 use crate::error::{Error, Result};
-use crate::matrix::Matrix;
+use crate::matrix::{Matrix, MatrixRef};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// How a long kernel computation runs, beyond its inputs: the device path's
+/// tile side and a flag that stops it early. `Control::default()` is what
+/// [`kernels_f64`] and [`kernels_device`] use.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Control<'a> {
+    /// Points of x1 and of x2 per device tile (the tile is `tile x tile`),
+    /// capped at the largest that fits the architecture
+    /// ([`tile_side`](crate::backend::tile_side)); `None` takes that largest.
+    /// The f64 path has no tiles and ignores it.
+    pub tile: Option<usize>,
+    /// Set from another thread to stop the computation between rows (f64)
+    /// or tiles (device); the call then returns [`Error::Cancelled`].
+    pub stop: Option<&'a AtomicBool>,
+}
+
+impl Control<'_> {
+    /// Whether the stop flag is set.
+    pub fn stopped(&self) -> bool {
+        self.stop.is_some_and(|s| s.load(Ordering::Relaxed))
+    }
+}
 
 /// The kernels asked for, `rows x cols` (x1 by x2).
 #[derive(Clone, Debug)]
@@ -21,23 +44,35 @@ pub struct Kernels<T> {
     pub ntk: Option<Matrix<T>>,
 }
 
-/// Checks the inputs and compiles the architecture's recursion for them.
-fn program_for<T>(arch: &Arch, x1: &Matrix<T>, x2: Option<&Matrix<T>>) -> Result<KernelProgram> {
-    if x1.rows == 0 {
+/// Checks the inputs (their shapes and values) and compiles the
+/// architecture's recursion for them.
+fn program_for<T: Copy + Into<f64>>(
+    arch: &Arch,
+    x1: MatrixRef<'_, T>,
+    x2: Option<MatrixRef<'_, T>>,
+) -> Result<KernelProgram> {
+    if x1.rows() == 0 {
         return Err(Error::invalid("x1 holds no point"));
     }
     if let Some(x2) = x2 {
-        if x2.rows == 0 {
+        if x2.rows() == 0 {
             return Err(Error::invalid("x2 holds no point"));
         }
-        if x2.cols != x1.cols {
+        if x2.cols() != x1.cols() {
             return Err(Error::shape(
                 "kernel",
-                format!("x1 has {} features but x2 has {}", x1.cols, x2.cols),
+                format!("x1 has {} features but x2 has {}", x1.cols(), x2.cols()),
             ));
         }
     }
-    let p = arch.kernel_program(x1.cols)?;
+    for (name, x) in [("x1", Some(x1)), ("x2", x2)] {
+        if let Some((r, c)) = x.and_then(|x| x.first_non_finite()) {
+            return Err(Error::invalid(format!(
+                "{name} has a non-finite value at row {r}, column {c}"
+            )));
+        }
+    }
+    let p = arch.kernel_program(x1.cols())?;
     if p.slots > crate::backend::MAX_SLOTS {
         return Err(Error::invalid(format!(
             "the architecture has {} nonlinearities and LayerNorms; the kernels take at most {}",
@@ -48,9 +83,9 @@ fn program_for<T>(arch: &Arch, x1: &Matrix<T>, x2: Option<&Matrix<T>>) -> Result
     Ok(p)
 }
 
-fn sq_norms(x: &Matrix<f64>) -> Vec<f64> {
-    (0..x.rows)
-        .map(|i| x.row(i).iter().map(|v| v * v).sum::<f64>() / x.cols as f64)
+fn sq_norms(x: MatrixRef<'_, f64>) -> Vec<f64> {
+    (0..x.rows())
+        .map(|i| x.row(i).iter().map(|v| v * v).sum::<f64>() / x.cols() as f64)
         .collect()
 }
 
@@ -61,12 +96,25 @@ pub fn kernels_f64(
     x2: Option<&Matrix<f64>>,
     want: Want,
 ) -> Result<Kernels<f64>> {
+    kernels_f64_with(
+        arch,
+        x1.view(),
+        x2.map(Matrix::view),
+        want,
+        Control::default(),
+    )
+}
+
+/// [`kernels_f64`] on borrowed inputs, stopped early when `ctl.stop` is set.
+pub fn kernels_f64_with(
+    arch: &Arch,
+    x1: MatrixRef<'_, f64>,
+    x2: Option<MatrixRef<'_, f64>>,
+    want: Want,
+    ctl: Control<'_>,
+) -> Result<Kernels<f64>> {
     let program = program_for(arch, x1, x2)?;
     let arch = &program;
-    x1.check_finite("x1")?;
-    if let Some(x2) = x2 {
-        x2.check_finite("x2")?;
-    }
     let same = x2.is_none();
     let x2m = x2.unwrap_or(x1);
     let t1: Vec<Vec<f64>> = sq_norms(x1)
@@ -81,10 +129,10 @@ pub fn kernels_f64(
             .map(|c| arch.variances(c))
             .collect()
     };
-    let (n1, n2) = (x1.rows, x2m.rows);
+    let (n1, n2) = (x1.rows(), x2m.rows());
     let mut nngp = Matrix::zeros(n1, n2);
     let mut ntk = Matrix::zeros(n1, n2);
-    let d = x1.cols as f64;
+    let d = x1.cols() as f64;
     // Rows are independent: split them over the machine's threads.
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
@@ -102,6 +150,11 @@ pub fn kernels_f64(
                 for (local, (qrow, trow)) in qs.chunks_mut(n2).zip(ts.chunks_mut(n2)).enumerate() {
                     let i = chunk * rows_per + local;
                     for (j, (qv, tv)) in qrow.iter_mut().zip(trow.iter_mut()).enumerate() {
+                        // An entry can cost 10^5 operations (quadrature activations):
+                        // look at the stop flag before each.
+                        if ctl.stopped() {
+                            return;
+                        }
                         // For a set with itself, entries below the diagonal are
                         // the mirror of those above; computing them costs the
                         // same as copying across threads, and is exact too.
@@ -120,6 +173,9 @@ pub fn kernels_f64(
             });
         }
     });
+    if ctl.stopped() {
+        return Err(Error::Cancelled);
+    }
     Ok(Kernels {
         nngp: want.nngp.then_some(nngp),
         ntk: want.ntk.then_some(ntk),

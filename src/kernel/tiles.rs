@@ -1,41 +1,56 @@
 //! The tiled f32 driver: Gram blocks through the backend's matrix product,
 //! one pass of the recursion per tile, tiles read back while the next runs.
 
-use super::{Kernels, Want, program_for};
+use super::{Control, Kernels, Want, program_for};
 use crate::arch::Arch;
 use crate::backend::{Backend, Buffer, DIAG_CAPACITY, KernelTile, ReadHandle, tile_side};
 use crate::error::{Error, Result};
-use crate::matrix::Matrix;
+use crate::matrix::{Matrix, MatrixRef};
 use std::collections::HashMap;
 
 /// The kernels in f32 on a backend, tile by tile: the Gram block through the
 /// matrix product, then one pass of the layer recursion per entry. For a set
 /// with itself only the tiles on and above the diagonal are computed.
+/// `progress(done, total)` is called as tiles are placed.
 pub fn kernels_device(
     dev: &dyn Backend,
     arch: &Arch,
     x1: &Matrix<f32>,
     x2: Option<&Matrix<f32>>,
     want: Want,
+    progress: impl FnMut(usize, usize),
+) -> Result<Kernels<f32>> {
+    kernels_device_with(
+        dev,
+        arch,
+        x1.view(),
+        x2.map(Matrix::view),
+        want,
+        Control::default(),
+        progress,
+    )
+}
+
+/// [`kernels_device`] on borrowed inputs, with a tile side and a stop flag
+/// checked between tiles ([`Control`]).
+pub fn kernels_device_with(
+    dev: &dyn Backend,
+    arch: &Arch,
+    x1: MatrixRef<'_, f32>,
+    x2: Option<MatrixRef<'_, f32>>,
+    want: Want,
+    ctl: Control<'_>,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<Kernels<f32>> {
     let program = program_for(arch, x1, x2)?;
-    for (name, x) in [("x1", Some(x1)), ("x2", x2)] {
-        if let Some(x) = x {
-            if let Some(p) = x.data.iter().position(|v| !v.is_finite()) {
-                return Err(Error::invalid(format!(
-                    "{name} has a non-finite value at row {}, column {}",
-                    p / x.cols,
-                    p % x.cols
-                )));
-            }
-        }
+    if ctl.tile == Some(0) {
+        return Err(Error::invalid("the tile side must be at least 1"));
     }
     let same = x2.is_none();
     let x2m = x2.unwrap_or(x1);
-    let (n1, n2, d) = (x1.rows, x2m.rows, x1.cols);
-    let norms = |x: &Matrix<f32>| -> Vec<Vec<f64>> {
-        (0..x.rows)
+    let (n1, n2, d) = (x1.rows(), x2m.rows(), x1.cols());
+    let norms = |x: MatrixRef<'_, f32>| -> Vec<Vec<f64>> {
+        (0..x.rows())
             .map(|i| {
                 let c = x.row(i).iter().map(|&v| v as f64 * v as f64).sum::<f64>() / d as f64;
                 program.variances(c)
@@ -44,7 +59,7 @@ pub fn kernels_device(
     };
     let t1 = norms(x1);
     let t2 = if same { t1.clone() } else { norms(x2m) };
-    let side = tile_side(program.slots);
+    let side = tile_side(program.slots).min(ctl.tile.unwrap_or(usize::MAX));
     let blocks = |n: usize| -> Vec<(usize, usize)> {
         (0..n).step_by(side).map(|s| (s, side.min(n - s))).collect()
     };
@@ -54,14 +69,14 @@ pub fn kernels_device(
     // recursion apply to any shape. Row blocks are [r, d4]; column blocks are
     // uploaded transposed, [d4, c4], so that the Gram tile is a plain product.
     let d4 = d.next_multiple_of(4);
-    let row_block = |x: &Matrix<f32>, s: usize, r: usize| -> Result<Buffer> {
+    let row_block = |x: MatrixRef<'_, f32>, s: usize, r: usize| -> Result<Buffer> {
         let mut v = vec![0.0f32; r * d4];
         for i in 0..r {
             v[i * d4..i * d4 + d].copy_from_slice(x.row(s + i));
         }
         dev.upload(&v)
     };
-    let col_block = |x: &Matrix<f32>, s: usize, c: usize| -> Result<Buffer> {
+    let col_block = |x: MatrixRef<'_, f32>, s: usize, c: usize| -> Result<Buffer> {
         let c4 = c.next_multiple_of(4);
         let mut v = vec![0.0f32; d4 * c4];
         for j in 0..c {
@@ -90,6 +105,9 @@ pub fn kernels_device(
     let total = tiles.len();
     let mut pending: Option<(Placement, [Option<ReadHandle>; 2])> = None;
     for (done, &(bi, bj)) in tiles.iter().enumerate() {
+        if ctl.stopped() {
+            return Err(Error::Cancelled);
+        }
         let ((r0, r), (c0, c)) = (rb[bi], cb[bj]);
         let c4 = c.next_multiple_of(4);
         let (bn, bt) = match bufs.entry((r, c4)) {

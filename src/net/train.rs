@@ -7,7 +7,7 @@
 use super::ensemble::Ensemble;
 use crate::backend::{Batched, Buffer, Loss, Rule, Update, index_bits};
 use crate::error::{Error, Result};
-use crate::matrix::Matrix;
+use crate::matrix::{Matrix, MatrixRef};
 use crate::rng::Rng;
 
 /// Learning-rate schedule over the run.
@@ -82,10 +82,10 @@ fn schedule_factor(s: Schedule, step: usize, steps: usize) -> f64 {
 
 /// Targets as rows of the output dimension: for cross-entropy with one column
 /// and more than one output, integer class labels become one-hot rows.
-pub fn targets(loss: Loss, y: &Matrix<f32>, d_out: usize) -> Result<Matrix<f32>> {
-    if loss == Loss::Xent && y.cols == 1 && d_out > 1 {
-        let mut out = Matrix::zeros(y.rows, d_out);
-        for (r, &v) in y.data.iter().enumerate() {
+pub fn targets(loss: Loss, y: MatrixRef<'_, f32>, d_out: usize) -> Result<Matrix<f32>> {
+    if loss == Loss::Xent && y.cols() == 1 && d_out > 1 {
+        let mut out = Matrix::zeros(y.rows(), d_out);
+        for (r, &v) in y.data().iter().enumerate() {
             if v < 0.0 || v.fract() != 0.0 || v as usize >= d_out {
                 return Err(Error::invalid(format!(
                     "class label {v} at row {r} is not an integer in 0..{d_out}"
@@ -95,17 +95,17 @@ pub fn targets(loss: Loss, y: &Matrix<f32>, d_out: usize) -> Result<Matrix<f32>>
         }
         return Ok(out);
     }
-    if y.cols != d_out {
+    if y.cols() != d_out {
         return Err(Error::shape(
             "train",
             format!(
                 "y has {} columns but the network has d_out = {d_out}",
-                y.cols
+                y.cols()
             ),
         ));
     }
     if loss == Loss::Xent {
-        for r in 0..y.rows {
+        for r in 0..y.rows() {
             let row = y.row(r);
             let s: f32 = row.iter().sum();
             if row.iter().any(|&v| v < 0.0) || (s - 1.0).abs() > 1e-4 {
@@ -115,35 +115,39 @@ pub fn targets(loss: Loss, y: &Matrix<f32>, d_out: usize) -> Result<Matrix<f32>>
             }
         }
     }
-    Ok(y.clone())
+    Ok(y.to_owned())
 }
 
-fn validate(ens: &Ensemble<'_>, x: &Matrix<f32>, y: &Matrix<f32>, cfg: &TrainConfig) -> Result<()> {
+fn validate(
+    ens: &Ensemble<'_>,
+    x: MatrixRef<'_, f32>,
+    y: MatrixRef<'_, f32>,
+    cfg: &TrainConfig,
+) -> Result<()> {
     let spec = &ens.spec;
-    if x.rows == 0 {
+    if x.rows() == 0 {
         return Err(Error::invalid("x holds no point"));
     }
-    if x.cols != spec.d_in {
+    if x.cols() != spec.d_in {
         return Err(Error::shape(
             "train",
             format!(
                 "x has {} features but the network has d_in = {}",
-                x.cols, spec.d_in
+                x.cols(),
+                spec.d_in
             ),
         ));
     }
-    if y.rows != x.rows {
+    if y.rows() != x.rows() {
         return Err(Error::shape(
             "train",
-            format!("y has {} rows but x has {}", y.rows, x.rows),
+            format!("y has {} rows but x has {}", y.rows(), x.rows()),
         ));
     }
     for (name, m) in [("x", x), ("y", y)] {
-        if let Some(p) = m.data.iter().position(|v| !v.is_finite()) {
+        if let Some((r, c)) = m.first_non_finite() {
             return Err(Error::invalid(format!(
-                "{name} has a non-finite value at row {}, column {}",
-                p / m.cols,
-                p % m.cols
+                "{name} has a non-finite value at row {r}, column {c}"
             )));
         }
     }
@@ -166,10 +170,10 @@ fn validate(ens: &Ensemble<'_>, x: &Matrix<f32>, y: &Matrix<f32>, cfg: &TrainCon
         )));
     }
     if let Some(b) = cfg.batch_size {
-        if b == 0 || b > x.rows {
+        if b == 0 || b > x.rows() {
             return Err(Error::invalid(format!(
                 "batch_size must be between 1 and the number of points ({}), got {b}",
-                x.rows
+                x.rows()
             )));
         }
     }
@@ -233,12 +237,22 @@ impl<'e, 'd> Trainer<'e, 'd> {
         y: &Matrix<f32>,
         cfg: &TrainConfig,
     ) -> Result<Self> {
+        Trainer::from_refs(ens, x.view(), y.view(), cfg)
+    }
+
+    /// [`Trainer::new`] on borrowed inputs: `x` goes to the device from where it lies.
+    pub fn from_refs(
+        ens: &'e mut Ensemble<'d>,
+        x: MatrixRef<'_, f32>,
+        y: MatrixRef<'_, f32>,
+        cfg: &TrainConfig,
+    ) -> Result<Self> {
         let d_out = ens.spec.d_out();
         let y = targets(cfg.loss, y, d_out)?;
-        validate(ens, x, &y, cfg)?;
+        validate(ens, x, y.view(), cfg)?;
         let dev = ens.dev;
         ens.adam = matches!(cfg.rule, Rule::Adam { .. });
-        let (e, n, d_in) = (ens.spec.ensemble, x.rows, ens.spec.d_in);
+        let (e, n, d_in) = (ens.spec.ensemble, x.rows(), ens.spec.d_in);
         let nb = cfg.batch_size.unwrap_or(n);
         let batch = if nb < n {
             Some((
@@ -288,7 +302,7 @@ impl<'e, 'd> Trainer<'e, 'd> {
             })
             .collect::<Result<_>>()?;
         Ok(Trainer {
-            xs: dev.upload(&x.data)?,
+            xs: dev.upload(x.data())?,
             ys: dev.upload(&y.data)?,
             batch,
             lr: dev.upload(&lrs)?,
@@ -486,24 +500,28 @@ pub fn train(
 
 /// Outputs of every member on `x`: `[E, rows, d_out]`.
 pub fn forward(ens: &Ensemble<'_>, x: &Matrix<f32>) -> Result<Vec<f32>> {
-    if x.cols != ens.spec.d_in {
+    forward_ref(ens, x.view())
+}
+
+/// [`forward`] on borrowed inputs.
+pub fn forward_ref(ens: &Ensemble<'_>, x: MatrixRef<'_, f32>) -> Result<Vec<f32>> {
+    if x.cols() != ens.spec.d_in {
         return Err(Error::shape(
             "forward",
             format!(
                 "x has {} features but the network has d_in = {}",
-                x.cols, ens.spec.d_in
+                x.cols(),
+                ens.spec.d_in
             ),
         ));
     }
-    if let Some(p) = x.data.iter().position(|v| !v.is_finite()) {
+    if let Some((r, c)) = x.first_non_finite() {
         return Err(Error::invalid(format!(
-            "x has a non-finite value at row {}, column {}",
-            p / x.cols,
-            p % x.cols
+            "x has a non-finite value at row {r}, column {c}"
         )));
     }
-    let xs = ens.dev.upload(&x.data)?;
-    let mut act = ens.activations(x.rows)?;
+    let xs = ens.dev.upload(x.data())?;
+    let mut act = ens.activations(x.rows())?;
     ens.forward(&xs, &mut act)?;
     ens.dev.read(act.output())
 }
