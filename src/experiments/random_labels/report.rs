@@ -354,7 +354,7 @@ fn markdown(cfg: &RandomLabelsConfig, task: &Task, dev: &dyn Backend, rep: &Valu
         task.test_y.len(), cfg.arch, cfg.widths, cfg.members, rep["lr"].as_f64().unwrap_or(f64::NAN), cfg.max_steps, cfg.fit_tol,
         dev.info().name, rep["seconds"].as_f64().unwrap_or(f64::NAN)
     ));
-    md.push_str(&format!("Labels' mean square {:.4} (the test MSE of predicting 0). The kernel's predictions are those of the infinitely wide ensemble (NTK dynamics from a random initialization).\n\n", rep["label_power"].as_f64().unwrap_or(f64::NAN)));
+    md.push_str(&format!("Labels' mean square {:.4} (the test MSE of predicting 0). The kernel's predictions are those of the infinitely wide ensemble (NTK dynamics from a random initialization). Steps to fit are read on the curves' grid of {} log-spaced steps: the first grid step at which the loss is below the threshold (for the networks, every member's).\n\n", rep["label_power"].as_f64().unwrap_or(f64::NAN), cfg.curve_points));
     md.push_str(&format!("| corrupt | steps to fit (width {}) | predicted | test MSE (width {}) | predicted | label power on the top tenth of modes |\n|---|---|---|---|---|---|\n", rep["widest"], rep["widest"]));
     for l in rep["levels"].as_array().into_iter().flatten() {
         let o = |v: &Value| {
