@@ -275,7 +275,7 @@ impl Target {
                 }
             }
             norm2 /= nk;
-            if !(norm2 > 0.0) {
+            if norm2.is_nan() || norm2 <= 0.0 {
                 continue;
             }
             let s = (p / norm2).sqrt();

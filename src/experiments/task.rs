@@ -125,7 +125,7 @@ impl Task {
             )));
         }
         let mut order: Vec<usize> = (0..x.rows).collect();
-        let mut r = Rng::new(seed ^ 0xf11e_5);
+        let mut r = Rng::new(seed ^ 0x000f_11e5);
         for i in (1..order.len()).rev() {
             order.swap(i, r.below(i + 1));
         }

@@ -44,7 +44,7 @@ impl Theory {
         let proj = u.transpose() * &nngp * &u;
         let init_var: Vec<f64> = (0..n).map(|i| proj[(i, i)]).collect();
         let lmax = lambda.iter().cloned().fold(0.0, f64::max);
-        if !(lmax > 0.0) {
+        if lmax.is_nan() || lmax <= 0.0 {
             return Err(Error::Numerical("the train NTK vanished".into()));
         }
         Ok(Theory {
