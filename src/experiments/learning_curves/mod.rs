@@ -13,7 +13,7 @@
 //! - The measurement: kernel regression on `draws` random training sets
 //!   drawn from the pool at every `n`, tested on separate test points; at a
 //!   few `n`, finite networks of each width through the infinite-time limit
-//!   of their linearized model (see [`measure`]).
+//!   of their linearized model (see `measure.rs`).
 //! - Power-law fits of the test MSE in `n`, measured and predicted, and
 //!   theory's exponent from the fitted decay of the spectrum and of the
 //!   target's tail.
