@@ -45,6 +45,7 @@ pub mod atomic;
 pub mod backend;
 pub mod cpu;
 pub mod device;
+pub mod eigenlearning;
 pub mod error;
 #[cfg(feature = "experiments")]
 pub mod experiments;
