@@ -46,6 +46,7 @@ pub mod backend;
 pub mod chaos;
 pub mod cpu;
 pub mod device;
+pub mod eigenlearning;
 pub mod error;
 #[cfg(feature = "experiments")]
 pub mod experiments;

@@ -341,8 +341,8 @@ backend_tests! {
         let x: Vec<f32> = (0..4001).map(|i| (i as f32 - 2000.0) / 250.0).collect();
         let gx = b.upload(&x).unwrap();
         let erf = Activation::Erf { a: 1.0, b: 1.0, c: 0.0 };
-        #[allow(clippy::type_complexity)]
-        let exact: [(Activation, fn(f64) -> f64); 3] = [
+        type Exact = (Activation, fn(f64) -> f64);
+        let exact: [Exact; 3] = [
             (erf, libm::erf),
             (Activation::Tanh, libm::tanh),
             (Activation::Sigmoid, |x| 1.0 / (1.0 + libm::exp(-x))),

@@ -383,7 +383,7 @@ pub fn run_drift(a: &DriftArgs, device: Option<&str>) -> Result<()> {
 }
 
 /// Prints the report and where it is, unless quiet.
-pub(super) fn show(out: &OutDir, quiet: bool) {
+pub(crate) fn show(out: &OutDir, quiet: bool) {
     if !quiet {
         println!(
             "{}",

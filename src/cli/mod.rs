@@ -2,6 +2,7 @@
 
 mod bench;
 mod chaos;
+mod curves;
 mod devices;
 mod empirical;
 mod experiments;
@@ -50,6 +51,7 @@ Examples:
   widenet bench matmul --sizes 512,1024 measure f32 matrix products
   widenet                               the main job: `widenet compare` with its defaults
   widenet compare --quick               finite networks against their infinite-width limit, small
+  widenet learning-curves --quick       test error against training points, measured and predicted
   widenet self-check                    device table and a matrix product checked against the CPU
   widenet tune                          the matrix-product autotune's table for this adapter
 
@@ -69,6 +71,10 @@ pub enum Command {
     Sharpness(sharpness::SharpnessArgs),
     /// Lazy against rich training: kernel and feature movement against width and output scale.
     Drift(experiments::DriftArgs),
+    /// Learning curves and scaling laws: kernel regression and wide networks against eigenlearning.
+    LearningCurves(curves::LearningCurvesArgs),
+    /// Fitting random labels (Zhang et al. 2017, figure 1) against the kernel's prediction.
+    RandomLabels(curves::RandomLabelsArgs),
     /// List the adapters wgpu finds on every backend (Vulkan, Metal, DX12, GL).
     Devices(devices::Args),
     /// Infinite-width NNGP or NTK of any architecture, written as .npy.
@@ -112,6 +118,8 @@ pub fn run() -> ExitCode {
         Some(Command::Chaos(a)) => chaos::run_chaos(&a, cli.device.as_deref()),
         Some(Command::Sharpness(a)) => sharpness::run_sharpness(&a, cli.device.as_deref()),
         Some(Command::Drift(a)) => experiments::run_drift(&a, cli.device.as_deref()),
+        Some(Command::LearningCurves(a)) => curves::run_learning_curves(&a, cli.device.as_deref()),
+        Some(Command::RandomLabels(a)) => curves::run_random_labels(&a, cli.device.as_deref()),
         Some(Command::Compare(a)) => experiments::run_compare(&a, cli.device.as_deref()),
         Some(Command::SelfCheck) => devices::self_check(cli.device.as_deref()),
         Some(Command::Tune(a)) => tune::run(&a, cli.device.as_deref()),
@@ -173,6 +181,21 @@ const KEYS: &[&str] = &[
     "train-width",
     "depths",
     "threshold",
+    "x",
+    "y",
+    "n",
+    "d",
+    "target",
+    "get",
+    "ridge",
+    "noise",
+    "pool",
+    "draws",
+    "members",
+    "finite-test",
+    "corrupt",
+    "max-steps",
+    "fit-tol",
 ];
 
 /// A library error that names settings by their keys, with the keys written

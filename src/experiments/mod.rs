@@ -1,8 +1,11 @@
 //! The experiments users run widenet for: finite networks against their
 //! infinite-width limits (`compare`), lazy against rich training (`drift`),
 //! learning-rate transfer across widths (`mutransfer`), deep linear
-//! dynamics (`deep-linear`), the edge of stability (`sharpness`) and the
-//! edge of chaos (`chaos`). Each writes an output folder with `report.json`
+//! dynamics (`deep-linear`), the edge of stability (`sharpness`), learning
+//! curves against the kernel's eigenstructure (`learning-curves`), the
+//! fitting of random labels (`random-labels`) and the edge of chaos
+//! (`chaos`). Each writes an output folder
+//! with `report.json`
 //! (every number, the configuration, the device), `report.md` and SVG plots.
 
 pub mod chaos;
@@ -10,9 +13,13 @@ pub mod compare;
 pub mod data;
 pub mod deep_linear;
 pub mod drift;
+pub mod learning_curves;
 pub mod mutransfer;
 pub mod plot;
+pub mod random_labels;
 pub mod sharpness;
+pub mod sphere;
+pub mod task;
 
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
@@ -214,5 +221,7 @@ preset!(
     deep_linear::DeepLinearConfig,
     drift::DriftConfig,
     mutransfer::MuTransferConfig,
-    sharpness::SharpnessConfig
+    sharpness::SharpnessConfig,
+    learning_curves::LearningCurvesConfig,
+    random_labels::RandomLabelsConfig
 );
