@@ -30,6 +30,10 @@ fn run(args: &[&str]) -> (i32, String) {
     )
 }
 
+fn as_str(v: &[String]) -> Vec<&str> {
+    v.iter().map(|x| x.as_str()).collect()
+}
+
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
@@ -93,7 +97,7 @@ fn two_shards_merged_equal_the_single_machine_report() {
 
     // A shard of another configuration is refused.
     let other = base.join("other");
-    let (rc, log) = with(&["--steps", "11", "--shard", "1/2", "--out", s(&other)]);
+    let (rc, log) = with(&["--n-test", "15", "--shard", "1/2", "--out", s(&other)]);
     assert_eq!(rc, 0, "{log}");
     let (rc, log) = run(&["merge", s(&base.join("x")), s(&s0), s(&other)]);
     assert_eq!(rc, 2, "{log}");
@@ -103,7 +107,7 @@ fn two_shards_merged_equal_the_single_machine_report() {
     std::fs::remove_file(s1.join("points").join("width-128.json")).unwrap();
     let (rc, log) = run(&["merge", s(&base.join("y")), s(&s0), s(&s1)]);
     assert_eq!(rc, 2, "{log}");
-    assert!(log.contains("without a saved point: width-128"), "{log}");
+    assert!(log.contains("without a saved point") && log.contains("width-128 (in"), "{log}");
 
     // Bad shards and commands that are not sweeps.
     for bad in ["2/2", "1", "a/b", "0/0"] {
@@ -148,7 +152,6 @@ fn kernel_rows_from_concurrent_workers_equal_the_whole_kernel() {
         }
         a
     };
-    let as_str = |v: &[String]| -> Vec<&str> { v.iter().map(|x| x.as_str()).collect() };
     let (rc, log) = run(&as_str(&args(None, &full)));
     assert_eq!(rc, 0, "{log}");
 
