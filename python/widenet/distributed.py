@@ -92,7 +92,7 @@ def _shard_task(
     """One task: shard ``index/count`` in a private folder; returns its
     ``shard.json`` and points (the driver writes them)."""
     with tempfile.TemporaryDirectory(prefix="widenet-shard-") as tmp:
-        args = [*_global(device), *argv, "--shard", f"{index}/{count}", "--out", tmp, "--quiet"]
+        args = [*_global(device), *argv, "--shard", f"{index}/{count}", "--out", tmp]
         if kill_once and index == 0 and not os.path.exists(kill_once):
             # Test hook: this worker process dies in the middle of its first task.
             Path(kill_once).write_text(str(os.getpid()))
@@ -142,13 +142,15 @@ def run(
 
     b = find_binary(binary)
     argv = [command, *flags_of(config)]
+    if "--quiet" not in argv:
+        argv.append("--quiet")
     outp = Path(out)
     outp.mkdir(parents=True, exist_ok=True)
     points = outp / "points"
 
     # The sweep's units, in order (nothing computed).
     with tempfile.TemporaryDirectory(prefix="widenet-units-") as tmp:
-        _run_binary(b, [*_global(device), *argv, "--list-units", "--out", tmp, "--quiet"])
+        _run_binary(b, [*_global(device), *argv, "--list-units", "--out", tmp])
         listing = json.loads(Path(tmp, "shard.json").read_text())
     units: List[str] = listing["units"]
     state_path = outp / "distributed.json"
@@ -207,8 +209,7 @@ def run(
             "units failed every retry: " + ", ".join(f"{u} ({m})" for u, m in failed.items())
             + f"; finished points are in {points}, rerun with resume=True"
         )
-    _run_binary(b, [*_global(device), *listing["argv"], "--out", str(outp), "--resume",
-                    "--from-points", "--quiet"])
+    _run_binary(b, [*listing["argv"], "--out", str(outp), "--resume", "--from-points"])
     report = json.loads((outp / "report.json").read_text())
     return {"report": report, "computed": sorted(computed), "reused": reused}
 
