@@ -192,3 +192,53 @@ fn kernel_rows_from_concurrent_workers_equal_the_whole_kernel() {
     assert_eq!(rc, 2, "{log}");
     let _ = std::fs::remove_dir_all(&base);
 }
+
+/// The Slurm scripts of examples/slurm, run as Slurm would run them (the
+/// array variables set, `widenet` on PATH), without Slurm.
+#[test]
+fn slurm_array_scripts_give_the_single_machine_report_and_a_whole_kernel() {
+    let base = tmp("slurm");
+    let exe = Path::new(env!("CARGO_BIN_EXE_widenet"));
+    let path = format!(
+        "{}:{}",
+        exe.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let script = |name: &str, task: Option<(usize, usize)>, args: &[&str]| {
+        let mut c = Command::new("bash");
+        c.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/slurm").join(name));
+        c.args(args).env("PATH", &path).env("WIDENET_NO_AUTOTUNE", "1");
+        if let Some((i, n)) = task {
+            c.env("SLURM_ARRAY_TASK_ID", i.to_string())
+                .env("SLURM_ARRAY_TASK_COUNT", n.to_string());
+        }
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "{name}: {}", String::from_utf8_lossy(&o.stderr));
+    };
+    let one = base.join("one");
+    let mut single = COMPARE.to_vec();
+    single.extend_from_slice(&["--out", s(&one)]);
+    assert_eq!(run(&single).0, 0);
+    let out = base.join("sweep");
+    for i in 0..3 {
+        script("shard.sbatch", Some((i, 3)), &[&[s(&out)][..], COMPARE].concat());
+    }
+    script("merge.sbatch", None, &[s(&out), "3"]);
+    assert_eq!(report(&out), report(&one));
+
+    let mut r = widenet::rng::Rng::new(5);
+    let x = Matrix::from_vec(9, 3, (0..27).map(|_| r.normal()).collect()).unwrap();
+    let xp = base.join("x.npy");
+    npy::write(&xp, &[9, 3], x.data()).unwrap();
+    let k = base.join("k.npy");
+    let full = base.join("full.npy");
+    let flags = ["--precision", "f64", "--device", "cpu"];
+    for i in 0..2 {
+        script("kernel.sbatch", Some((i, 2)), &[&[s(&xp), s(&k)][..], &flags].concat());
+    }
+    assert_eq!(run(&["kernel", "--check", s(&k)]).0, 0);
+    let (rc, log) = run(&[&["kernel", "--x1", s(&xp), "--out", s(&full)][..], &flags].concat());
+    assert_eq!(rc, 0, "{log}");
+    assert_eq!(npy::read(&k).unwrap().data, npy::read(&full).unwrap().data);
+    let _ = std::fs::remove_dir_all(&base);
+}
