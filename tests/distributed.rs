@@ -69,10 +69,7 @@ fn two_shards_merged_equal_the_single_machine_report() {
     let shard: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(s0.join("shard.json")).unwrap()).unwrap();
     // Widths 32, 128, 512: units 0 and 2 belong to shard 0 of 2.
-    assert_eq!(
-        shard["owned"],
-        serde_json::json!(["width-32", "width-512"])
-    );
+    assert_eq!(shard["owned"], serde_json::json!(["width-32", "width-512"]));
     assert_eq!(shard["units"].as_array().unwrap().len(), 3);
 
     // One shard alone: the merge names what is missing and writes nothing.
@@ -107,7 +104,10 @@ fn two_shards_merged_equal_the_single_machine_report() {
     std::fs::remove_file(s1.join("points").join("width-128.json")).unwrap();
     let (rc, log) = run(&["merge", s(&base.join("y")), s(&s0), s(&s1)]);
     assert_eq!(rc, 2, "{log}");
-    assert!(log.contains("without a saved point") && log.contains("width-128 (in"), "{log}");
+    assert!(
+        log.contains("without a saved point") && log.contains("width-128 (in"),
+        "{log}"
+    );
 
     // Bad shards and commands that are not sweeps.
     for bad in ["2/2", "1", "a/b", "0/0"] {
@@ -179,7 +179,10 @@ fn kernel_rows_from_concurrent_workers_equal_the_whole_kernel() {
     let want = npy::read(&full).unwrap();
     assert_eq!(got.shape, vec![n, n]);
     assert_eq!(got.dtype, want.dtype);
-    assert_eq!(got.data, want.data, "row blocks differ from the whole kernel");
+    assert_eq!(
+        got.data, want.data,
+        "row blocks differ from the whole kernel"
+    );
 
     // A worker of another job (other depth) is refused, and changes nothing.
     let mut other = args(Some("0/3"), &k);
@@ -206,14 +209,24 @@ fn slurm_array_scripts_give_the_single_machine_report_and_a_whole_kernel() {
     );
     let script = |name: &str, task: Option<(usize, usize)>, args: &[&str]| {
         let mut c = Command::new("bash");
-        c.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/slurm").join(name));
-        c.args(args).env("PATH", &path).env("WIDENET_NO_AUTOTUNE", "1");
+        c.arg(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("examples/slurm")
+                .join(name),
+        );
+        c.args(args)
+            .env("PATH", &path)
+            .env("WIDENET_NO_AUTOTUNE", "1");
         if let Some((i, n)) = task {
             c.env("SLURM_ARRAY_TASK_ID", i.to_string())
                 .env("SLURM_ARRAY_TASK_COUNT", n.to_string());
         }
         let o = c.output().unwrap();
-        assert!(o.status.success(), "{name}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
     };
     let one = base.join("one");
     let mut single = COMPARE.to_vec();
@@ -221,7 +234,11 @@ fn slurm_array_scripts_give_the_single_machine_report_and_a_whole_kernel() {
     assert_eq!(run(&single).0, 0);
     let out = base.join("sweep");
     for i in 0..3 {
-        script("shard.sbatch", Some((i, 3)), &[&[s(&out)][..], COMPARE].concat());
+        script(
+            "shard.sbatch",
+            Some((i, 3)),
+            &[&[s(&out)][..], COMPARE].concat(),
+        );
     }
     script("merge.sbatch", None, &[s(&out), "3"]);
     assert_eq!(report(&out), report(&one));
@@ -234,7 +251,11 @@ fn slurm_array_scripts_give_the_single_machine_report_and_a_whole_kernel() {
     let full = base.join("full.npy");
     let flags = ["--precision", "f64", "--device", "cpu"];
     for i in 0..2 {
-        script("kernel.sbatch", Some((i, 2)), &[&[s(&xp), s(&k)][..], &flags].concat());
+        script(
+            "kernel.sbatch",
+            Some((i, 2)),
+            &[&[s(&xp), s(&k)][..], &flags].concat(),
+        );
     }
     assert_eq!(run(&["kernel", "--check", s(&k)]).0, 0);
     let (rc, log) = run(&[&["kernel", "--x1", s(&xp), "--out", s(&full)][..], &flags].concat());
