@@ -174,14 +174,14 @@ def run(
     todo = [i for i in range(count) if not all(u in done for u in owned[i])]
     reused = sorted(done)
 
-    if not ray.is_initialized():
-        ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
-    gpus = ray.cluster_resources().get("GPU", 0)
-    opts = {"num_gpus": 1} if gpus > 0 else {"num_cpus": 1}
-    task = ray.remote(max_retries=max_retries, **opts)(_shard_task)
-    running = {
-        task.remote(b, argv, device, i, count, _kill_once): i for i in todo
-    }
+    running: Dict[Any, int] = {}
+    if todo:
+        if not ray.is_initialized():
+            ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+        gpus = ray.cluster_resources().get("GPU", 0)
+        opts = {"num_gpus": 1} if gpus > 0 else {"num_cpus": 1}
+        task = ray.remote(max_retries=max_retries, **opts)(_shard_task)
+        running = {task.remote(b, argv, device, i, count, _kill_once): i for i in todo}
     computed: List[str] = []
     failed: Dict[str, str] = {}
     while running:
