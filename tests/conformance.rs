@@ -112,8 +112,8 @@ fn tile_errors(
     let mut table = vec![0.0f32; DIAG_CAPACITY];
     for l in 0..program.slots {
         let layer = &mut table[l * tile.table_stride()..(l + 1) * tile.table_stride()];
-        for i in 0..n1 {
-            layer[i] = variances(&x1, i)[l] as f32;
+        for (i, v) in layer.iter_mut().take(n1).enumerate() {
+            *v = variances(&x1, i)[l] as f32;
         }
         for j in 0..x2m.rows() {
             layer[tile.table_cols_at() + j] = variances(x2m, j)[l] as f32;
@@ -341,7 +341,8 @@ backend_tests! {
         let x: Vec<f32> = (0..4001).map(|i| (i as f32 - 2000.0) / 250.0).collect();
         let gx = b.upload(&x).unwrap();
         let erf = Activation::Erf { a: 1.0, b: 1.0, c: 0.0 };
-        let exact: [(Activation, fn(f64) -> f64); 3] = [
+        type Exact = (Activation, fn(f64) -> f64);
+        let exact: [Exact; 3] = [
             (erf, libm::erf),
             (Activation::Tanh, libm::tanh),
             (Activation::Sigmoid, |x| 1.0 / (1.0 + libm::exp(-x))),
