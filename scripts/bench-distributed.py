@@ -36,10 +36,8 @@ def main() -> None:
     single = time.perf_counter() - t
     ref = json.loads((tmp / "one" / "report.json").read_text())
 
-    units = json.loads(
-        subprocess.run([b, *base, "--list-units", "--out", str(tmp / "list")], check=True)
-        and (tmp / "list" / "shard.json").read_text()
-    )["units"]
+    subprocess.run([b, *base, "--list-units", "--out", str(tmp / "list")], check=True)
+    units = json.loads((tmp / "list" / "shard.json").read_text())["units"]
     per_unit = {}
     for k, u in enumerate(units):
         t = time.perf_counter()
@@ -48,18 +46,17 @@ def main() -> None:
         per_unit[u] = time.perf_counter() - t
 
     ray.init(num_cpus=a.workers, include_dashboard=False, log_to_driver=False)
-    cfg = {f: True for f in []}
-    flags = {}
+    # The compare flags as the driver's settings mapping.
+    cfg = {}
     i = 0
     while i < len(a.flags):
         k = a.flags[i][2:]
         if i + 1 < len(a.flags) and not a.flags[i + 1].startswith("--"):
-            flags[k] = a.flags[i + 1]
+            cfg[k] = a.flags[i + 1]
             i += 2
         else:
-            flags[k] = True
+            cfg[k] = True
             i += 1
-    cfg.update(flags)
     # A first run starts the worker processes; the timed runs find them warm.
     distributed.run("compare", cfg, out=tmp / "warm", device=a.device, quiet=True)
     t = time.perf_counter()
