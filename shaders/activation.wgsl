@@ -45,3 +45,15 @@ fn act_slope(code: u32, x: f32, pa: f32, pb: f32) -> f32 {
         default: { return 1.0; }
     }
 }
+
+// The second derivative (zero for ABRelu and sign, as autodiff takes it at
+// their kinks): the Hessian-vector product's curvature term.
+fn act_curvature(code: u32, x: f32, pa: f32, pb: f32) -> f32 {
+    switch code {
+        case ACT_ERF: { return -2.0 * pb * pb * x * act_slope(code, x, pa, pb); }
+        case ACT_TANH: { let t = tanh(clamp(x, -15.0, 15.0)); return -2.0 * t * (1.0 - t * t); }
+        case ACT_GELU: { return 0.3989422804 * exp(-0.5 * x * x) * (2.0 - x * x); }
+        case ACT_SIGMOID: { let s = 1.0 / (1.0 + exp(-clamp(x, -80.0, 80.0))); return s * (1.0 - s) * (1.0 - 2.0 * s); }
+        default: { return 0.0; }
+    }
+}

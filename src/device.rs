@@ -8,6 +8,7 @@ use crate::cpu::CpuBackend;
 use crate::error::Result;
 use crate::gpu::{GpuBackend, GpuOptions, tune};
 use serde::Serialize;
+use std::path::Path;
 
 /// Opens the device a choice names with the default options: a wgpu adapter
 /// (its matrix products autotuned once per adapter and driver, the result
@@ -120,7 +121,7 @@ pub fn open_auto(
         c.reason = decide(true, None, None).1;
         return Ok((Box::new(g), c));
     };
-    let cpu = crate::cpu::rate::cpu_rate(path.as_deref())?.gflops;
+    let cpu = cpu_rate(path.as_deref())?.gflops;
     c.cpu_gflops = Some(cpu);
     (c.cpu, c.reason) = decide(true, Some(adapter), Some(cpu));
     if c.cpu {
@@ -164,4 +165,30 @@ fn choice_cpu(info: DeviceInfo, reason: &str) -> AutoChoice {
         cpu: true,
         reason: reason.into(),
     }
+}
+
+/// The CPU backend's rate from the cache file `path`, or measured now (and
+/// then cached there when a path is given).
+pub fn cpu_rate(path: Option<&Path>) -> Result<crate::rate::CpuRate> {
+    let key = crate::cpu::rate::key();
+    if let Some(r) = path.and_then(|p| crate::gpu::tune::cached_cpu_rate(p, &key)) {
+        return Ok(r);
+    }
+    let start = std::time::Instant::now();
+    let (gflops, shapes) = crate::rate::measure(&CpuBackend, 3)?;
+    let rate = crate::rate::CpuRate {
+        key,
+        gflops,
+        shapes,
+        seconds: start.elapsed().as_secs_f64(),
+        measured_at: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    };
+    if let Some(p) = path {
+        if let Err(e) = crate::gpu::tune::store_cpu_rate(p, &rate) {
+            log::warn!("{e}: the CPU backend's measured rate is not kept");
+        }
+    }
+    Ok(rate)
 }

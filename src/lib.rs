@@ -45,6 +45,7 @@ pub mod atomic;
 pub mod backend;
 pub mod cpu;
 pub mod device;
+pub mod eigenlearning;
 pub mod error;
 #[cfg(feature = "experiments")]
 pub mod experiments;
@@ -56,6 +57,7 @@ pub mod npy;
 pub mod npy_rows;
 pub mod predict;
 pub mod quadrature;
+pub mod rate;
 pub mod rng;
 pub mod stats;
 

@@ -48,3 +48,28 @@ pub fn fit_loglog(x: &[f64], y: &[f64]) -> Option<(f64, f64)> {
     let slope = sxy / sxx;
     Some((slope, my - slope * mx))
 }
+
+/// [`fit_loglog`] with the standard error of the slope from the residuals
+/// (`sqrt(sum r^2 / (m - 2) / sum (log x - mean)^2)`; NaN with two points).
+pub fn fit_loglog_se(x: &[f64], y: &[f64]) -> Option<(f64, f64, f64)> {
+    let (slope, intercept) = fit_loglog(x, y)?;
+    let pts: Vec<(f64, f64)> = x
+        .iter()
+        .zip(y)
+        .filter(|(a, b)| **a > 0.0 && **b > 0.0 && a.is_finite() && b.is_finite())
+        .map(|(a, b)| (a.ln(), b.ln()))
+        .collect();
+    let m = pts.len() as f64;
+    let mx = pts.iter().map(|p| p.0).sum::<f64>() / m;
+    let sxx: f64 = pts.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    let rss: f64 = pts
+        .iter()
+        .map(|p| (p.1 - intercept - slope * p.0).powi(2))
+        .sum();
+    let se = if pts.len() > 2 {
+        (rss / (m - 2.0) / sxx).sqrt()
+    } else {
+        f64::NAN
+    };
+    Some((slope, intercept, se))
+}

@@ -378,7 +378,8 @@ fn bad_inputs_exit_2_with_a_clear_message_and_no_output() {
         (vec!["--t", "-1"], "--t"),
         (vec!["--t", "soon"], "--t"),
         (vec!["--diag-reg", "-0.1"], "--diag-reg"),
-        (vec!["--learning-rate", "0"], "--learning-rate"),
+        (vec!["--learning-rate", "0"], "--lr must be positive"),
+        (vec!["--lr", "-1"], "--lr must be positive"),
     ];
     for (extra, needle) in predict_cases {
         let mut args = vec![

@@ -112,7 +112,7 @@ fn tile_errors(
     let mut table = vec![0.0f32; DIAG_CAPACITY];
     for l in 0..program.slots {
         let layer = &mut table[l * tile.table_stride()..(l + 1) * tile.table_stride()];
-        for (i, v) in layer.iter_mut().take(n1).enumerate() {
+        for (i, v) in layer.iter_mut().enumerate().take(n1) {
             *v = variances(&x1, i)[l] as f32;
         }
         for j in 0..x2m.rows() {

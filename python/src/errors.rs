@@ -14,9 +14,11 @@ pub fn to_py(e: Error) -> PyErr {
         | Error::Shape { .. }
         | Error::NoDevice(_)
         | Error::Numerical(_)
-        | Error::File { .. } => PyValueError::new_err(msg),
-        Error::DeviceLimit { .. } | Error::Gpu { .. } => PyRuntimeError::new_err(msg),
+        | Error::File { .. }
+        | Error::Io { .. } => PyValueError::new_err(msg),
         Error::Interrupted(_) | Error::Cancelled => PyKeyboardInterrupt::new_err(msg),
+        // Device failures, and any kind of error a later version adds.
+        _ => PyRuntimeError::new_err(msg),
     }
 }
 

@@ -186,6 +186,25 @@ impl Activation {
         }
     }
 
+    /// The second derivative at `x`, in f64 (zero for ABRelu and sign away
+    /// from their kinks, and at them, as autodiff frameworks take it): what
+    /// the Hessian-vector product of a network needs of its nonlinearities.
+    pub fn second_derivative(&self, x: f64) -> f64 {
+        match *self {
+            Activation::Identity | Activation::AbRelu { .. } | Activation::Sign => 0.0,
+            Activation::Erf { b, .. } => -2.0 * b * b * x * self.derivative(x),
+            Activation::Tanh => {
+                let t = x.tanh();
+                -2.0 * t * (1.0 - t * t)
+            }
+            Activation::Sigmoid => {
+                let s = sigmoid(x);
+                s * (1.0 - s) * (1.0 - 2.0 * s)
+            }
+            Activation::Gelu => normal_pdf(x) * (2.0 - x * x),
+        }
+    }
+
     /// Whether the infinite-width kernel of this activation has a closed form
     /// (else it is computed by Gauss-Hermite quadrature).
     pub fn has_closed_form(&self) -> bool {
@@ -280,7 +299,7 @@ mod tests {
     }
 
     #[test]
-    fn derivatives_match_central_differences() {
+    fn first_and_second_derivatives_match_central_differences() {
         let acts = [
             Activation::Identity,
             Activation::AbRelu { a: 0.2, b: 1.5 },
@@ -301,6 +320,12 @@ mod tests {
                     (fd - act.derivative(x)).abs() < 1e-7,
                     "{act} at {x}: {fd} vs {}",
                     act.derivative(x)
+                );
+                let fd2 = (act.derivative(x + h) - act.derivative(x - h)) / (2.0 * h);
+                assert!(
+                    (fd2 - act.second_derivative(x)).abs() < 1e-7,
+                    "{act}'' at {x}: {fd2} vs {}",
+                    act.second_derivative(x)
                 );
             }
         }

@@ -7,11 +7,13 @@
 mod buffer;
 mod info;
 mod matmul;
+mod tangent;
 mod tile;
 
 pub use buffer::{Buffer, ReadHandle};
 pub use info::{CoopShape, DeviceChoice, DeviceInfo, vendor_name};
 pub use matmul::{Batched, Matmul};
+pub use tangent::Tangent;
 pub use tile::MAX_SLOTS as MAX_KERNEL_SLOTS;
 pub(crate) use tile::check_tile;
 pub use tile::{DIAG_CAPACITY, KernelTile, MAX_SLOTS, TILE, Want, tile_side};
@@ -143,6 +145,23 @@ pub trait Backend: Send + Sync {
         y: &Buffer,
         df: &mut Buffer,
         rows: &mut Buffer,
+    ) -> Result<()>;
+
+    /// The tangent of a backward step along a direction (see [`Tangent`]):
+    /// the pieces of a Hessian-vector product that are not products or sums.
+    fn tangent(&self, op: &Tangent<'_>, out: &mut Buffer) -> Result<()>;
+    /// `out[e, r] = beta * out[e, r] + sum_c a[e, r, c] * x[e, c]` (`shape` =
+    /// batch x rows x cols; `x` holds `batch x cols`, `out` `batch x rows`):
+    /// dot products of long rows, every member against its own vector, reduced
+    /// in parallel along the rows (the per-member dot products of Lanczos
+    /// vectors). With `beta == 0` `out` is never read.
+    fn row_dots(
+        &self,
+        shape: Batched,
+        a: &Buffer,
+        x: &Buffer,
+        beta: f32,
+        out: &mut Buffer,
     ) -> Result<()>;
 
     /// Marks members whose `loss` is not finite: `alive[e] = 0`, `diverged_at[e] = step`.
@@ -288,6 +307,19 @@ pub(crate) fn check_len(op: &'static str, pairs: &[(&str, usize, usize)]) -> Res
         }
     }
     Ok(())
+}
+
+/// Checks the buffers of [`Backend::row_dots`].
+pub(crate) fn check_row_dots(s: Batched, a: usize, x: usize, out: usize, beta: f32) -> Result<()> {
+    check_finite("row_dots", "beta", beta)?;
+    check_len(
+        "row_dots",
+        &[
+            ("a", a, s.len()),
+            ("x", x, s.batch * s.cols),
+            ("out", out, s.batch * s.rows),
+        ],
+    )
 }
 
 /// Checks a scalar argument.

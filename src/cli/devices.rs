@@ -137,7 +137,7 @@ pub fn run(a: &Args) -> Result<()> {
     // The CPU backend's rate matters where auto would weigh it.
     let cpu_rate = match (best_software, tuning) {
         (Some(false), _) => None,
-        (_, true) => Some(widenet::cpu::rate::cpu_rate(path.as_deref())?.gflops),
+        (_, true) => Some(widenet::device::cpu_rate(path.as_deref())?.gflops),
         (_, false) => path
             .as_deref()
             .and_then(|p| tune::cached_cpu_rate(p, &widenet::cpu::rate::key()).map(|r| r.gflops)),

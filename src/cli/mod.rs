@@ -1,13 +1,16 @@
 //! Command-line interface: argument definitions and the subcommands.
 
 mod bench;
+mod curves;
 mod devices;
 mod empirical;
 mod experiments;
+mod hessian;
 mod kernel;
 mod kernel_rows;
 mod merge;
 mod predict;
+mod sharpness;
 mod train;
 mod tune;
 
@@ -65,6 +68,7 @@ Examples:
   widenet bench matmul --sizes 512,1024 measure f32 matrix products
   widenet                               the main job: `widenet compare` with its defaults
   widenet compare --quick               finite networks against their infinite-width limit, small
+  widenet learning-curves --quick       test error against training points, measured and predicted
   widenet self-check                    device table and a matrix product checked against the CPU
   widenet tune                          the matrix-product autotune's table for this adapter
 
@@ -78,8 +82,14 @@ pub enum Command {
     DeepLinear(experiments::DeepLinearArgs),
     /// Learning-rate sweeps across widths under SP and muP, SGD and Adam.
     Mutransfer(experiments::MuTransferArgs),
+    /// The edge of stability: sharpness against 2/eta across learning rates and widths (ntk, muP).
+    Sharpness(sharpness::SharpnessArgs),
     /// Lazy against rich training: kernel and feature movement against width and output scale.
     Drift(experiments::DriftArgs),
+    /// Learning curves and scaling laws: kernel regression and wide networks against eigenlearning.
+    LearningCurves(curves::LearningCurvesArgs),
+    /// Fitting random labels (Zhang et al. 2017, figure 1) against the kernel's prediction.
+    RandomLabels(curves::RandomLabelsArgs),
     /// List the adapters wgpu finds on every backend (Vulkan, Metal, DX12, GL).
     Devices(devices::Args),
     /// Infinite-width NNGP or NTK of any architecture, written as .npy.
@@ -92,6 +102,8 @@ pub enum Command {
     Forward(train::ForwardArgs),
     /// Train an ensemble (GD, SGD, momentum, Adam) and write the trained parameters.
     Train(train::TrainArgs),
+    /// Top eigenvalues and trace of the loss Hessian of every member of an ensemble, on the device.
+    Hessian(hessian::HessianArgs),
     /// Empirical NTK or NNGP of every member of an ensemble, and its distance to the analytic kernel.
     EmpiricalKernel(empirical::EmpiricalArgs),
     /// Join the shards of a sweep (`--shard I/N` runs) into one report, as one machine would write it.
@@ -134,7 +146,10 @@ pub(crate) fn dispatch(cli: Cli) -> widenet::Result<()> {
         }
         Some(Command::DeepLinear(a)) => experiments::run_deep_linear(&a, cli.device.as_deref()),
         Some(Command::Mutransfer(a)) => experiments::run_mutransfer(&a, cli.device.as_deref()),
+        Some(Command::Sharpness(a)) => sharpness::run_sharpness(&a, cli.device.as_deref()),
         Some(Command::Drift(a)) => experiments::run_drift(&a, cli.device.as_deref()),
+        Some(Command::LearningCurves(a)) => curves::run_learning_curves(&a, cli.device.as_deref()),
+        Some(Command::RandomLabels(a)) => curves::run_random_labels(&a, cli.device.as_deref()),
         Some(Command::Compare(a)) => experiments::run_compare(&a, cli.device.as_deref()),
         Some(Command::SelfCheck) => devices::self_check(cli.device.as_deref()),
         Some(Command::Tune(a)) => tune::run(&a, cli.device.as_deref()),
@@ -143,6 +158,7 @@ pub(crate) fn dispatch(cli: Cli) -> widenet::Result<()> {
         Some(Command::Init(a)) => train::run_init(&a),
         Some(Command::Forward(a)) => train::run_forward(&a, cli.device.as_deref()),
         Some(Command::Train(a)) => train::run_train(&a, cli.device.as_deref()),
+        Some(Command::Hessian(a)) => hessian::run(&a, cli.device.as_deref()),
         Some(Command::EmpiricalKernel(a)) => empirical::run(&a, cli.device.as_deref()),
         Some(Command::Kernel(a)) => kernel::run_kernel(&a, cli.device.as_deref()),
         Some(Command::Predict(a)) => predict::run(&a, cli.device.as_deref()),
@@ -181,6 +197,21 @@ const KEYS: &[&str] = &[
     "every",
     "depth",
     "d-in",
+    "x",
+    "y",
+    "n",
+    "d",
+    "target",
+    "get",
+    "ridge",
+    "noise",
+    "pool",
+    "draws",
+    "members",
+    "finite-test",
+    "corrupt",
+    "max-steps",
+    "fit-tol",
 ];
 
 /// A library error that names settings by their keys, with the keys written

@@ -11,14 +11,15 @@
 mod elementwise;
 pub mod ops;
 pub mod products;
+mod quadrature;
 pub mod rate;
 mod recursion;
 mod training;
 
 use crate::activation::Activation;
 use crate::backend::{
-    Backend, Batched, Buffer, DeviceInfo, KernelTile, Loss, Matmul, Update, check_finite,
-    check_len, check_norm, check_tile, check_update,
+    Backend, Batched, Buffer, DeviceInfo, KernelTile, Loss, Matmul, Tangent, Update, check_finite,
+    check_len, check_norm, check_row_dots, check_tile, check_update,
 };
 use crate::error::{Error, Result};
 
@@ -273,6 +274,53 @@ impl Backend for CpuBackend {
             ],
         )?;
         training::loss_grad(loss, s, host(f)?, host(y)?, host_mut(df)?, host_mut(rows)?);
+        Ok(())
+    }
+
+    fn tangent(&self, op: &Tangent<'_>, out: &mut Buffer) -> Result<()> {
+        op.check(out.len())?;
+        let out = host_mut(out)?;
+        match *op {
+            Tangent::Activation {
+                act,
+                x,
+                dy,
+                rx,
+                rdy,
+            } => ops::activation_tangent(act, host(x)?, host(dy)?, host(rx)?, host(rdy)?, out),
+            Tangent::LayerNorm {
+                shape,
+                y,
+                inv_std,
+                dy,
+                rx,
+                rdy,
+            } => ops::layer_norm_tangent(
+                shape,
+                host(y)?,
+                host(inv_std)?,
+                host(dy)?,
+                host(rx)?,
+                host(rdy)?,
+                out,
+            ),
+            Tangent::Softmax { shape, f, rf } => {
+                ops::softmax_tangent(shape, host(f)?, host(rf)?, out)
+            }
+        }
+        Ok(())
+    }
+
+    fn row_dots(
+        &self,
+        s: Batched,
+        a: &Buffer,
+        x: &Buffer,
+        beta: f32,
+        out: &mut Buffer,
+    ) -> Result<()> {
+        check_row_dots(s, a.len(), x.len(), out.len(), beta)?;
+        ops::row_dots(s, host(a)?, host(x)?, beta, host_mut(out)?);
         Ok(())
     }
 

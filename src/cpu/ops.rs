@@ -288,3 +288,98 @@ pub fn gather_rows<T: Real>(src: &[T], cols: usize, idx: &[u32], dst: &mut [T]) 
             .copy_from_slice(&src[i as usize * cols..(i as usize + 1) * cols]);
     }
 }
+
+/// Twin of `activation_tangent` in `shaders/hessian.wgsl`:
+/// `out = rdy * act'(x) + dy * act''(x) * rx`.
+pub fn activation_tangent<T: Real>(
+    act: Activation,
+    x: &[T],
+    dy: &[T],
+    rx: &[T],
+    rdy: &[T],
+    out: &mut [T],
+) {
+    for (i, o) in out.iter_mut().enumerate() {
+        let xv = x[i].to_f64();
+        *o = T::from_f64(
+            rdy[i].to_f64() * act.derivative(xv)
+                + dy[i].to_f64() * act.second_derivative(xv) * rx[i].to_f64(),
+        );
+    }
+}
+
+/// Twin of `layer_norm_tangent` in `shaders/hessian.wgsl`: the tangent of
+/// [`layer_norm_grad`] along `rx` (input) and `rdy` (output gradient).
+pub fn layer_norm_tangent<T: Real>(
+    s: Batched,
+    y: &[T],
+    inv_std: &[T],
+    dy: &[T],
+    rx: &[T],
+    rdy: &[T],
+    out: &mut [T],
+) {
+    let c = s.cols;
+    let n = c as f64;
+    for (r, inv) in inv_std.iter().enumerate().take(s.batch * s.rows) {
+        let row = r * c..(r + 1) * c;
+        let f = |v: &[T], i: usize| v[row.start + i].to_f64();
+        let mean = |g: &dyn Fn(usize) -> f64| (0..c).map(g).sum::<f64>() / n;
+        let m_dy = mean(&|i| f(dy, i));
+        let m_dyy = mean(&|i| f(dy, i) * f(y, i));
+        let m_rdy = mean(&|i| f(rdy, i));
+        let m_rdyy = mean(&|i| f(rdy, i) * f(y, i));
+        let m_yrx = mean(&|i| f(y, i) * f(rx, i));
+        let m_rx = mean(&|i| f(rx, i));
+        let m_dyrx = mean(&|i| f(dy, i) * f(rx, i));
+        let sc = inv.to_f64();
+        // mean(dy * ry), ry = s (rx - mean(rx) - y mean(y rx)).
+        let m_dyry = sc * (m_dyrx - m_dy * m_rx - m_dyy * m_yrx);
+        for i in 0..c {
+            let (yi, dyi) = (f(y, i), f(dy, i));
+            let ry = sc * (f(rx, i) - m_rx - yi * m_yrx);
+            let dx = sc * (dyi - m_dy - yi * m_dyy);
+            out[row.start + i] = T::from_f64(
+                -sc * m_yrx * dx + sc * (f(rdy, i) - m_rdy - ry * m_dyy - yi * (m_rdyy + m_dyry)),
+            );
+        }
+    }
+}
+
+/// Twin of `softmax_tangent` in `shaders/hessian.wgsl`:
+/// `out = (p * rf - p (p . rf)) / rows` per row, `p = softmax(f)`.
+pub fn softmax_tangent<T: Real>(s: Batched, f: &[T], rf: &[T], out: &mut [T]) {
+    let c = s.cols;
+    let inv = 1.0 / s.rows as f64;
+    for r in 0..s.batch * s.rows {
+        let fr: Vec<f64> = f[r * c..(r + 1) * c].iter().map(|v| v.to_f64()).collect();
+        let mx = fr.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let z: f64 = fr.iter().map(|v| (v - mx).exp()).sum();
+        let p: Vec<f64> = fr.iter().map(|v| (v - mx).exp() / z).collect();
+        let pr: f64 = (0..c).map(|k| p[k] * rf[r * c + k].to_f64()).sum();
+        for k in 0..c {
+            out[r * c + k] = T::from_f64(p[k] * (rf[r * c + k].to_f64() - pr) * inv);
+        }
+    }
+}
+
+/// Twin of `row_dots` in `shaders/hessian.wgsl`:
+/// `out[e, r] = beta * out[e, r] + sum_c a[e, r, c] x[e, c]`.
+pub fn row_dots<T: Real>(s: Batched, a: &[T], x: &[T], beta: f32, out: &mut [T]) {
+    for e in 0..s.batch {
+        let xe = &x[e * s.cols..(e + 1) * s.cols];
+        for r in 0..s.rows {
+            let row = &a[(e * s.rows + r) * s.cols..][..s.cols];
+            let mut acc = T::default();
+            for (&u, &v) in row.iter().zip(xe) {
+                acc += u * v;
+            }
+            let o = &mut out[e * s.rows + r];
+            *o = if beta == 0.0 {
+                acc
+            } else {
+                T::from_f64(f64::from(beta)) * *o + acc
+            };
+        }
+    }
+}

@@ -4,11 +4,11 @@
 //! a time (loops the compiler vectorizes; with AVX2 and FMA where the CPU
 //! has them), rows spread over the cores. The closed-form activations are
 //! the f32 formulas of the shader (the same polynomial `atan2`); the
-//! quadrature ones (tanh, sigmoid) evaluate the f64 pair of
-//! [`crate::activation::kernel`] entry by entry.
+//! quadrature ones (tanh, sigmoid) sum the degree-120 rule in f32
+//! (`quadrature.rs`), vectorized over its nodes.
 
 use super::products;
-use crate::activation::{Activation, kernel as act_kernel};
+use crate::activation::Activation;
 use crate::arch::{KernelOp, Parameterization};
 use crate::backend::{KernelTile, Matmul};
 use rayon::prelude::*;
@@ -292,13 +292,10 @@ fn activation(
         }),
         Activation::Identity => {}
         Activation::Tanh | Activation::Sigmoid => {
-            let c1 = f64::from(c1);
             for l in 0..q.len() {
-                let is_same = same == Some(l);
-                let qin = if is_same { c1 } else { f64::from(q[l]) };
-                let (qn, dot) = act_kernel::pair(act, qin, c1, f64::from(c2[l]), is_same);
-                q[l] = qn as f32;
-                t[l] = (f64::from(t[l]) * dot) as f32;
+                let (qn, dot) = super::quadrature::pair(act, q[l], c1, c2[l], same == Some(l));
+                q[l] = qn;
+                t[l] *= dot;
             }
         }
     }

@@ -1,16 +1,24 @@
 //! The experiments users run widenet for: finite networks against their
 //! infinite-width limits (`compare`), lazy against rich training (`drift`),
-//! learning-rate transfer across widths (`mutransfer`) and deep linear
-//! dynamics (`deep-linear`). Each writes an output folder with `report.json`
+//! learning-rate transfer across widths (`mutransfer`), deep linear
+//! dynamics (`deep-linear`), the edge of stability (`sharpness`), learning
+//! curves against the kernel's eigenstructure (`learning-curves`) and the
+//! fitting of random labels (`random-labels`). Each writes an output folder
+//! with `report.json`
 //! (every number, the configuration, the device), `report.md` and SVG plots.
 
 pub mod compare;
 pub mod data;
 pub mod deep_linear;
 pub mod drift;
+pub mod learning_curves;
 pub mod mutransfer;
 pub mod plot;
+pub mod random_labels;
 pub mod shard;
+pub mod sharpness;
+pub mod sphere;
+pub mod task;
 
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
@@ -281,5 +289,8 @@ preset!(
     compare::CompareConfig,
     deep_linear::DeepLinearConfig,
     drift::DriftConfig,
-    mutransfer::MuTransferConfig
+    mutransfer::MuTransferConfig,
+    sharpness::SharpnessConfig,
+    learning_curves::LearningCurvesConfig,
+    random_labels::RandomLabelsConfig
 );

@@ -5,6 +5,7 @@
 
 use super::context::Shader;
 use super::elementwise::{EwParams, ReduceParams};
+use super::hessian::TangentParams;
 use super::layer_norm::NormParams;
 use super::matmul::MatmulParams;
 use super::ntk::NtkParams;
@@ -60,6 +61,11 @@ fn uniform_structs_match_their_rust_twins() {
             "NormParams",
             Shader::LayerNorm.source(),
             offsets!(NormParams; rows, cols, eps),
+        ),
+        (
+            "TangentParams",
+            Shader::Hessian.source(),
+            offsets!(TangentParams; len, rows, cols, pa, pb, scale),
         ),
         (
             "MatmulParams",

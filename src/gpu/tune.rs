@@ -12,6 +12,7 @@ use super::matmul::{MatmulConfig, MatmulKernel, MatmulPlan, SMALL_M};
 use crate::backend::DeviceInfo;
 use crate::backend::{Backend, Matmul};
 use crate::error::{Error, Result};
+pub use crate::rate::SHAPES;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -77,21 +78,8 @@ struct CacheFile {
     entries: BTreeMap<String, TuneEntry>,
     /// The CPU backend's measured product rates, keyed by CPU and threads.
     #[serde(default)]
-    cpu: BTreeMap<String, crate::cpu::rate::CpuRate>,
+    cpu: BTreeMap<String, crate::rate::CpuRate>,
 }
-
-/// The shapes timed: (class, batch, m, n, k). A class's configuration is the
-/// one with the best geometric mean of GFLOP/s over its shapes (one shape alone
-/// picked tiles that suited it and wasted most of a smaller product). The large
-/// class includes a long k (512 points through a width-1024 layer, as in the
-/// training bench), which tiles and walk orders see differently from k = 256.
-pub const SHAPES: [(&str, usize, usize, usize, usize); 5] = [
-    ("large", 1, 256, 256, 256),
-    ("large", 1, 1024, 1024, 256),
-    ("large", 1, 512, 1024, 1024),
-    ("small", 16, 64, 256, 256),
-    ("small", 64, 32, 128, 128),
-];
 
 /// The user's cache file (`$XDG_CACHE_HOME/widenet/autotune.json`, else
 /// `~/.cache/widenet/autotune.json`), or `None` when no folder for it is known.
@@ -171,12 +159,12 @@ pub fn cached_for(info: &DeviceInfo, path: &Path) -> Option<TuneEntry> {
 }
 
 /// The CPU backend's rate cached under `key` in the cache file `path`, if any.
-pub fn cached_cpu_rate(path: &Path, key: &str) -> Option<crate::cpu::rate::CpuRate> {
+pub fn cached_cpu_rate(path: &Path, key: &str) -> Option<crate::rate::CpuRate> {
     load(path).cpu.remove(key)
 }
 
 /// Keeps the CPU backend's rate in the cache file `path`.
-pub fn store_cpu_rate(path: &Path, rate: &crate::cpu::rate::CpuRate) -> Result<()> {
+pub fn store_cpu_rate(path: &Path, rate: &crate::rate::CpuRate) -> Result<()> {
     let mut cache = load(path);
     cache.format = CACHE_FORMAT;
     cache.cpu.insert(rate.key.clone(), rate.clone());
@@ -185,7 +173,7 @@ pub fn store_cpu_rate(path: &Path, rate: &crate::cpu::rate::CpuRate) -> Result<(
 
 /// The adapter's product rate from its tune: the geometric mean GFLOP/s of
 /// the large class's chosen configuration (the shapes
-/// [`crate::cpu::rate::measure`] times on the CPU backend).
+/// [`crate::rate::measure`] times on the CPU backend).
 pub fn product_rate(entry: &TuneEntry) -> Option<f64> {
     class_score(&entry.trials, "large", &entry.plan.large)
 }

@@ -46,7 +46,8 @@ pub struct Grads {
     pub w: Vec<Buffer>,
     /// Bias gradients per Dense layer with a bias.
     pub b: Vec<Option<Buffer>>,
-    d: Vec<Buffer>,
+    /// The gradient of every intermediate buffer (index 0 unused: the input).
+    pub(crate) d: Vec<Buffer>,
     has: Vec<bool>,
     scratch: Vec<Buffer>,
     output: usize,
@@ -180,7 +181,14 @@ impl<'d> Ensemble<'d> {
         Ok(g)
     }
 
-    fn product(&self, l: &DenseLayer, rows: usize, from_input: bool) -> (Matmul, f32, f32) {
+    /// The forward product of a Dense layer over `rows` inputs, and its
+    /// `mult_w` and `mult_b`.
+    pub(crate) fn product(
+        &self,
+        l: &DenseLayer,
+        rows: usize,
+        from_input: bool,
+    ) -> (Matmul, f32, f32) {
         let s = self.spec.scale(l, self.adam);
         let spec = Matmul::new(rows, l.fan_out, l.fan_in)
             .batch(self.spec.ensemble)

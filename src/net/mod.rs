@@ -28,10 +28,13 @@
 //! other one (inside residual blocks too) a hidden layer (its width is its
 //! fan-in).
 
+pub mod direction;
 pub mod empirical;
 pub mod ensemble;
+pub mod hvp;
 pub mod params;
 mod plan;
+pub mod spectrum;
 pub mod train;
 
 pub use ensemble::Ensemble;

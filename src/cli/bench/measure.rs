@@ -178,7 +178,7 @@ pub struct TrainStepRecord {
 }
 
 /// The network (`arch` with `e` members on `d` inputs) and random data of `n` points.
-fn net_setup(
+pub fn net_setup(
     arch: &widenet::arch::Arch,
     e: usize,
     n: usize,

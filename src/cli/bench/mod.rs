@@ -1,5 +1,6 @@
 //! `widenet bench`: kernel throughput with the adapter in every record.
 
+mod hvp;
 mod measure;
 
 use measure as bench;
@@ -23,6 +24,9 @@ pub enum BenchCommand {
     /// A full-batch training step of an ensemble against its matrix products alone, and
     /// batched members against one-member runs.
     Train(TrainArgs),
+    /// A Hessian-vector product of an ensemble's loss against a training step of the same
+    /// ensemble, and a Lanczos step (product and reorthogonalization), timed in one run.
+    Hvp(HvpArgs),
     /// End-to-end NTK of a set of random points with itself (f32); entries per second.
     Kernel(KernelArgs),
     /// f32 matrix products C = A * B of square sizes; GFLOP/s from the median of several runs.
@@ -82,6 +86,36 @@ pub struct TrainArgs {
     json: bool,
 }
 
+/// `bench hvp`.
+#[derive(clap::Args, Debug)]
+pub struct HvpArgs {
+    /// Members of the ensemble.
+    #[arg(long, default_value_t = 16)]
+    ensemble: usize,
+    /// The architecture (JSON file or inline, see `widenet kernel --help`); default: a ReLU MLP
+    /// of --depth hidden layers of --width.
+    #[arg(long)]
+    arch: Option<String>,
+    /// Hidden width of the default MLP.
+    #[arg(long, default_value_t = 512)]
+    width: usize,
+    /// Hidden layers of the default MLP.
+    #[arg(long, default_value_t = 3)]
+    depth: usize,
+    /// Training points.
+    #[arg(long, default_value_t = 256)]
+    n: usize,
+    /// Input dimension.
+    #[arg(long, default_value_t = 64)]
+    d: usize,
+    /// Timed runs (after one warm-up).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Print {"adapter": {...}, "results": [...]} as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
 /// `bench kernel`.
 #[derive(clap::Args, Debug)]
 pub struct KernelArgs {
@@ -110,6 +144,7 @@ pub fn run(cmd: BenchCommand, device: Option<&str>) -> Result<()> {
     match cmd {
         BenchCommand::All { runs, json } => run_all(runs, json, device),
         BenchCommand::Train(a) => run_train(&a, device),
+        BenchCommand::Hvp(a) => run_hvp(&a, device),
         BenchCommand::Kernel(a) => run_kernel(&a, device),
         BenchCommand::Matmul {
             sizes,
@@ -264,6 +299,38 @@ fn batched_against_solo(b: &dyn Backend, a: &TrainArgs) -> Result<Vec<Solo>> {
         out.push(Solo::Runs { one, each });
     }
     Ok(out)
+}
+
+fn run_hvp(a: &HvpArgs, device: Option<&str>) -> Result<()> {
+    if [a.ensemble, a.width, a.n, a.d, a.runs].contains(&0) {
+        return Err(Error::invalid("every size and --runs must be at least 1"));
+    }
+    let arch = arch_or_mlp(&a.arch, a.depth, a.width)?;
+    arch.output_width(a.d)?;
+    let b = super::open_device(device)?;
+    let r = hvp::hvp(b.as_ref(), &arch, a.ensemble, a.n, a.d, a.runs)?;
+    if a.json {
+        return print_json(&json!({"adapter": b.info(), "results": [r]}));
+    }
+    println!("Hessian-vector products on {}", b.describe());
+    println!(
+        "  E={} {} n={} d={} (median of {} runs, {:?}): training step {:.4} s; product {:.4} s ({:.2}x the step); \
+         product from scratch {:.4} s ({:.2}x); Lanczos step {:.4} s ({:.2}x)",
+        a.ensemble,
+        arch,
+        a.n,
+        a.d,
+        a.runs,
+        r.timing,
+        r.step_seconds,
+        r.hvp_seconds,
+        r.hvp_over_step,
+        r.hvp_from_scratch_seconds,
+        r.hvp_from_scratch_over_step,
+        r.lanczos_step_seconds,
+        r.lanczos_step_over_step
+    );
+    Ok(())
 }
 
 fn run_kernel(a: &KernelArgs, device: Option<&str>) -> Result<()> {

@@ -18,6 +18,9 @@ pub(crate) enum Shader {
     Optimizer,
     /// `layer_norm.wgsl`.
     LayerNorm,
+    /// `hessian.wgsl`: the Hessian-vector product's tangent kernels and the
+    /// spectra's per-member dot products.
+    Hessian,
     /// Generated source (the kernel recursion of one architecture, built on
     /// `ntk.wgsl`), registered with the context under this id.
     Generated(u64),
@@ -98,6 +101,10 @@ impl Shader {
             Shader::Loss => include_str!("../../../shaders/loss.wgsl").to_string(),
             Shader::Optimizer => include_str!("../../../shaders/optimizer.wgsl").to_string(),
             Shader::LayerNorm => include_str!("../../../shaders/layer_norm.wgsl").to_string(),
+            Shader::Hessian => format!(
+                "{activation}\n{}",
+                include_str!("../../../shaders/hessian.wgsl")
+            ),
             // Registered with the context; see `GpuContext::module`.
             Shader::Generated(_) => String::new(),
         }
@@ -126,6 +133,7 @@ pub(crate) mod tests {
             Shader::Loss,
             Shader::Optimizer,
             Shader::LayerNorm,
+            Shader::Hessian,
         ];
         for side in [8, 16] {
             for f16 in [false, true] {
