@@ -55,6 +55,7 @@ pub mod kernel;
 pub mod matrix;
 pub mod net;
 pub mod npy;
+pub mod npy_rows;
 pub mod predict;
 pub mod quadrature;
 pub mod rate;

@@ -94,8 +94,8 @@ number of points fits; f64 runs on the CPU."
 )]
 pub struct KernelArgs {
     /// Points, a [n1, d] .npy array.
-    #[arg(long)]
-    pub x1: PathBuf,
+    #[arg(long, required_unless_present = "check")]
+    pub x1: Option<PathBuf>,
     /// Second set of points [n2, d]; default: x1.
     #[arg(long)]
     pub x2: Option<PathBuf>,
@@ -105,8 +105,17 @@ pub struct KernelArgs {
     #[arg(long, default_value = "ntk")]
     pub get: String,
     /// Output .npy file [n1, n2].
-    #[arg(long)]
-    pub out: PathBuf,
+    #[arg(long, required_unless_present = "check")]
+    pub out: Option<PathBuf>,
+    /// Compute only block I of N of the rows (rows I*n1/N up to (I+1)*n1/N) into --out, which
+    /// the first worker creates at full size: N workers, at once or not, on a shared file
+    /// system fill one kernel. A folder OUT.blocks records the finished blocks.
+    #[arg(long, value_name = "I/N", conflicts_with = "check")]
+    pub rows: Option<String>,
+    /// Say whether every block of a kernel written with --rows is finished (exit code 2 if not,
+    /// naming the missing blocks).
+    #[arg(long, value_name = "K.npy")]
+    pub check: Option<PathBuf>,
     /// f32 (on the device) or f64 (exact, on the CPU). The file is written in this precision.
     #[arg(long, default_value = "f32")]
     pub precision: String,
@@ -174,10 +183,16 @@ pub(crate) fn compute(
 }
 
 pub fn run_kernel(a: &KernelArgs, device: Option<&str>) -> Result<()> {
+    if let Some(k) = &a.check {
+        return super::kernel_rows::check(k, a.quiet);
+    }
+    let (Some(x1_path), Some(out)) = (&a.x1, &a.out) else {
+        return Err(Error::invalid("--x1 and --out are needed"));
+    };
     let prec = precision(&a.precision)?;
     let get = super::flag("--get", Get::parse(&a.get))?;
-    super::check_out(&a.out)?;
-    let x1 = npy::read_matrix(&a.x1, "--x1")?;
+    super::check_out(out)?;
+    let x1 = npy::read_matrix(x1_path, "--x1")?;
     let x2 =
         a.x2.as_ref()
             .map(|p| npy::read_matrix(p, "--x2"))
@@ -192,6 +207,21 @@ pub fn run_kernel(a: &KernelArgs, device: Option<&str>) -> Result<()> {
     }
     let arch = a.arch.build(x1.cols())?;
     let n2 = x2.as_ref().map_or(x1.rows(), |x| x.rows());
+    if let Some(rows) = &a.rows {
+        let dev = match prec {
+            Precision::F64 => None,
+            Precision::F32 => Some(super::open_device(device)?),
+        };
+        let job = super::kernel_rows::Job {
+            arch: &arch,
+            x1: &x1,
+            x2: x2.as_ref(),
+            get: &a.get,
+            want: want_of(get),
+            f64: prec == Precision::F64,
+        };
+        return super::kernel_rows::run(dev.as_deref(), &job, rows, out, a.quiet);
+    }
     match prec {
         Precision::F64 => {
             let k = kernels_f64(&arch, &x1, x2.as_ref(), want_of(get))?;
@@ -199,7 +229,7 @@ pub fn run_kernel(a: &KernelArgs, device: Option<&str>) -> Result<()> {
                 .nngp
                 .or(k.ntk)
                 .ok_or_else(|| Error::invalid("no kernel computed"))?;
-            npy::write(&a.out, &[x1.rows(), n2], m.data())?;
+            npy::write(out, &[x1.rows(), n2], m.data())?;
         }
         Precision::F32 => {
             let dev = super::open_device(device)?;
@@ -216,13 +246,13 @@ pub fn run_kernel(a: &KernelArgs, device: Option<&str>) -> Result<()> {
                 .nngp
                 .or(k.ntk)
                 .ok_or_else(|| Error::invalid("no kernel computed"))?;
-            npy::write(&a.out, &[x1.rows(), n2], m.data())?;
+            npy::write(out, &[x1.rows(), n2], m.data())?;
         }
     }
     if !a.quiet {
         eprintln!(
             "wrote {} ({} x {} {} {:?})",
-            a.out.display(),
+            out.display(),
             x1.rows(),
             n2,
             a.get,

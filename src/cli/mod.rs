@@ -8,6 +8,8 @@ mod empirical;
 mod experiments;
 mod hessian;
 mod kernel;
+mod kernel_rows;
+mod merge;
 mod predict;
 mod sharpness;
 mod train;
@@ -33,6 +35,22 @@ pub struct Cli {
     /// (its result is cached; see `widenet tune`). Also $WIDENET_NO_AUTOTUNE=1.
     #[arg(long, global = true)]
     pub no_autotune: bool,
+
+    /// Run only shard I of N of a sweep (compare, drift, mutransfer, ...): the units whose
+    /// index k in the sweep's unit list has k mod N = I, into --out with a shard.json
+    /// instead of the report; `widenet merge` joins the shards.
+    #[arg(long, global = true, value_name = "I/N")]
+    pub shard: Option<String>,
+
+    /// Build the report only from the points already in --out (as `widenet merge` does):
+    /// computing any point is an error.
+    #[arg(long, global = true, hide = true)]
+    pub from_points: bool,
+
+    /// Compute nothing: list the sweep's units in OUT/shard.json (for a driver that
+    /// schedules them, e.g. the Python package's Ray driver).
+    #[arg(long, global = true, hide = true)]
+    pub list_units: bool,
 
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -91,6 +109,8 @@ pub enum Command {
     Hessian(hessian::HessianArgs),
     /// Empirical NTK or NNGP of every member of an ensemble, and its distance to the analytic kernel.
     EmpiricalKernel(empirical::EmpiricalArgs),
+    /// Join the shards of a sweep (`--shard I/N` runs) into one report, as one machine would write it.
+    Merge(merge::MergeArgs),
     /// The device table and a product checked against the CPU reference.
     SelfCheck,
     /// Time every matrix-product configuration on this adapter and cache the fastest (GPU
@@ -106,9 +126,23 @@ pub enum Command {
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     install_interrupt_handler();
+    let result = merge::plan_from(&cli, std::env::args().collect()).and_then(|()| dispatch(cli));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let e = with_flag_names(e);
+            eprintln!("error: {e}");
+            exit_code(&e)
+        }
+    }
+}
+
+/// Runs one parsed command line.
+pub(crate) fn dispatch(cli: Cli) -> widenet::Result<()> {
     if cli.no_autotune {
         tune::disable();
     }
+    let sharded = cli.shard.is_some() || cli.list_units;
     let result = match cli.command {
         None => {
             experiments::run_compare(&experiments::CompareArgs::default(), cli.device.as_deref())
@@ -132,15 +166,14 @@ pub fn run() -> ExitCode {
         Some(Command::EmpiricalKernel(a)) => empirical::run(&a, cli.device.as_deref()),
         Some(Command::Kernel(a)) => kernel::run_kernel(&a, cli.device.as_deref()),
         Some(Command::Predict(a)) => predict::run(&a, cli.device.as_deref()),
+        Some(Command::Merge(a)) => merge::run(&a),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            let e = with_flag_names(e);
-            eprintln!("error: {e}");
-            exit_code(&e)
-        }
+    if result.is_ok() && sharded && !widenet::experiments::shard::shard_written() {
+        return Err(Error::invalid(
+            "--shard: this command is not a sweep of checkpointed points",
+        ));
     }
+    result
 }
 
 /// Settings the library names by their keys (`lr`, `n-train`, ...), which

@@ -272,6 +272,10 @@ pub fn run(
         for &w in &cfg.widths {
             bar.set_message(format!("{} width {w}", p.name()));
             let key = format!("{}-w{w}", p.name());
+            if !checkpoint.mine(&key)? {
+                bar.inc(1);
+                continue;
+            }
             let point = match checkpoint.get(&key) {
                 Some(v) => v,
                 None => {
@@ -299,6 +303,9 @@ pub fn run(
             }
             rows.push(json!({"width": w, "ntk_movement": {"mean": mean(&ntk), "per_seed": ntk}, "feature_movement": {"mean": mean(&feat), "per_seed": feat}, "final_loss": mean(&loss)}));
             bar.inc(1);
+        }
+        if rows.len() < cfg.widths.len() {
+            continue; // a shard: the summary needs every width
         }
         let sn = seed_slope(&xs, &ntk_seeds);
         let sf = seed_slope(&xs, &feat_seeds);
@@ -337,6 +344,10 @@ pub fn run(
     for &alpha in &cfg.alphas {
         bar.set_message(format!("alpha {alpha}"));
         let key = format!("alpha-{alpha}");
+        if !checkpoint.mine(&key)? {
+            bar.inc(1);
+            continue;
+        }
         if let Some(v) = checkpoint.get(&key) {
             a_ntk.push(mean(&super::floats(&v["ntk"])));
             a_feat.push(mean(&super::floats(&v["feat"])));
@@ -379,6 +390,9 @@ pub fn run(
         bar.inc(1);
     }
     bar.finish_and_clear();
+    if let Some(shard) = checkpoint.finish_shard()? {
+        return Ok(shard);
+    }
     let alpha_slope = super::fit_loglog(&cfg.alphas, &a_ntk).map(|f| f.0);
     let feat_alpha_slope = super::fit_loglog(&cfg.alphas, &a_feat).map(|f| f.0);
     plot(

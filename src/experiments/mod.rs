@@ -17,6 +17,7 @@ pub mod learning_curves;
 pub mod mutransfer;
 pub mod plot;
 pub mod random_labels;
+pub mod shard;
 pub mod sharpness;
 pub mod sphere;
 pub mod task;
@@ -142,8 +143,17 @@ pub fn clear_interrupt() {
 
 /// Finished points of a sweep, saved as they complete in `OUT/points/`, so
 /// that an interrupted run resumes without recomputing them.
+///
+/// Each sweep asks [`Checkpoint::mine`] for every unit, in the same order on
+/// every machine; under `--shard I/N` (see [`shard`]) it computes only the
+/// units this shard owns and ends with [`Checkpoint::finish_shard`].
 pub struct Checkpoint {
     dir: PathBuf,
+    out: PathBuf,
+    experiment: String,
+    fingerprint: String,
+    plan: shard::Plan,
+    units: std::cell::RefCell<Vec<(String, bool)>>,
 }
 
 impl Checkpoint {
@@ -176,7 +186,69 @@ impl Checkpoint {
         let text =
             serde_json::to_string_pretty(fingerprint).map_err(|e| Error::invalid(e.to_string()))?;
         crate::atomic::write_atomic(&cfg_path, text.as_bytes())?;
-        Ok(Checkpoint { dir })
+        let experiment = fingerprint["experiment"]
+            .as_str()
+            .unwrap_or("sweep")
+            .to_string();
+        Ok(Checkpoint {
+            dir,
+            out: out.path.clone(),
+            experiment,
+            fingerprint: shard::fingerprint_hash(text.as_bytes()),
+            plan: shard::plan(),
+            units: Default::default(),
+        })
+    }
+
+    /// Whether this process computes the sweep's next unit, `key` (units are
+    /// numbered in the order of these calls, which must not depend on what
+    /// is saved). Under `--shard I/N`: whether its number is `I mod N`; in a
+    /// merge, every unit must be saved already (else an error naming it).
+    pub fn mine(&self, key: &str) -> Result<bool> {
+        let mut units = self.units.borrow_mut();
+        let k = units.len();
+        let owned = match self.plan {
+            shard::Plan::All => true,
+            shard::Plan::Shard { index, count } => k % count == index,
+            shard::Plan::List => false,
+            shard::Plan::FromPoints => {
+                if !self.dir.join(format!("{key}.json")).is_file() {
+                    return Err(Error::invalid(format!(
+                        "merge: no shard computed unit '{key}' (number {k}); rerun the shard that owns it"
+                    )));
+                }
+                true
+            }
+        };
+        units.push((key.to_string(), owned));
+        Ok(owned)
+    }
+
+    /// Under `--shard` (or `--list-units`): writes `OUT/shard.json` (the units, the ones owned,
+    /// the configuration's hash, the command line) and returns its content;
+    /// the sweep then returns it instead of writing a report. Otherwise `None`.
+    pub fn finish_shard(&self) -> Result<Option<serde_json::Value>> {
+        let (index, count) = match self.plan {
+            shard::Plan::Shard { index, count } => (index, count),
+            shard::Plan::List => (0, 0),
+            _ => return Ok(None),
+        };
+        let units = self.units.borrow();
+        let record = shard::ShardRecord {
+            experiment: self.experiment.clone(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            fingerprint: self.fingerprint.clone(),
+            index,
+            count,
+            units: units.iter().map(|u| u.0.clone()).collect(),
+            owned: units.iter().filter(|u| u.1).map(|u| u.0.clone()).collect(),
+            argv: shard::argv(),
+        };
+        let v = serde_json::to_value(&record).map_err(|e| Error::invalid(e.to_string()))?;
+        let text = serde_json::to_string_pretty(&v).map_err(|e| Error::invalid(e.to_string()))?;
+        crate::atomic::write_atomic(&self.out.join("shard.json"), text.as_bytes())?;
+        shard::mark_written();
+        Ok(Some(v))
     }
 
     /// A saved point.

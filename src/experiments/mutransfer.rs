@@ -186,6 +186,10 @@ pub fn run(
         let mut best = Vec::new();
         for &width in &cfg.widths {
             let key = format!("{}-{opt}-w{width}", param.name());
+            if !checkpoint.mine(&key)? {
+                bar.inc(1);
+                continue;
+            }
             if let Some(done) = checkpoint.get(&key) {
                 best.push(done["best_log2_lr"].as_f64());
                 per_width.push(done);
@@ -278,6 +282,9 @@ pub fn run(
         sweeps.push(json!({"parameterization": param.name(), "optimizer": opt, "widths": per_width, "best_log2_lr": best, "shift_per_doubling": shift}));
     }
     bar.finish_and_clear();
+    if let Some(shard) = checkpoint.finish_shard()? {
+        return Ok(shard);
+    }
     for s in &sweeps {
         let name = format!(
             "{}_{}",

@@ -185,6 +185,10 @@ pub fn run(
     let mut widths_json: Vec<serde_json::Value> = Vec::new();
     let mut interrupted = false;
     for &w in &cfg.widths {
+        if !checkpoint.mine(&format!("width-{w}"))? {
+            bar.inc(cfg.steps as u64);
+            continue;
+        }
         if let Some(done) = checkpoint.get(&format!("width-{w}")) {
             bar.inc(cfg.steps as u64);
             widths_json.push(done);
@@ -207,6 +211,9 @@ pub fn run(
         }
     }
     bar.finish_and_clear();
+    if let Some(shard) = checkpoint.finish_shard()? {
+        return Ok(shard);
+    }
     let s = report::Summary::of(&widths_json, cfg.seeds);
     let slopes_json: serde_json::Map<String, serde_json::Value> = s
         .slopes

@@ -1,0 +1,263 @@
+"""Sweeps on a Ray cluster: every unit of a sweep (a checkpointed point of
+``compare``, ``drift``, ``mutransfer``, ...) is a Ray task; tasks return their
+points to the driver, which writes them into ``OUT/points`` as they arrive (no
+shared file system is needed), then builds the report from them exactly as a
+single machine would (``widenet ... --resume --from-points``).
+
+A task runs the ``widenet`` binary (found through ``binary=``, ``$WIDENET_BIN``
+or ``PATH``; install it on every node with ``cargo install --path .`` from the
+repository) as ``widenet COMMAND FLAGS --shard I/N``: shard ``I`` of ``N``
+computes the units whose index ``k`` in the sweep's unit list has
+``k mod N == I``. Tasks request one GPU when the cluster has GPUs, else one CPU.
+
+    python -m widenet.distributed compare --address auto --out runs/c --quick
+    python -m widenet.distributed compare --out runs/c --resume --quick
+
+An interrupted driver resumes with ``resume=True`` (``--resume``) and recomputes
+no finished unit. Ray retries a task whose worker died (``max_retries``); a
+unit that fails every retry is named, and the points finished are written in
+a partial ``report.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+
+__all__ = ["run", "flags_of", "find_binary", "DistributedError"]
+
+
+class DistributedError(RuntimeError):
+    """A unit failed every retry, or the sweep's command was refused."""
+
+
+def find_binary(binary: Optional[str] = None) -> str:
+    """The ``widenet`` executable: ``binary``, else ``$WIDENET_BIN``, else ``PATH``."""
+    b = binary or os.environ.get("WIDENET_BIN") or shutil.which("widenet")
+    if not b:
+        raise DistributedError(
+            "the widenet binary was not found: install it on every node "
+            "(cargo install --path . in the repository), or set WIDENET_BIN"
+        )
+    return b
+
+
+def flags_of(config: Union[None, str, os.PathLike, Mapping[str, Any]]) -> List[str]:
+    """Command-line flags from a settings mapping (``{"widths": [64, 256],
+    "quick": True}`` gives ``--widths 64,256 --quick``), or ``--config FILE``."""
+    if config is None:
+        return []
+    if isinstance(config, (str, os.PathLike)):
+        return ["--config", os.fspath(config)]
+    out: List[str] = []
+    for k, v in config.items():
+        flag = "--" + str(k).replace("_", "-")
+        if v is True:
+            out.append(flag)
+        elif v is False or v is None:
+            continue
+        elif isinstance(v, (list, tuple)):
+            out += [flag, ",".join(str(x) for x in v)]
+        else:
+            out += [flag, str(v)]
+    return out
+
+
+def _global(device: Optional[str]) -> List[str]:
+    return ["--device", device] if device else []
+
+
+def _run_binary(binary: str, args: Sequence[str]) -> None:
+    env = dict(os.environ, WIDENET_NO_AUTOTUNE=os.environ.get("WIDENET_NO_AUTOTUNE", "1"))
+    p = subprocess.run([binary, *args], capture_output=True, text=True, env=env)
+    if p.returncode != 0:
+        raise DistributedError(
+            f"widenet {' '.join(args)} failed (exit code {p.returncode}): {p.stderr.strip()}"
+        )
+
+
+def _shard_task(
+    binary: str, argv: Sequence[str], device: Optional[str], index: int, count: int,
+    kill_once: Optional[str] = None,
+) -> Dict[str, Any]:
+    """One task: shard ``index/count`` in a private folder; returns its
+    ``shard.json`` and points (the driver writes them)."""
+    with tempfile.TemporaryDirectory(prefix="widenet-shard-") as tmp:
+        args = [*_global(device), *argv, "--shard", f"{index}/{count}", "--out", tmp]
+        if kill_once and index == 0 and not os.path.exists(kill_once):
+            # Test hook: this worker process dies in the middle of its first task.
+            Path(kill_once).write_text(str(os.getpid()))
+            proc = subprocess.Popen([binary, *args], stderr=subprocess.DEVNULL)
+            time.sleep(0.2)
+            proc.kill()
+            os.kill(os.getpid(), signal.SIGKILL)
+        _run_binary(binary, args)
+        record = json.loads(Path(tmp, "shard.json").read_text())
+        pts = Path(tmp, "points")
+        points = {u: Path(pts, f"{u}.json").read_text() for u in record["owned"]}
+        return {"record": record, "config": Path(pts, "config.json").read_text(), "points": points}
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def run(
+    command: str,
+    config: Union[None, str, os.PathLike, Mapping[str, Any]] = None,
+    address: Optional[str] = None,
+    out: Union[str, os.PathLike] = "runs/distributed",
+    *,
+    resume: bool = False,
+    max_retries: int = 3,
+    units_per_task: int = 1,
+    device: Optional[str] = None,
+    binary: Optional[str] = None,
+    quiet: bool = False,
+    _kill_once: Optional[str] = None,
+) -> Dict[str, Any]:
+    """Runs sweep ``command`` (``"compare"``, ``"drift"``, ``"mutransfer"``...)
+    with ``config`` (flags as a mapping, or a TOML file) on the Ray cluster at
+    ``address`` (``None``: connect to or start a local one; ``"auto"``: the
+    running cluster), writing ``out`` as ``widenet COMMAND --out OUT`` would.
+
+    Returns ``{"report": report.json, "computed": [...], "reused": [...]}``
+    (the units computed by this call and those found in ``out`` from an earlier,
+    interrupted one). Raises :class:`DistributedError` naming the units that
+    failed every retry (the finished points and a partial ``report.json`` are
+    written first).
+    """
+    import ray
+
+    b = find_binary(binary)
+    argv = [command, *flags_of(config)]
+    if "--quiet" not in argv:
+        argv.append("--quiet")
+    outp = Path(out)
+    outp.mkdir(parents=True, exist_ok=True)
+    points = outp / "points"
+
+    # The sweep's units, in order (nothing computed).
+    with tempfile.TemporaryDirectory(prefix="widenet-units-") as tmp:
+        _run_binary(b, [*_global(device), *argv, "--list-units", "--out", tmp])
+        listing = json.loads(Path(tmp, "shard.json").read_text())
+    units: List[str] = listing["units"]
+    state_path = outp / "distributed.json"
+    state = {"argv": listing["argv"], "fingerprint": listing["fingerprint"],
+             "version": listing["version"], "units": units}
+    if resume and state_path.exists():
+        old = json.loads(state_path.read_text())
+        if old != state:
+            raise DistributedError(
+                f"{outp} holds a run of another configuration; use another folder or drop resume"
+            )
+    else:
+        if points.exists():
+            shutil.rmtree(points)
+    points.mkdir(exist_ok=True)
+    _write(state_path, json.dumps(state, indent=1))
+
+    count = max(1, -(-len(units) // max(1, units_per_task)))
+    owned = {i: [u for k, u in enumerate(units) if k % count == i] for i in range(count)}
+    done = {u for u in units if (points / f"{u}.json").exists()}
+    todo = [i for i in range(count) if not all(u in done for u in owned[i])]
+    reused = sorted(done)
+
+    running: Dict[Any, int] = {}
+    if todo:
+        if not ray.is_initialized():
+            ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+        gpus = ray.cluster_resources().get("GPU", 0)
+        opts = {"num_gpus": 1} if gpus > 0 else {"num_cpus": 1}
+        task = ray.remote(max_retries=max_retries, **opts)(_shard_task)
+        running = {task.remote(b, argv, device, i, count, _kill_once): i for i in todo}
+    computed: List[str] = []
+    failed: Dict[str, str] = {}
+    while running:
+        ready, _ = ray.wait(list(running), num_returns=1)
+        i = running.pop(ready[0])
+        try:
+            res = ray.get(ready[0])
+        except Exception as e:  # a task that failed every retry
+            for u in owned[i]:
+                failed[u] = str(e).strip().splitlines()[-1] if str(e).strip() else repr(e)
+            continue
+        _write(points / "config.json", res["config"])
+        for u, text in res["points"].items():
+            _write(points / f"{u}.json", text)
+            computed.append(u)
+        if not quiet:
+            print(f"widenet.distributed: shard {i}/{count} done "
+                  f"({len(computed) + len(reused)} of {len(units)} units)", file=sys.stderr)
+    if failed:
+        have = {u: json.loads((points / f"{u}.json").read_text())
+                for u in units if (points / f"{u}.json").exists()}
+        _write(outp / "report.json", json.dumps(
+            {"partial": True, "argv": listing["argv"], "failed": failed, "points": have}, indent=1))
+        raise DistributedError(
+            "units failed every retry: " + ", ".join(f"{u} ({m})" for u, m in failed.items())
+            + f"; finished points are in {points}, rerun with resume=True"
+        )
+    _run_binary(b, [*listing["argv"], "--out", str(outp), "--resume", "--from-points"])
+    report = json.loads((outp / "report.json").read_text())
+    return {"report": report, "computed": sorted(computed), "reused": reused}
+
+
+def main(args: Optional[Sequence[str]] = None) -> int:
+    """``python -m widenet.distributed COMMAND --out DIR [--address A] [flags]``:
+    every flag it does not know goes to the widenet command."""
+    p = argparse.ArgumentParser(prog="python -m widenet.distributed", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("command", help="the sweep: compare, drift, mutransfer, ...")
+    p.add_argument("--address", default=None, help="Ray cluster (auto: the running one)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--max-retries", type=int, default=3)
+    p.add_argument("--units-per-task", type=int, default=1)
+    p.add_argument("--device", default=None)
+    p.add_argument("--binary", default=None)
+    p.add_argument("--quiet", action="store_true")
+    known, rest = p.parse_known_args(args)
+    rest = [a for a in rest if a != "--quiet"]
+    try:
+        res = _run_with_flags(known, rest)
+    except DistributedError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if not known.quiet:
+        print(f"wrote {known.out}: {len(res['computed'])} units computed, "
+              f"{len(res['reused'])} reused", file=sys.stderr)
+    return 0
+
+
+def _run_with_flags(known: argparse.Namespace, rest: List[str]) -> Dict[str, Any]:
+    cfg: Dict[str, Any] = {}
+    i = 0
+    while i < len(rest):
+        k = rest[i]
+        if not k.startswith("--"):
+            raise DistributedError(f"unexpected argument '{k}'")
+        if i + 1 < len(rest) and not rest[i + 1].startswith("--"):
+            cfg[k[2:]] = rest[i + 1]
+            i += 2
+        else:
+            cfg[k[2:]] = True
+            i += 1
+    return run(known.command, cfg, address=known.address, out=known.out, resume=known.resume,
+               max_retries=known.max_retries, units_per_task=known.units_per_task,
+               device=known.device, binary=known.binary, quiet=known.quiet)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

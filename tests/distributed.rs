@@ -1,0 +1,265 @@
+//! Sweeps and kernels spread over workers: `--shard I/N` with `widenet merge`
+//! gives the single-machine report number for number; `kernel --rows I/N`
+//! fills one `.npy` from workers running at once, and `--check` names what
+//! is missing.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use widenet::matrix::Matrix;
+use widenet::npy;
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_widenet"));
+    c.env_remove("WIDENET_DEVICE");
+    c.env("WIDENET_NO_AUTOTUNE", "1");
+    c
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("widenet-dist-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn run(args: &[&str]) -> (i32, String) {
+    let out = bin().args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+fn as_str(v: &[String]) -> Vec<&str> {
+    v.iter().map(|x| x.as_str()).collect()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn report(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap()
+}
+
+// A small compare (3 widths, 2 seeds) on the CPU backend: bit-for-bit reproducible.
+const COMPARE: &[&str] = &[
+    "--device", "cpu", "compare", "--quick", "--seeds", "2", "--steps", "10", "--quiet",
+];
+
+#[test]
+fn two_shards_merged_equal_the_single_machine_report() {
+    let base = tmp("merge");
+    let (one, s0, s1, all) = (
+        base.join("one"),
+        base.join("s0"),
+        base.join("s1"),
+        base.join("all"),
+    );
+    let with = |extra: &[&str]| -> (i32, String) {
+        let mut a: Vec<&str> = COMPARE.to_vec();
+        a.extend_from_slice(extra);
+        run(&a)
+    };
+    let (rc, log) = with(&["--out", s(&one)]);
+    assert_eq!(rc, 0, "{log}");
+    let (rc, log) = with(&["--shard", "0/2", "--out", s(&s0)]);
+    assert_eq!(rc, 0, "{log}");
+    assert!(!s0.join("report.json").exists(), "a shard wrote a report");
+    let shard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(s0.join("shard.json")).unwrap()).unwrap();
+    // Widths 32, 128, 512: units 0 and 2 belong to shard 0 of 2.
+    assert_eq!(shard["owned"], serde_json::json!(["width-32", "width-512"]));
+    assert_eq!(shard["units"].as_array().unwrap().len(), 3);
+
+    // One shard alone: the merge names what is missing and writes nothing.
+    let (rc, log) = run(&["merge", s(&all), s(&s0)]);
+    assert_eq!(rc, 2, "{log}");
+    assert!(
+        log.contains("units missing: width-128") && log.contains("1/2"),
+        "{log}"
+    );
+    assert!(!all.join("report.json").exists());
+    // The same shard twice is refused, naming it.
+    let (rc, log) = run(&["merge", s(&all), s(&s0), s(&s0)]);
+    assert_eq!(rc, 2, "{log}");
+    assert!(log.contains("given twice"), "{log}");
+
+    let (rc, log) = with(&["--shard", "1/2", "--out", s(&s1)]);
+    assert_eq!(rc, 0, "{log}");
+    let (rc, log) = run(&["--device", "cpu", "merge", s(&all), s(&s1), s(&s0)]);
+    assert_eq!(rc, 0, "{log}");
+    // Number for number (the report holds no timings).
+    assert_eq!(report(&all), report(&one));
+
+    // A shard of another configuration is refused.
+    let other = base.join("other");
+    let (rc, log) = with(&["--n-test", "15", "--shard", "1/2", "--out", s(&other)]);
+    assert_eq!(rc, 0, "{log}");
+    let (rc, log) = run(&["merge", s(&base.join("x")), s(&s0), s(&other)]);
+    assert_eq!(rc, 2, "{log}");
+    assert!(log.contains("ran different"), "{log}");
+
+    // A merge that would have to compute a point is an error, naming it.
+    std::fs::remove_file(s1.join("points").join("width-128.json")).unwrap();
+    let (rc, log) = run(&["merge", s(&base.join("y")), s(&s0), s(&s1)]);
+    assert_eq!(rc, 2, "{log}");
+    assert!(
+        log.contains("without a saved point") && log.contains("width-128 (in"),
+        "{log}"
+    );
+
+    // Bad shards and commands that are not sweeps.
+    for bad in ["2/2", "1", "a/b", "0/0"] {
+        let (rc, log) = with(&["--shard", bad, "--out", s(&base.join("z"))]);
+        assert_eq!(rc, 2, "{bad}: {log}");
+        assert!(log.contains("--shard"), "{log}");
+    }
+    let (rc, log) = run(&["deep-linear", "--quick", "--shard", "0/2"]);
+    assert_eq!(rc, 2, "{log}");
+    assert!(log.contains("only the sweeps"), "{log}");
+    let _ = std::fs::remove_dir_all(&base);
+}
+
+#[test]
+fn kernel_rows_from_concurrent_workers_equal_the_whole_kernel() {
+    let base = tmp("rows");
+    let mut r = widenet::rng::Rng::new(3);
+    let (n, d) = (23, 4);
+    let x = Matrix::from_vec(n, d, (0..n * d).map(|_| r.normal()).collect()).unwrap();
+    let xp = base.join("x.npy");
+    npy::write(&xp, &[n, d], x.data()).unwrap();
+    let full = base.join("full.npy");
+    let k = base.join("k.npy");
+    let args = |rows: Option<&str>, out: &Path| -> Vec<String> {
+        let mut a: Vec<String> = [
+            "kernel",
+            "--x1",
+            s(&xp),
+            "--precision",
+            "f64",
+            "--depth",
+            "2",
+            "--quiet",
+            "--out",
+            s(out),
+        ]
+        .iter()
+        .map(|v| v.to_string())
+        .collect();
+        if let Some(rw) = rows {
+            a.extend(["--rows".to_string(), rw.to_string()]);
+        }
+        a
+    };
+    let (rc, log) = run(&as_str(&args(None, &full)));
+    assert_eq!(rc, 0, "{log}");
+
+    let (rc, log) = run(&as_str(&args(Some("1/3"), &k)));
+    assert_eq!(rc, 0, "{log}");
+    let (rc, log) = run(&["kernel", "--check", s(&k)]);
+    assert_eq!(rc, 2, "{log}");
+    // 23 rows in 3 blocks: 0..7, 7..15, 15..23.
+    assert!(
+        log.contains("2 of 3 blocks missing: 0/3 (rows 0..7), 2/3 (rows 15..23)"),
+        "{log}"
+    );
+    // The two other blocks at once.
+    let mut kids: Vec<_> = ["0/3", "2/3"]
+        .iter()
+        .map(|rw| bin().args(args(Some(rw), &k)).spawn().unwrap())
+        .collect();
+    for c in &mut kids {
+        assert!(c.wait().unwrap().success());
+    }
+    let (rc, log) = run(&["kernel", "--check", s(&k)]);
+    assert_eq!(rc, 0, "{log}");
+    assert!(log.contains("complete"), "{log}");
+    let got = npy::read(&k).unwrap();
+    let want = npy::read(&full).unwrap();
+    assert_eq!(got.shape, vec![n, n]);
+    assert_eq!(got.dtype, want.dtype);
+    assert_eq!(
+        got.data, want.data,
+        "row blocks differ from the whole kernel"
+    );
+
+    // A worker of another job (other depth) is refused, and changes nothing.
+    let mut other = args(Some("0/3"), &k);
+    other[6] = "3".into();
+    let (rc, log) = run(&as_str(&other));
+    assert_eq!(rc, 2, "{log}");
+    assert!(log.contains("another job"), "{log}");
+    assert_eq!(npy::read(&k).unwrap().data, want.data);
+    let (rc, log) = run(&["kernel", "--check", s(&base.join("none.npy"))]);
+    assert_eq!(rc, 2, "{log}");
+    let _ = std::fs::remove_dir_all(&base);
+}
+
+/// The Slurm scripts of examples/slurm, run as Slurm would run them (the
+/// array variables set, `widenet` on PATH), without Slurm.
+#[test]
+fn slurm_array_scripts_give_the_single_machine_report_and_a_whole_kernel() {
+    let base = tmp("slurm");
+    let exe = Path::new(env!("CARGO_BIN_EXE_widenet"));
+    let path = format!(
+        "{}:{}",
+        exe.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let script = |name: &str, task: Option<(usize, usize)>, args: &[&str]| {
+        let mut c = Command::new("bash");
+        c.arg(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("examples/slurm")
+                .join(name),
+        );
+        c.args(args)
+            .env("PATH", &path)
+            .env("WIDENET_NO_AUTOTUNE", "1");
+        if let Some((i, n)) = task {
+            c.env("SLURM_ARRAY_TASK_ID", i.to_string())
+                .env("SLURM_ARRAY_TASK_COUNT", n.to_string());
+        }
+        let o = c.output().unwrap();
+        assert!(
+            o.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    let one = base.join("one");
+    let mut single = COMPARE.to_vec();
+    single.extend_from_slice(&["--out", s(&one)]);
+    assert_eq!(run(&single).0, 0);
+    let out = base.join("sweep");
+    for i in 0..3 {
+        script(
+            "shard.sbatch",
+            Some((i, 3)),
+            &[&[s(&out)][..], COMPARE].concat(),
+        );
+    }
+    script("merge.sbatch", None, &[s(&out), "3"]);
+    assert_eq!(report(&out), report(&one));
+
+    let mut r = widenet::rng::Rng::new(5);
+    let x = Matrix::from_vec(9, 3, (0..27).map(|_| r.normal()).collect()).unwrap();
+    let xp = base.join("x.npy");
+    npy::write(&xp, &[9, 3], x.data()).unwrap();
+    let k = base.join("k.npy");
+    let full = base.join("full.npy");
+    let flags = ["--precision", "f64", "--device", "cpu"];
+    for i in 0..2 {
+        script(
+            "kernel.sbatch",
+            Some((i, 2)),
+            &[&[s(&xp), s(&k)][..], &flags].concat(),
+        );
+    }
+    assert_eq!(run(&["kernel", "--check", s(&k)]).0, 0);
+    let (rc, log) = run(&[&["kernel", "--x1", s(&xp), "--out", s(&full)][..], &flags].concat());
+    assert_eq!(rc, 0, "{log}");
+    assert_eq!(npy::read(&k).unwrap().data, npy::read(&full).unwrap().data);
+    let _ = std::fs::remove_dir_all(&base);
+}
