@@ -155,7 +155,7 @@ pub fn run_compare(a: &CompareArgs, device: Option<&str>) -> Result<()> {
     Ok(())
 }
 
-fn parse_floats(flag: &str, s: &str) -> Result<Vec<f64>> {
+pub(super) fn parse_floats(flag: &str, s: &str) -> Result<Vec<f64>> {
     s.split(',')
         .map(|t| t.trim().parse::<f64>())
         .collect::<std::result::Result<_, _>>()
@@ -395,7 +395,7 @@ fn show(out: &OutDir, quiet: bool) {
 }
 
 /// The settings a run starts from: a file, else a preset, else the defaults.
-fn base_config<T: widenet::experiments::Preset>(
+pub(super) fn base_config<T: widenet::experiments::Preset>(
     file: &Option<PathBuf>,
     quick: bool,
     large: bool,

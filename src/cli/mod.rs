@@ -5,6 +5,7 @@ mod devices;
 mod empirical;
 mod experiments;
 mod kernel;
+mod superposition;
 mod train;
 mod tune;
 
@@ -60,6 +61,8 @@ pub enum Command {
     Mutransfer(experiments::MuTransferArgs),
     /// Lazy against rich training: kernel and feature movement against width and output scale.
     Drift(experiments::DriftArgs),
+    /// Toy models of superposition (Elhage et al. 2022): a sweep of sparsities as one batched run.
+    Superposition(superposition::SuperpositionArgs),
     /// List the adapters wgpu finds on every backend (Vulkan, Metal, DX12, GL).
     Devices(devices::Args),
     /// Infinite-width NNGP or NTK of any architecture, written as .npy.
@@ -99,6 +102,9 @@ pub fn run() -> ExitCode {
         Some(Command::DeepLinear(a)) => experiments::run_deep_linear(&a, cli.device.as_deref()),
         Some(Command::Mutransfer(a)) => experiments::run_mutransfer(&a, cli.device.as_deref()),
         Some(Command::Drift(a)) => experiments::run_drift(&a, cli.device.as_deref()),
+        Some(Command::Superposition(a)) => {
+            superposition::run_superposition(&a, cli.device.as_deref())
+        }
         Some(Command::Compare(a)) => experiments::run_compare(&a, cli.device.as_deref()),
         Some(Command::SelfCheck) => devices::self_check(cli.device.as_deref()),
         Some(Command::Tune(a)) => tune::run(&a, cli.device.as_deref()),

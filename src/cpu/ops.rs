@@ -3,7 +3,7 @@
 //! kernels are tested against.
 
 use crate::activation::Activation;
-use crate::backend::{Batched, Loss, Matmul, Rule, Update};
+use crate::backend::{Batched, Draw, Loss, Matmul, Rule, Update};
 use std::ops::{Add, AddAssign, Mul};
 
 /// f32 or f64.
@@ -286,5 +286,24 @@ pub fn gather_rows<T: Real>(src: &[T], cols: usize, idx: &[u32], dst: &mut [T]) 
     for (r, &i) in idx.iter().enumerate() {
         dst[r * cols..(r + 1) * cols]
             .copy_from_slice(&src[i as usize * cols..(i as usize + 1) * cols]);
+    }
+}
+
+/// Twin of `sparse_features` in `shaders/sparse_features.wgsl`: member `e`
+/// (id `member[e]`) draws `x[e, r, c]` from [`crate::rng::sparse_feature`].
+pub fn sparse_features<T: Real>(
+    s: Batched,
+    draw: Draw,
+    member: &[u32],
+    sparsity: &[f32],
+    x: &mut [T],
+) {
+    let per = s.rows * s.cols;
+    for (e, xm) in x.chunks_exact_mut(per.max(1)).take(s.batch).enumerate() {
+        let key = crate::rng::draw_key(draw.seed, member[e], draw.step);
+        for (i, v) in xm.iter_mut().enumerate() {
+            let f = crate::rng::sparse_feature(key, i as u32, sparsity[e]);
+            *v = T::from_f64(f64::from(f));
+        }
     }
 }

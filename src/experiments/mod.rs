@@ -1,7 +1,8 @@
 //! The experiments users run widenet for: finite networks against their
 //! infinite-width limits (`compare`), lazy against rich training (`drift`),
 //! learning-rate transfer across widths (`mutransfer`) and deep linear
-//! dynamics (`deep-linear`). Each writes an output folder with `report.json`
+//! dynamics (`deep-linear`), toy models of superposition
+//! (`superposition`). Each writes an output folder with `report.json`
 //! (every number, the configuration, the device), `report.md` and SVG plots.
 
 pub mod compare;
@@ -10,6 +11,7 @@ pub mod deep_linear;
 pub mod drift;
 pub mod mutransfer;
 pub mod plot;
+pub mod superposition;
 
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
@@ -203,5 +205,6 @@ preset!(
     compare::CompareConfig,
     deep_linear::DeepLinearConfig,
     drift::DriftConfig,
-    mutransfer::MuTransferConfig
+    mutransfer::MuTransferConfig,
+    superposition::SuperpositionConfig
 );

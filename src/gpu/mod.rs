@@ -8,18 +8,21 @@
 pub mod adapter;
 pub(crate) mod context;
 pub(crate) mod elementwise;
+mod half_buffer;
 mod layer_norm;
 #[cfg(test)]
 mod layouts;
 pub mod matmul;
 pub(crate) mod ntk;
 pub(crate) mod optimizer;
+mod sparse_features;
 pub mod tune;
 
 use crate::activation::Activation;
 use crate::backend::{
-    Backend, Batched, Buffer, DeviceChoice, DeviceInfo, KernelTile, Loss, Matmul, ReadHandle,
-    Timing, Update, check_finite, check_len, check_norm, check_tile, check_update,
+    Backend, Batched, Buffer, DeviceChoice, DeviceInfo, Draw, KernelTile, Loss, Matmul,
+    ReadHandle, Timing, Update, check_finite, check_len, check_norm, check_sparse_features,
+    check_tile, check_update,
 };
 use crate::error::{Error, Result};
 pub use adapter::enumerate;
@@ -28,6 +31,7 @@ pub use context::GpuOptions;
 use elementwise::Flat;
 pub use matmul::{COOP_MULTIPLE, MatmulConfig, MatmulKernel, MatmulPlan};
 use std::sync::{Arc, Mutex};
+pub use half_buffer::HalfBuffer;
 pub use wgpu;
 
 /// Runs every operation as WGSL compute shaders on one wgpu adapter.
@@ -133,72 +137,6 @@ impl GpuBackend {
     /// operands, where the adapter has them.
     pub fn coop_shape(&self, f16: bool) -> Option<crate::backend::CoopShape> {
         self.ctx.coop_shape(f16)
-    }
-
-    /// Whether the adapter runs f16 arithmetic in shaders (SHADER_F16), which
-    /// [`Self::matmul_f16`] needs.
-    pub fn has_f16(&self) -> bool {
-        self.ctx.features.contains(wgpu::Features::SHADER_F16)
-    }
-
-    /// Uploads values rounded to f16 (to nearest, ties to even). A finite
-    /// value beyond f16's range (65504) is an error, not an infinity.
-    pub fn upload_f16(&self, values: &[f32]) -> Result<HalfBuffer> {
-        let mut half: Vec<half::f16> = values.iter().map(|&v| half::f16::from_f32(v)).collect();
-        if let Some(i) = (0..values.len()).find(|&i| values[i].is_finite() && half[i].is_infinite())
-        {
-            return Err(Error::invalid(format!(
-                "value {} at index {i} does not fit in f16 (largest {})",
-                values[i],
-                half::f16::MAX
-            )));
-        }
-        // Whole vec4<f16> (8 bytes) at the end.
-        half.resize(values.len().next_multiple_of(4), half::f16::ZERO);
-        let buffer = self.ctx.create_storage("upload_f16", half.len() / 2)?;
-        self.ctx
-            .queue
-            .write_buffer(&buffer, 0, bytemuck::cast_slice(&half));
-        Ok(HalfBuffer {
-            buffer,
-            len: values.len(),
-        })
-    }
-
-    /// `C = alpha op(A) op(B) + beta C` with A and B stored as f16 and the
-    /// sums in f32: on the adapter's f16 cooperative-matrix tiles where it
-    /// has them and the plan says so (m, n and k multiples of
-    /// [`COOP_MULTIPLE`]), otherwise through the vec4 or subgroup kernel (k
-    /// and n multiples of 4, m and n at least 4, A and B row-major, or
-    /// transposed where the subgroup kernel runs them).
-    pub fn matmul_f16(
-        &self,
-        spec: &Matmul,
-        a: &HalfBuffer,
-        b: &HalfBuffer,
-        c: &mut Buffer,
-    ) -> Result<()> {
-        spec.check(a.len(), b.len(), c.len())?;
-        matmul::matmul_f16(&self.ctx, spec, &a.buffer, &b.buffer, gpu(c)?)
-    }
-}
-
-/// Values stored on the device as f16 (IEEE binary16): the operands of
-/// [`GpuBackend::matmul_f16`].
-pub struct HalfBuffer {
-    buffer: wgpu::Buffer,
-    len: usize,
-}
-
-impl HalfBuffer {
-    /// Number of values.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Whether it holds no value.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
     }
 }
 
@@ -568,6 +506,18 @@ impl Backend for GpuBackend {
             v,
             param.len() / member_len,
         )
+    }
+
+    fn sparse_features(
+        &self,
+        s: Batched,
+        draw: Draw,
+        member: &Buffer,
+        sparsity: &Buffer,
+        x: &mut Buffer,
+    ) -> Result<()> {
+        check_sparse_features(s, member.len(), sparsity.len(), x.len())?;
+        sparse_features::draw(&self.ctx, s, draw, gpu(member)?, gpu(sparsity)?, gpu(x)?)
     }
 
     fn gather_rows(&self, src: &Buffer, cols: usize, idx: &Buffer, dst: &mut Buffer) -> Result<()> {

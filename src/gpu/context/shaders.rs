@@ -18,6 +18,8 @@ pub(crate) enum Shader {
     Optimizer,
     /// `layer_norm.wgsl`.
     LayerNorm,
+    /// `sparse_features.wgsl`.
+    SparseFeatures,
     /// Generated source (the kernel recursion of one architecture, built on
     /// `ntk.wgsl`), registered with the context under this id.
     Generated(u64),
@@ -98,6 +100,9 @@ impl Shader {
             Shader::Loss => include_str!("../../../shaders/loss.wgsl").to_string(),
             Shader::Optimizer => include_str!("../../../shaders/optimizer.wgsl").to_string(),
             Shader::LayerNorm => include_str!("../../../shaders/layer_norm.wgsl").to_string(),
+            Shader::SparseFeatures => {
+                include_str!("../../../shaders/sparse_features.wgsl").to_string()
+            }
             // Registered with the context; see `GpuContext::module`.
             Shader::Generated(_) => String::new(),
         }
@@ -126,6 +131,7 @@ pub(crate) mod tests {
             Shader::Loss,
             Shader::Optimizer,
             Shader::LayerNorm,
+            Shader::SparseFeatures,
         ];
         for side in [8, 16] {
             for f16 in [false, true] {
