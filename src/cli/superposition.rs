@@ -56,6 +56,9 @@ pub struct SuperpositionArgs {
     /// Points of the two-feature phase diagram along each axis (0: none).
     #[arg(long)]
     pub phase_grid: Option<usize>,
+    /// Restarts per point of the phase diagram (the lowest loss counts).
+    #[arg(long)]
+    pub phase_seeds: Option<usize>,
     #[arg(long)]
     pub seed: Option<u64>,
     /// Output folder (default runs/superposition-TIME).
@@ -99,7 +102,7 @@ impl SuperpositionArgs {
         macro_rules! over {
             ($($f:ident),*) => { $( if let Some(v) = self.$f { c.$f = v; } )* };
         }
-        over!(features, hidden, seeds, steps, batch, lr, seed);
+        over!(features, hidden, seeds, steps, batch, lr, seed, phase_seeds);
         c.validate()?;
         Ok(c)
     }
@@ -115,7 +118,7 @@ pub fn run_superposition(a: &SuperpositionArgs, device: Option<&str>) -> Result<
             "widenet superposition on {}: {} + {} members, {} steps; writing {}",
             dev.describe(),
             c.sweep_members() * c.models.len(),
-            c.phase_importances * c.phase_densities,
+            c.phase_importances * c.phase_densities * c.phase_seeds,
             c.steps,
             out.path.display()
         );

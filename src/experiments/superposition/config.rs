@@ -33,6 +33,10 @@ pub struct SuperpositionConfig {
     pub phase_importances: usize,
     /// Feature densities `1 - S` of the phase diagram: this many from 0.01 to 1.
     pub phase_densities: usize,
+    /// Restarts per point of the phase diagram (different initial weights,
+    /// the same draws); the point shows the phase of the lowest final loss,
+    /// as the theory compares optima.
+    pub phase_seeds: usize,
     /// Read the losses back every this many steps (progress and loss curves).
     pub log_every: usize,
     /// Save the training state every this many steps (for `--resume`).
@@ -74,6 +78,7 @@ impl Default for SuperpositionConfig {
             lr: 1e-3,
             phase_importances: 9,
             phase_densities: 9,
+            phase_seeds: 4,
             log_every: 500,
             checkpoint_every: 1000,
             eval_batches: 8,
@@ -92,7 +97,7 @@ impl SuperpositionConfig {
             seeds: 1,
             steps: 1500,
             batch: 256,
-            lr: 1e-2,
+            lr: 3e-2,
             phase_importances: 5,
             phase_densities: 5,
             log_every: 100,
@@ -165,6 +170,7 @@ impl SuperpositionConfig {
             ("log-every", self.log_every),
             ("checkpoint-every", self.checkpoint_every),
             ("eval-batches", self.eval_batches),
+            ("phase-seeds", self.phase_seeds),
         ] {
             if v == 0 {
                 return bad(format!("{name} must be at least 1"));
@@ -180,7 +186,7 @@ impl SuperpositionConfig {
             return bad("phase-importances and phase-densities are both 0 or both at least 2".into());
         }
         let members = self.sweep_members() * self.models.len()
-            + self.phase_importances * self.phase_densities;
+            + self.phase_importances * self.phase_densities * self.phase_seeds;
         if self.steps > u32::MAX as usize
             || members > (1 << 24)
             || self.batch.saturating_mul(self.features) > u32::MAX as usize

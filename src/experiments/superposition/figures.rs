@@ -28,17 +28,39 @@ fn err(e: impl std::fmt::Display) -> Error {
     Error::invalid(format!("plot: {e}"))
 }
 
-/// Writes a figure drawn by `draw` as SVG at `path` (extension replaced).
-fn write(
-    path: &Path,
-    size: (u32, u32),
-    draw: impl Fn(&DrawingArea<SVGBackend<'_>, Shift>) -> Result<()>,
-) -> Result<()> {
+/// Something drawable on any plotters backend.
+trait Figure {
+    fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<()>;
+}
+
+/// Writes a figure as SVG and PNG at `path` (its extension replaced).
+fn write(path: &Path, size: (u32, u32), fig: &impl Figure) -> Result<()> {
     let svg = path.with_extension("svg");
     let root = SVGBackend::new(&svg, size).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
-    draw(&root)?;
+    fig.draw(&root)?;
+    root.present().map_err(err)?;
+    register_font()?;
+    let png = path.with_extension("png");
+    let root = BitMapBackend::new(&png, size).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    fig.draw(&root)?;
     root.present().map_err(err)
+}
+
+/// The bitmap backend draws text with a font of its own: DejaVu Sans, shipped
+/// inside the binary.
+fn register_font() -> Result<()> {
+    static DONE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let ok = *DONE.get_or_init(|| {
+        plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular())
+            .is_ok()
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(err("the embedded font could not be loaded"))
+    }
 }
 
 /// Red (negative) through white to blue (positive), for values in [-1, 1].
@@ -152,59 +174,68 @@ fn scale<DB: DrawingBackend>(
     text(area, ends.1, (x + 190, y + 31), 11)
 }
 
-/// `weights_{model}`: a panel per sparsity for seed 0 of the first importance decay.
-pub fn weights(
-    path: &Path,
-    cfg: &SuperpositionConfig,
-    runs: &[Run],
-    t: &Trained,
-) -> Result<()> {
-    let (n, m) = (cfg.features, cfg.hidden);
-    let decay = cfg.importance_decay[0];
-    let picked: Vec<(usize, &Run)> = runs
-        .iter()
-        .filter(|r| r.model == t.group.name && r.seed == 0 && r.importance_decay == decay)
-        .enumerate()
-        .collect();
-    let cell = (160 / n as i32).clamp(3, 12);
-    let side = cell * n as i32;
-    let (pw, ph) = (side + cell + 110, side + 62);
-    let cols = picked.len().clamp(1, 5) as i32;
-    let rows = picked.len().div_ceil(5).max(1) as i32;
-    let size = ((cols * pw + 40) as u32, (rows * ph + 130) as u32);
-    let model = t.group.name;
-    write(path, size, |area| {
-        let title = format!(
-            "{model} model, {n} features in {m} dimensions, importance {decay}^i: W^T W, b and feature norms by sparsity (seed 0)"
-        );
-        text(area, &title, (20, 10), 16)?;
-        for (k, (_, run)) in picked.iter().enumerate() {
+/// Panels of one model, one per sparsity.
+struct Panels<'a> {
+    title: String,
+    panels: Vec<(&'a Run, &'a [f32])>,
+    hidden: usize,
+    cell: i32,
+    size: (i32, i32),
+    rows: i32,
+}
+
+impl Figure for Panels<'_> {
+    fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<()> {
+        text(area, &self.title, (20, 10), 16)?;
+        let (pw, ph) = self.size;
+        for (k, (run, w)) in self.panels.iter().enumerate() {
             let (c, r) = ((k % 5) as i32, (k / 5) as i32);
-            // The member's row in the group: the runs are in group order.
-            let e = t
-                .group
-                .points
-                .iter()
-                .position(|p| {
-                    p.sparsity == run.sparsity
-                        && p.seed == run.seed
-                        && p.importance_decay == Some(run.importance_decay)
-                })
-                .unwrap_or(0);
-            let w = &t.w[e * m * n..(e + 1) * m * n];
-            weights_panel(area, (20 + c * pw, 40 + r * ph), cell, run, w, m)?;
+            weights_panel(area, (20 + c * pw, 40 + r * ph), self.cell, run, w, self.hidden)?;
         }
-        let y = 40 + rows * ph + 10;
+        let y = 40 + self.rows * ph + 10;
         scale(area, (20, y), "W^T W and b", ("-1", "1"), diverging, -1.0)?;
         scale(
             area,
             (300, y),
-            "bar colour: superposition sum_j!=i (W^_i . W_j)^2",
+            "bar length: ||W_i||, colour: superposition sum_j!=i (W^_i . W_j)^2",
             ("0", ">= 1"),
             heat,
             0.0,
         )
-    })
+    }
+}
+
+/// `weights_{model}`: a panel per sparsity, seed 0 of the first importance decay.
+pub fn weights(path: &Path, cfg: &SuperpositionConfig, runs: &[Run], t: &Trained) -> Result<()> {
+    let (n, m) = (cfg.features, cfg.hidden);
+    let decay = cfg.importance_decay[0];
+    // The runs of a group follow its members' order.
+    let mine: Vec<&Run> = runs.iter().filter(|r| r.model == t.group.name).collect();
+    let panels: Vec<(&Run, &[f32])> = t
+        .group
+        .points
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.seed == 0 && p.importance_decay == Some(decay))
+        .filter_map(|(e, _)| Some((*mine.get(e)?, t.w.get(e * m * n..(e + 1) * m * n)?)))
+        .collect();
+    let cell = (160 / n as i32).clamp(3, 12);
+    let side = cell * n as i32;
+    let (pw, ph) = (side + cell + 110, side + 62);
+    let cols = panels.len().clamp(1, 5) as i32;
+    let rows = panels.len().div_ceil(5).max(1) as i32;
+    let fig = Panels {
+        title: format!(
+            "{} model, {n} features in {m} dimensions, importance {decay}^i: W^T W, b and feature norms by sparsity (seed 0)",
+            t.group.name
+        ),
+        panels,
+        hidden: m,
+        cell,
+        size: (pw, ph),
+        rows,
+    };
+    write(path, ((cols * pw + 40).max(760) as u32, (rows * ph + 130) as u32), &fig)
 }
 
 /// `dims_per_feature` and `feature_dimensionality`: against `1 / (1 - S)`,
@@ -294,7 +325,14 @@ fn phase_color(p: Phase) -> RGBColor {
 
 /// `phase_diagram`: measured phases on the theory's regions and boundaries.
 pub fn phase_diagram(path: &Path, points: &[PhasePoint]) -> Result<()> {
-    write(path, (1000, 640), |root| {
+    write(path, (1000, 640), &PhaseFigure(points))
+}
+
+struct PhaseFigure<'a>(&'a [PhasePoint]);
+
+impl Figure for PhaseFigure<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+        let points = self.0;
         let (left, right) = root.split_horizontally(680);
         let mut chart = ChartBuilder::on(&left)
             .caption("Two features in one dimension: measured phase (points) and theory (regions, dashed boundaries)", ("sans-serif", 15))
@@ -378,5 +416,5 @@ pub fn phase_diagram(path: &Path, points: &[PhasePoint]) -> Result<()> {
         text(&right, "theoretical boundary (dashed)", (34, y), 12)?;
         y += 26;
         text(&right, "tinted regions: the theory's phase", (6, y), 12)
-    })
+    }
 }

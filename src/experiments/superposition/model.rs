@@ -49,12 +49,14 @@ pub struct Shape {
     pub output: Output,
 }
 
-/// What sets one member apart: its id (which fixes its data), its sparsity
-/// and the importance of each feature.
+/// What sets one member apart: its id (which fixes its data), its initial
+/// weights, its sparsity and the importance of each feature.
 #[derive(Clone, Debug)]
 pub struct Member {
     /// The id its features are drawn with.
     pub id: u32,
+    /// The random stream its initial weights come from.
+    pub init: u64,
     /// Probability that a feature is zero.
     pub sparsity: f32,
     /// Importance of each feature (`n` values).

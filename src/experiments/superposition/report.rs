@@ -58,25 +58,30 @@ pub fn runs(cfg: &SuperpositionConfig, trained: &[Trained]) -> Vec<Run> {
     out
 }
 
-/// One point of the phase diagram after training.
+/// One point of the phase diagram after training: the restart of lowest
+/// final loss, and the phases of all restarts.
 #[derive(Clone, Debug, Serialize)]
 pub struct PhasePoint {
     /// Importance of feature 2 relative to feature 1.
     pub relative_importance: f64,
     /// Density `1 - S`.
     pub density: f64,
-    /// `W = (w_1, w_2)`.
+    /// `W = (w_1, w_2)` of the best restart.
     pub w: [f32; 2],
-    /// `b`.
+    /// `b` of the best restart.
     pub b: [f32; 2],
-    /// The phase the weights show.
+    /// The phase the best restart's weights show.
     pub measured: Phase,
     /// The phase the theory predicts.
     pub theory: Phase,
     /// Decades to the nearest theoretical boundary.
     pub distance_to_boundary: f64,
-    /// Loss on held-out draws.
+    /// Loss of the best restart on held-out draws.
     pub final_loss: f64,
+    /// Phase of every restart.
+    pub restarts: Vec<Phase>,
+    /// Held-out loss of every restart.
+    pub restart_losses: Vec<f64>,
 }
 
 /// The phase diagram's points, if the run had one.
@@ -84,26 +89,41 @@ pub fn phase_points(trained: &[Trained]) -> Vec<PhasePoint> {
     let Some(t) = trained.iter().find(|t| t.group.name == "phase") else {
         return Vec::new();
     };
-    t.group
-        .points
-        .iter()
-        .enumerate()
-        .map(|(e, p)| {
-            let r = p.relative_importance.unwrap_or(f64::NAN);
-            let d = 1.0 - p.sparsity;
-            let w = [t.w[2 * e], t.w[2 * e + 1]];
-            PhasePoint {
-                relative_importance: r,
-                density: d,
-                w,
-                b: [t.b[2 * e], t.b[2 * e + 1]],
-                measured: phase::classify(w),
-                theory: phase::theory(r, d),
-                distance_to_boundary: phase::distance_to_boundary(r, d),
-                final_loss: t.final_loss[e],
-            }
-        })
-        .collect()
+    let mut out: Vec<PhasePoint> = Vec::new();
+    let pts = &t.group.points;
+    let mut e = 0;
+    while e < pts.len() {
+        // The restarts of a point are consecutive members.
+        let k = pts[e..]
+            .iter()
+            .take_while(|p| {
+                p.sparsity == pts[e].sparsity && p.relative_importance == pts[e].relative_importance
+            })
+            .count();
+        let ids: Vec<usize> = (e..e + k).collect();
+        let w = |i: usize| [t.w[2 * i], t.w[2 * i + 1]];
+        let best = ids
+            .iter()
+            .copied()
+            .min_by(|&a, &b| t.final_loss[a].total_cmp(&t.final_loss[b]))
+            .unwrap_or(e);
+        let r = pts[e].relative_importance.unwrap_or(f64::NAN);
+        let d = 1.0 - pts[e].sparsity;
+        out.push(PhasePoint {
+            relative_importance: r,
+            density: d,
+            w: w(best),
+            b: [t.b[2 * best], t.b[2 * best + 1]],
+            measured: phase::classify(w(best)),
+            theory: phase::theory(r, d),
+            distance_to_boundary: phase::distance_to_boundary(r, d),
+            final_loss: t.final_loss[best],
+            restarts: ids.iter().map(|&i| phase::classify(w(i))).collect(),
+            restart_losses: ids.iter().map(|&i| t.final_loss[i]).collect(),
+        });
+        e += k.max(1);
+    }
+    out
 }
 
 /// The phase diagram's JSON: points, and how many of those clear of the

@@ -55,6 +55,7 @@ pub fn groups(cfg: &SuperpositionConfig) -> Vec<Group> {
                 let id = ((ri * cfg.sparsity.len() + si) * cfg.seeds + seed) as u32;
                 members.push(Member {
                     id,
+                    init: u64::from(id),
                     sparsity: s as f32,
                     importance: (0..cfg.features).map(|i| r.powi(i as i32) as f32).collect(),
                 });
@@ -85,19 +86,25 @@ pub fn groups(cfg: &SuperpositionConfig) -> Vec<Group> {
     if cfg.phase_importances > 0 {
         let mut members = Vec::new();
         let mut points = Vec::new();
+        // Restarts of a point share its draws and differ in their initial weights.
+        let mut point = 0u32;
         for &p in &cfg.phase_p() {
             for &r in &cfg.phase_r() {
-                members.push(Member {
-                    id: PHASE_IDS + members.len() as u32,
-                    sparsity: (1.0 - p) as f32,
-                    importance: vec![1.0, r as f32],
-                });
-                points.push(Point {
-                    sparsity: 1.0 - p,
-                    importance_decay: None,
-                    relative_importance: Some(r),
-                    seed: 0,
-                });
+                for seed in 0..cfg.phase_seeds {
+                    members.push(Member {
+                        id: PHASE_IDS + point,
+                        init: u64::from(PHASE_IDS) + (point as u64) * cfg.phase_seeds as u64 + seed as u64,
+                        sparsity: (1.0 - p) as f32,
+                        importance: vec![1.0, r as f32],
+                    });
+                    points.push(Point {
+                        sparsity: 1.0 - p,
+                        importance_decay: None,
+                        relative_importance: Some(r),
+                        seed,
+                    });
+                }
+                point += 1;
             }
         }
         out.push(Group {
@@ -116,14 +123,14 @@ pub fn groups(cfg: &SuperpositionConfig) -> Vec<Group> {
 }
 
 /// Initial weights of a group: `W` Xavier-normal (std `sqrt(2 / (n + m))`,
-/// as the paper's code), `b = 0`; member `id`'s from stream `id` of the seed,
-/// so that a member starts the same wherever it sits in a batch.
+/// as the paper's code), `b = 0`; each member's from its own stream of the
+/// seed, so that a member starts the same wherever it sits in a batch.
 pub fn init(seed: u64, shape: Shape, members: &[Member]) -> (Vec<f32>, Vec<f32>) {
     let (n, m) = (shape.features, shape.hidden);
     let std = (2.0 / (n + m) as f64).sqrt();
     let mut w = Vec::with_capacity(members.len() * m * n);
     for p in members {
-        let mut r = Rng::stream(seed, u64::from(p.id));
+        let mut r = Rng::stream(seed, p.init);
         w.extend((0..m * n).map(|_| (r.normal() * std) as f32));
     }
     (w, vec![0.0; members.len() * n])
