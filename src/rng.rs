@@ -65,3 +65,38 @@ impl Rng {
         (self.uniform() * n as f64) as usize % n.max(1)
     }
 }
+
+/// The PCG hash of one 32-bit word (Jarzynski and Olano 2020, "Hash Functions
+/// for GPU Rendering", `pcg`): a bijection of u32 in wrapping u32 arithmetic,
+/// so that the host and every shader compute the same bits.
+/// `shaders/sparse_features.wgsl` holds its twin.
+pub fn pcg_hash(v: u32) -> u32 {
+    let state = v.wrapping_mul(747_796_405).wrapping_add(2_891_336_453);
+    let word = ((state >> ((state >> 28) + 4)) ^ state).wrapping_mul(277_803_737);
+    (word >> 22) ^ word
+}
+
+/// The hash that seeds one member's draws at one step: `pcg(step ^ pcg(member
+/// ^ pcg(seed)))` (hashes nested, one coordinate at a time).
+pub fn draw_key(seed: u32, member: u32, step: u32) -> u32 {
+    pcg_hash(step ^ pcg_hash(member ^ pcg_hash(seed)))
+}
+
+/// The top 24 bits of a hash as a float in [0, 1) (exact in f32).
+pub fn unit_f32(h: u32) -> f32 {
+    (h >> 8) as f32 * (1.0 / 16_777_216.0)
+}
+
+/// Value `index` of a sparse feature vector drawn with `key` (see
+/// [`draw_key`]): 0 with probability `sparsity`, else uniform on [0, 1).
+/// With `h = pcg(index ^ key)`, the value is 0 when `unit(h) < sparsity`, else
+/// `unit(pcg(h))`: bit for bit what the device computes
+/// ([`Backend::sparse_features`](crate::backend::Backend::sparse_features)).
+pub fn sparse_feature(key: u32, index: u32, sparsity: f32) -> f32 {
+    let h = pcg_hash(index ^ key);
+    if unit_f32(h) < sparsity {
+        0.0
+    } else {
+        unit_f32(pcg_hash(h))
+    }
+}

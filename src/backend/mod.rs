@@ -191,6 +191,24 @@ pub trait Backend: Send + Sync {
         v: Option<&mut Buffer>,
     ) -> Result<()>;
 
+    /// Sparse synthetic features, drawn on the device (the data of the toy
+    /// models of superposition): `x[e, r, c]` (`shape` = members x rows x
+    /// cols) is 0 with probability `sparsity[e]`, else uniform on [0, 1).
+    /// The values come from a counter-based hash of (`draw.seed`, `member[e]`,
+    /// `draw.step`, `r * cols + c`) in u32 arithmetic
+    /// ([`crate::rng::sparse_feature`]), so that every backend draws the same
+    /// bits and a member's data depend on its id alone, never on its place in
+    /// the batch. `member` holds u32 ids stored bit for bit as f32 (see
+    /// [`index_bits`]).
+    fn sparse_features(
+        &self,
+        shape: Batched,
+        draw: Draw,
+        member: &Buffer,
+        sparsity: &Buffer,
+        x: &mut Buffer,
+    ) -> Result<()>;
+
     /// `dst[r, :] = src[idx[r], :]` for rows of `cols` values; `idx` holds u32 row
     /// indices stored bit for bit as f32 (see [`index_bits`]).
     fn gather_rows(&self, src: &Buffer, cols: usize, idx: &Buffer, dst: &mut Buffer) -> Result<()>;
@@ -240,6 +258,15 @@ pub enum Loss {
     Mse,
     /// Softmax cross-entropy averaged over rows; targets are rows of probabilities.
     Xent,
+}
+
+/// Which draw of [`Backend::sparse_features`]: a run's seed and the step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Draw {
+    /// The run's seed.
+    pub seed: u32,
+    /// The training step (a new draw each step).
+    pub step: u32,
 }
 
 /// One optimizer step on one parameter tensor of an ensemble, see `shaders/optimizer.wgsl`.
@@ -341,6 +368,33 @@ pub(crate) fn check_finite(op: &'static str, name: &str, v: f32) -> Result<()> {
             "{op}: {name} must be finite, got {v}"
         )))
     }
+}
+
+/// Checks the buffers of [`Backend::sparse_features`].
+pub(crate) fn check_sparse_features(
+    s: Batched,
+    member: usize,
+    sparsity: usize,
+    x: usize,
+) -> Result<()> {
+    check_len(
+        "sparse_features",
+        &[
+            ("x", x, s.len()),
+            ("member", member, s.batch),
+            ("sparsity", sparsity, s.batch),
+        ],
+    )?;
+    if u32::try_from(s.rows * s.cols).is_err() {
+        return Err(Error::shape(
+            "sparse_features",
+            format!(
+                "{} x {} values per member do not fit the 32-bit counter",
+                s.rows, s.cols
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Row indices as the f32 bit patterns [`Backend::gather_rows`] reads.

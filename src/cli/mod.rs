@@ -12,6 +12,7 @@ mod kernel_rows;
 mod merge;
 mod predict;
 mod sharpness;
+mod superposition;
 mod train;
 mod tune;
 
@@ -93,6 +94,8 @@ pub enum Command {
     LearningCurves(curves::LearningCurvesArgs),
     /// Fitting random labels (Zhang et al. 2017, figure 1) against the kernel's prediction.
     RandomLabels(curves::RandomLabelsArgs),
+    /// Toy models of superposition (Elhage et al. 2022): a sweep of sparsities as one batched run.
+    Superposition(superposition::SuperpositionArgs),
     /// List the adapters wgpu finds on every backend (Vulkan, Metal, DX12, GL).
     Devices(devices::Args),
     /// Infinite-width NNGP or NTK of any architecture, written as .npy.
@@ -154,6 +157,9 @@ pub(crate) fn dispatch(cli: Cli) -> widenet::Result<()> {
         Some(Command::Drift(a)) => experiments::run_drift(&a, cli.device.as_deref()),
         Some(Command::LearningCurves(a)) => curves::run_learning_curves(&a, cli.device.as_deref()),
         Some(Command::RandomLabels(a)) => curves::run_random_labels(&a, cli.device.as_deref()),
+        Some(Command::Superposition(a)) => {
+            superposition::run_superposition(&a, cli.device.as_deref())
+        }
         Some(Command::Compare(a)) => experiments::run_compare(&a, cli.device.as_deref()),
         Some(Command::SelfCheck) => devices::self_check(cli.device.as_deref()),
         Some(Command::Tune(a)) => tune::run(&a, cli.device.as_deref()),

@@ -18,8 +18,9 @@ mod training;
 
 use crate::activation::Activation;
 use crate::backend::{
-    Backend, Batched, Buffer, DeviceInfo, KernelTile, Loss, Matmul, SignalSpec, Tangent, Update,
-    check_finite, check_len, check_norm, check_row_dots, check_tile, check_update,
+    Backend, Batched, Buffer, DeviceInfo, Draw, KernelTile, Loss, Matmul, SignalSpec, Tangent,
+    Update, check_finite, check_len, check_norm, check_row_dots, check_sparse_features, check_tile,
+    check_update,
 };
 use crate::error::{Error, Result};
 
@@ -393,6 +394,20 @@ impl Backend for CpuBackend {
             m,
             v,
         );
+        Ok(())
+    }
+
+    fn sparse_features(
+        &self,
+        s: Batched,
+        draw: Draw,
+        member: &Buffer,
+        sparsity: &Buffer,
+        x: &mut Buffer,
+    ) -> Result<()> {
+        check_sparse_features(s, member.len(), sparsity.len(), x.len())?;
+        let ids: Vec<u32> = host(member)?.iter().map(|v| v.to_bits()).collect();
+        ops::sparse_features(s, draw, &ids, host(sparsity)?, host_mut(x)?);
         Ok(())
     }
 

@@ -3,7 +3,7 @@
 //! kernels are tested against.
 
 use crate::activation::Activation;
-use crate::backend::{Batched, Loss, Matmul, Rule, Update};
+use crate::backend::{Batched, Draw, Loss, Matmul, Rule, Update};
 use std::ops::{Add, AddAssign, Mul};
 
 /// f32 or f64.
@@ -380,6 +380,25 @@ pub fn row_dots<T: Real>(s: Batched, a: &[T], x: &[T], beta: f32, out: &mut [T])
             } else {
                 T::from_f64(f64::from(beta)) * *o + acc
             };
+        }
+    }
+}
+
+/// Twin of `sparse_features` in `shaders/sparse_features.wgsl`: member `e`
+/// (id `member[e]`) draws `x[e, r, c]` from [`crate::rng::sparse_feature`].
+pub fn sparse_features<T: Real>(
+    s: Batched,
+    draw: Draw,
+    member: &[u32],
+    sparsity: &[f32],
+    x: &mut [T],
+) {
+    let per = s.rows * s.cols;
+    for (e, xm) in x.chunks_exact_mut(per.max(1)).take(s.batch).enumerate() {
+        let key = crate::rng::draw_key(draw.seed, member[e], draw.step);
+        for (i, v) in xm.iter_mut().enumerate() {
+            let f = crate::rng::sparse_feature(key, i as u32, sparsity[e]);
+            *v = T::from_f64(f64::from(f));
         }
     }
 }

@@ -3,9 +3,9 @@
 //! learning-rate transfer across widths (`mutransfer`), deep linear
 //! dynamics (`deep-linear`), the edge of stability (`sharpness`), learning
 //! curves against the kernel's eigenstructure (`learning-curves`), the
-//! fitting of random labels (`random-labels`) and the edge of chaos
-//! (`chaos`). Each writes an output folder
-//! with `report.json`
+//! fitting of random labels (`random-labels`), the edge of chaos (`chaos`)
+//! and toy models of superposition (`superposition`). Each writes an output
+//! folder with `report.json`
 //! (every number, the configuration, the device), `report.md` and SVG plots.
 
 pub mod chaos;
@@ -20,6 +20,7 @@ pub mod random_labels;
 pub mod shard;
 pub mod sharpness;
 pub mod sphere;
+pub mod superposition;
 pub mod task;
 
 use crate::error::{Error, Result};
@@ -295,5 +296,6 @@ preset!(
     mutransfer::MuTransferConfig,
     sharpness::SharpnessConfig,
     learning_curves::LearningCurvesConfig,
-    random_labels::RandomLabelsConfig
+    random_labels::RandomLabelsConfig,
+    superposition::SuperpositionConfig
 );

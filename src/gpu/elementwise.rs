@@ -152,7 +152,11 @@ pub(crate) fn flat(ctx: &GpuContext, op: Flat, len: usize, bufs: &[&wgpu::Buffer
 }
 
 /// Members of `member` elements that fit one binding window.
-fn members_per_window(ctx: &GpuContext, op: &'static str, member: usize) -> Result<usize> {
+pub(crate) fn members_per_window(
+    ctx: &GpuContext,
+    op: &'static str,
+    member: usize,
+) -> Result<usize> {
     let align = (ctx.limits.min_storage_buffer_offset_alignment as usize / 4).max(1);
     let per = ((ctx.max_binding() / 4) as usize).saturating_sub(align) / member.max(1);
     if per == 0 {

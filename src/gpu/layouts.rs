@@ -11,6 +11,7 @@ use super::layer_norm::NormParams;
 use super::matmul::MatmulParams;
 use super::ntk::NtkParams;
 use super::optimizer::{LossParams, OptParams};
+use super::sparse_features::DrawParams;
 use wgpu::naga;
 
 /// A struct's size and its named fields' byte offsets.
@@ -92,6 +93,11 @@ fn uniform_structs_match_their_rust_twins() {
             "LossParams",
             Shader::Loss.source(),
             offsets!(LossParams; members, rows, cols, kind, step),
+        ),
+        (
+            "DrawParams",
+            Shader::SparseFeatures.source(),
+            offsets!(DrawParams; per, member0, off_x, seed, step),
         ),
     ];
     for (name, src, (size, fields)) in cases {

@@ -17,13 +17,14 @@ mod layouts;
 pub mod matmul;
 pub(crate) mod ntk;
 pub(crate) mod optimizer;
+mod sparse_features;
 pub mod tune;
 
 use crate::activation::Activation;
 use crate::backend::{
-    Backend, Batched, Buffer, DeviceChoice, DeviceInfo, KernelTile, Loss, Matmul, ReadHandle,
+    Backend, Batched, Buffer, DeviceChoice, DeviceInfo, Draw, KernelTile, Loss, Matmul, ReadHandle,
     SignalSpec, Tangent, Timing, Update, check_finite, check_len, check_norm, check_row_dots,
-    check_tile, check_update,
+    check_sparse_features, check_tile, check_update,
 };
 use crate::error::{Error, Result};
 pub use adapter::enumerate;
@@ -534,6 +535,18 @@ impl Backend for GpuBackend {
             v,
             param.len() / member_len,
         )
+    }
+
+    fn sparse_features(
+        &self,
+        s: Batched,
+        draw: Draw,
+        member: &Buffer,
+        sparsity: &Buffer,
+        x: &mut Buffer,
+    ) -> Result<()> {
+        check_sparse_features(s, member.len(), sparsity.len(), x.len())?;
+        sparse_features::draw(&self.ctx, s, draw, gpu(member)?, gpu(sparsity)?, gpu(x)?)
     }
 
     fn gather_rows(&self, src: &Buffer, cols: usize, idx: &Buffer, dst: &mut Buffer) -> Result<()> {

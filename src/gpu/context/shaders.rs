@@ -23,6 +23,8 @@ pub(crate) enum Shader {
     /// `hessian.wgsl`: the Hessian-vector product's tangent kernels and the
     /// spectra's per-member dot products.
     Hessian,
+    /// `sparse_features.wgsl`.
+    SparseFeatures,
     /// Generated source (the kernel recursion of one architecture, built on
     /// `ntk.wgsl`), registered with the context under this id.
     Generated(u64),
@@ -111,6 +113,9 @@ impl Shader {
                 "{activation}\n{}",
                 include_str!("../../../shaders/hessian.wgsl")
             ),
+            Shader::SparseFeatures => {
+                include_str!("../../../shaders/sparse_features.wgsl").to_string()
+            }
             // Registered with the context; see `GpuContext::module`.
             Shader::Generated(_) => String::new(),
         }
@@ -141,6 +146,7 @@ pub(crate) mod tests {
             Shader::LayerNorm,
             Shader::Chaos,
             Shader::Hessian,
+            Shader::SparseFeatures,
         ];
         for side in [8, 16] {
             for f16 in [false, true] {
