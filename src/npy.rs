@@ -126,11 +126,33 @@ fn fortran_to_c(shape: &[usize], data: &[f64]) -> Vec<f64> {
     out
 }
 
-/// Reads a 2-D array (a 1-D array of n values is taken as n x 1), requiring finite values.
+/// Reads a 2-D array of points (rows) by features (columns), requiring
+/// finite values. A 1-D array is refused with the reshape that makes it one
+/// (its n values could be n points of one feature or one point of n).
 pub fn read_matrix(path: &Path, what: &str) -> Result<Matrix> {
+    read_2d(path, what, false)
+}
+
+/// Reads targets: a 2-D array (points x outputs), or a 1-D array of n
+/// values taken as n points of one output; finite values required.
+pub fn read_targets(path: &Path, what: &str) -> Result<Matrix> {
+    read_2d(path, what, true)
+}
+
+fn read_2d(path: &Path, what: &str, column: bool) -> Result<Matrix> {
     let a = read(path)?;
     let (rows, cols) = match a.shape.as_slice() {
-        [n] => (*n, 1),
+        [n] if column => (*n, 1),
+        [n] => {
+            return Err(Error::file(
+                path,
+                format!(
+                    "{what} is a 1-D array of {n} values; it must be 2-D (points x features): \
+                     save x.reshape(-1, 1) for {n} points of one feature, or x.reshape(1, -1) \
+                     for one point of {n} features"
+                ),
+            ));
+        }
         [r, c] => (*r, *c),
         s => {
             return Err(Error::file(

@@ -230,9 +230,18 @@ fn bad_inputs_exit_2_with_a_clear_message_and_no_output() {
         &d.join("empty.npy"),
         &Matrix::from_vec(0, 3, vec![]).unwrap(),
     );
+    widenet::npy::write(&d.join("flat.npy"), &[12], &[0.5f64; 12]).unwrap();
     let out = d.join("out.npy");
     let x = s(&d.join("x.npy")).to_string();
     let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec![
+                "kernel".into(),
+                "--x1".into(),
+                s(&d.join("flat.npy")).into(),
+            ],
+            "x.reshape(-1, 1) for 12 points of one feature",
+        ),
         (
             vec![
                 "kernel".into(),

@@ -74,13 +74,16 @@ pub struct ChaosArgs {
     /// Its labels (.npy, n values 0..K-1).
     #[arg(long, requires = "x")]
     pub y: Option<PathBuf>,
+    /// Seed of the data and of every initialization (the same seed reproduces the run).
     #[arg(long)]
     pub seed: Option<u64>,
     /// Continue an interrupted run in --out without recomputing its finished parts.
     #[arg(long, requires = "out")]
     pub resume: bool,
+    /// Output folder: report.json, report.md, figures, points/ (default runs/COMMAND-TIMESTAMP).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Print nothing but errors and where the report went.
     #[arg(long)]
     pub quiet: bool,
 }
@@ -95,7 +98,7 @@ fn axis(flag: &str, s: &str) -> Result<Axis> {
 /// The task of `--x` and `--y`: labels as integers, classes counted.
 fn user_task(x: &Path, y: &Path) -> Result<Task> {
     let xm = npy::read_matrix(x, "--x")?.to_f32();
-    let ym = npy::read_matrix(y, "--y")?.to_f32();
+    let ym = npy::read_targets(y, "--y")?.to_f32();
     if ym.rows() * ym.cols() != xm.rows() {
         return Err(Error::invalid(format!(
             "--y needs one label per row of --x ({} rows), got {} x {}",

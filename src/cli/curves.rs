@@ -199,6 +199,7 @@ pub struct LearningCurvesArgs {
     /// Smallest size in the exponent fits.
     #[arg(long)]
     pub fit_min_n: Option<usize>,
+    /// Seed of the data and of every initialization (the same seed reproduces the run).
     #[arg(long)]
     pub seed: Option<u64>,
     /// Output folder (default runs/learning-curves-TIME).
@@ -325,6 +326,7 @@ pub struct RandomLabelsArgs {
     /// Points on the training-loss curves.
     #[arg(long)]
     pub curve_points: Option<usize>,
+    /// Seed of the data and of every initialization (the same seed reproduces the run).
     #[arg(long)]
     pub seed: Option<u64>,
     /// Output folder (default runs/random-labels-TIME).

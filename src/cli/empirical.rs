@@ -42,7 +42,7 @@ pub struct EmpiricalArgs {
 
 /// `widenet empirical-kernel`.
 pub fn run(a: &EmpiricalArgs, device: Option<&str>) -> Result<()> {
-    super::check_out(&a.out)?;
+    super::check_out_ext(&a.out, "--out", "npy")?;
     let ntk = match a.get.to_ascii_lowercase().as_str() {
         "ntk" => true,
         "nngp" => false,

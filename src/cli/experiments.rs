@@ -36,31 +36,40 @@ pub struct CompareArgs {
     /// hidden Dense layer is set to each width of the sweep. Replaces --depth and --activation.
     #[arg(long)]
     pub arch: Option<String>,
+    /// Hidden layers of the MLP (Dense(width), activation) before the readout.
     #[arg(long)]
     pub depth: Option<usize>,
+    /// Activation: relu, leaky-relu[:ALPHA], abs, abrelu:A,B, erf[:A,B,C], gelu, sign, identity, tanh, sigmoid.
     #[arg(long)]
     pub activation: Option<String>,
+    /// Weight standard deviation sigma_w of every Dense layer (neural-tangents' W_std).
     #[arg(long)]
     pub w_std: Option<f64>,
+    /// Bias standard deviation sigma_b of every Dense layer (neural-tangents' b_std; 0: no bias).
     #[arg(long)]
     pub b_std: Option<f64>,
+    /// Training steps.
     #[arg(long)]
     pub steps: Option<usize>,
     /// Learning rate (default: n_train / largest eigenvalue of the train NTK).
     #[arg(long)]
     pub lr: Option<f64>,
+    /// Training points of the synthetic task.
     #[arg(long)]
     pub n_train: Option<usize>,
+    /// Test points of the synthetic task.
     #[arg(long)]
     pub n_test: Option<usize>,
     /// Input dimension of the synthetic task.
     #[arg(long)]
     pub d_in: Option<usize>,
+    /// Seed of the data and of every initialization (the same seed reproduces the run).
     #[arg(long)]
     pub seed: Option<u64>,
     /// Inputs from a file instead of the synthetic task (first --n-train rows train, the rest test).
     #[arg(long, requires = "y")]
     pub x: Option<PathBuf>,
+    /// Targets .npy: n x d_out, or n values for one output (with --x; replaces the synthetic task).
     #[arg(long, requires = "x")]
     pub y: Option<PathBuf>,
     /// Output folder (default runs/compare-TIME).
@@ -99,7 +108,7 @@ impl CompareArgs {
 
 fn file_split(x: &Path, y: &Path, n_train: usize) -> Result<Split> {
     let xm = npy::read_matrix(x, "--x")?.to_f32();
-    let ym = npy::read_matrix(y, "--y")?.to_f32();
+    let ym = npy::read_targets(y, "--y")?.to_f32();
     if ym.rows() != xm.rows() {
         return Err(Error::shape(
             "compare",
@@ -188,11 +197,13 @@ by one, in order of singular value (Saxe, McClelland and Ganguli 2014). The repo
 strength over training against the exact solutions and the largest deviation."
 )]
 pub struct DeepLinearArgs {
+    /// TOML settings (keys as the flags), or a report.json to rerun its configuration; flags win.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Large preset for real GPUs.
     #[arg(long, conflicts_with = "quick")]
     pub large: bool,
+    /// Small preset (seconds), for a first look and for tests; its numbers are noisy.
     #[arg(long)]
     pub quick: bool,
     /// Comma-separated numbers of weight layers.
@@ -201,8 +212,10 @@ pub struct DeepLinearArgs {
     /// Comma-separated singular values of the task.
     #[arg(long)]
     pub singular_values: Option<String>,
+    /// Width of the hidden layers.
     #[arg(long)]
     pub width: Option<usize>,
+    /// Members (seeds) per point of the sweep.
     #[arg(long)]
     pub seeds: Option<usize>,
     /// Initial strength of every mode.
@@ -211,15 +224,19 @@ pub struct DeepLinearArgs {
     /// Time constant in steps (sets the learning rate).
     #[arg(long)]
     pub tau: Option<f64>,
+    /// Training steps.
     #[arg(long)]
     pub steps: Option<usize>,
     /// Read the modes every this many steps.
     #[arg(long)]
     pub every: Option<usize>,
+    /// Seed of the data and of every initialization (the same seed reproduces the run).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Output folder: report.json, report.md, figures, points/ (default runs/COMMAND-TIMESTAMP).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Print nothing but errors and where the report went.
     #[arg(long)]
     pub quiet: bool,
 }
@@ -257,13 +274,16 @@ pub struct MuTransferArgs {
     /// Continue an interrupted sweep in --out without recomputing its finished points.
     #[arg(long, requires = "out")]
     pub resume: bool,
+    /// TOML settings (keys as the flags), or a report.json to rerun its configuration; flags win.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Large preset for real GPUs.
     #[arg(long, conflicts_with = "quick")]
     pub large: bool,
+    /// Small preset (seconds), for a first look and for tests; its numbers are noisy.
     #[arg(long)]
     pub quick: bool,
+    /// Comma-separated widths of the sweep.
     #[arg(long)]
     pub widths: Option<String>,
     /// Comma-separated log2 learning rates for SGD.
@@ -272,20 +292,26 @@ pub struct MuTransferArgs {
     /// Comma-separated log2 learning rates for Adam.
     #[arg(long)]
     pub adam_log2_lrs: Option<String>,
+    /// Members (seeds) per point of the sweep.
     #[arg(long)]
     pub seeds: Option<usize>,
     /// The architecture (JSON file, or the layers inline; see `widenet kernel --help`); every
     /// hidden Dense layer is set to each width of the sweep. Replaces --depth and --activation.
     #[arg(long)]
     pub arch: Option<String>,
+    /// Hidden layers of the MLP (Dense(width), activation) before the readout.
     #[arg(long)]
     pub depth: Option<usize>,
+    /// Training steps.
     #[arg(long)]
     pub steps: Option<usize>,
+    /// Seed of the data and of every initialization (the same seed reproduces the run).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Output folder: report.json, report.md, figures, points/ (default runs/COMMAND-TIMESTAMP).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Print nothing but errors and where the report went.
     #[arg(long)]
     pub quiet: bool,
 }
@@ -328,32 +354,41 @@ pub struct DriftArgs {
     /// Continue an interrupted run in --out without recomputing its finished points.
     #[arg(long, requires = "out")]
     pub resume: bool,
+    /// TOML settings (keys as the flags), or a report.json to rerun its configuration; flags win.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Large preset for real GPUs.
     #[arg(long, conflicts_with = "quick")]
     pub large: bool,
+    /// Small preset (seconds), for a first look and for tests; its numbers are noisy.
     #[arg(long)]
     pub quick: bool,
+    /// Comma-separated widths of the sweep.
     #[arg(long)]
     pub widths: Option<String>,
+    /// Members (seeds) per point of the sweep.
     #[arg(long)]
     pub seeds: Option<usize>,
     /// The architecture (JSON file, or the layers inline; see `widenet kernel --help`); every
     /// hidden Dense layer is set to each width of the sweep. Replaces --depth and --activation.
     #[arg(long)]
     pub arch: Option<String>,
+    /// Hidden layers of the MLP (Dense(width), activation) before the readout.
     #[arg(long)]
     pub depth: Option<usize>,
+    /// Training steps.
     #[arg(long)]
     pub steps: Option<usize>,
     /// Comma-separated output scales.
     #[arg(long)]
     pub alphas: Option<String>,
+    /// Seed of the data and of every initialization (the same seed reproduces the run).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Output folder: report.json, report.md, figures, points/ (default runs/COMMAND-TIMESTAMP).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Print nothing but errors and where the report went.
     #[arg(long)]
     pub quiet: bool,
 }

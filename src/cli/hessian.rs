@@ -90,7 +90,7 @@ pub fn run(a: &HessianArgs, device: Option<&str>) -> Result<()> {
     }
     let p = Params::load(&a.params)?;
     let x = npy::read_matrix(&a.x, "--x")?.to_f32();
-    let y = npy::read_matrix(&a.y, "--y")?.to_f32();
+    let y = npy::read_targets(&a.y, "--y")?.to_f32();
     let dev = super::open_device(device)?;
     let ens = Ensemble::new(dev.as_ref(), &p)?;
     let mut hvp = Hvp::new(&ens, &x, &y, loss)?;

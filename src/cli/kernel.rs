@@ -191,7 +191,7 @@ pub fn run_kernel(a: &KernelArgs, device: Option<&str>) -> Result<()> {
     };
     let prec = precision(&a.precision)?;
     let get = super::flag("--get", Get::parse(&a.get))?;
-    super::check_out(out)?;
+    super::check_out_ext(out, "--out", "npy")?;
     let x1 = npy::read_matrix(x1_path, "--x1")?;
     let x2 =
         a.x2.as_ref()

@@ -53,6 +53,15 @@ pub struct Cli {
     #[arg(long, global = true, hide = true)]
     pub list_units: bool,
 
+    /// Figures as svg, png or both (the default: SVG for papers, PNG for anywhere else).
+    #[arg(
+        long,
+        global = true,
+        value_name = "svg|png|both",
+        default_value = "both"
+    )]
+    pub format: String,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -145,9 +154,14 @@ pub(crate) fn dispatch(cli: Cli) -> widenet::Result<()> {
     if cli.no_autotune {
         tune::disable();
     }
+    widenet::experiments::plot::set_format(widenet::experiments::plot::Format::parse(&cli.format)?);
     let sharded = cli.shard.is_some() || cli.list_units;
     let result = match cli.command {
         None => {
+            eprintln!(
+                "widenet: running the main job, `widenet compare` with its defaults \
+                 (`widenet --help` lists every command)"
+            );
             experiments::run_compare(&experiments::CompareArgs::default(), cli.device.as_deref())
         }
         Some(Command::DeepLinear(a)) => experiments::run_deep_linear(&a, cli.device.as_deref()),
@@ -427,6 +441,22 @@ pub(crate) fn parse_list(flag: &str, s: &str) -> widenet::Result<Vec<usize>> {
 }
 
 /// Refuses an output path whose folder does not exist, before any work starts.
+/// [`check_out`], and a warning on stderr when the file name does not end
+/// in `.ext`, the format the command writes (it is written all the same).
+pub(crate) fn check_out_ext(path: &std::path::Path, flag: &str, ext: &str) -> widenet::Result<()> {
+    check_out(path)?;
+    if path
+        .extension()
+        .is_none_or(|e| !e.eq_ignore_ascii_case(ext))
+    {
+        eprintln!(
+            "warning: {flag} {} does not end in .{ext}; it is written as a .{ext} file",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
 pub(crate) fn check_out(path: &std::path::Path) -> widenet::Result<()> {
     if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         if !dir.is_dir() {
@@ -434,4 +464,56 @@ pub(crate) fn check_out(path: &std::path::Path) -> widenet::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod help_tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// Every option of every subcommand, at every depth, with no help line.
+    fn undocumented(cmd: &clap::Command, path: &str, out: &mut Vec<String>) {
+        for arg in cmd.get_arguments() {
+            let id = arg.get_id().as_str();
+            if arg.is_hide_set() || id == "help" || id == "version" {
+                continue;
+            }
+            if arg
+                .get_help()
+                .is_none_or(|h| h.to_string().trim().is_empty())
+            {
+                out.push(format!("{path} --{}", arg.get_long().unwrap_or(id)));
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            undocumented(sub, &format!("{path} {}", sub.get_name()), out);
+        }
+    }
+
+    #[test]
+    fn every_option_of_every_command_has_a_help_line() {
+        let cmd = Cli::command();
+        let mut missing = Vec::new();
+        undocumented(&cmd, "widenet", &mut missing);
+        assert!(missing.is_empty(), "options without help: {missing:#?}");
+        // The walk reaches the nested commands (bench's) and their options.
+        let bench = cmd
+            .find_subcommand("bench")
+            .map(|b| b.get_subcommands().count());
+        assert!(bench.is_some_and(|n| n >= 3), "{bench:?}");
+    }
+
+    #[test]
+    fn every_command_has_an_about_line() {
+        let cmd = Cli::command();
+        let missing: Vec<&str> = cmd
+            .get_subcommands()
+            .filter(|s| s.get_about().is_none())
+            .map(|s| s.get_name())
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "commands without a description: {missing:?}"
+        );
+    }
 }

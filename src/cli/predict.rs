@@ -120,7 +120,7 @@ pub fn run(a: &PredictArgs, device: Option<&str>) -> Result<()> {
     let prec = precision(&a.precision)?;
     let (times, gets) = settings(a)?;
     let xtr = npy::read_matrix(&a.x_train, "--x-train")?;
-    let ytr = npy::read_matrix(&a.y_train, "--y-train")?;
+    let ytr = npy::read_targets(&a.y_train, "--y-train")?;
     let xte = npy::read_matrix(&a.x_test, "--x-test")?;
     if ytr.rows() != xtr.rows() {
         return Err(Error::shape(

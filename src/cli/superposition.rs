@@ -59,6 +59,7 @@ pub struct SuperpositionArgs {
     /// Restarts per point of the phase diagram (the lowest loss counts).
     #[arg(long)]
     pub phase_seeds: Option<usize>,
+    /// Seed of the data and of every initialization (the same seed reproduces the run).
     #[arg(long)]
     pub seed: Option<u64>,
     /// Output folder (default runs/superposition-TIME).

@@ -48,8 +48,10 @@ pub struct InitArgs {
     /// shorthand; with --arch, each Dense layer's own).
     #[arg(long)]
     pub parameterization: Option<String>,
+    /// Weight standard deviation sigma_w of every Dense layer (neural-tangents' W_std).
     #[arg(long, default_value_t = 1.0)]
     pub w_std: f64,
+    /// Bias standard deviation sigma_b of every Dense layer (neural-tangents' b_std; 0: no bias).
     #[arg(long, default_value_t = 0.0)]
     pub b_std: f64,
     /// muP's base width, where it coincides with standard (default: --width).
@@ -58,8 +60,10 @@ pub struct InitArgs {
     /// Members.
     #[arg(long, default_value_t = 1)]
     pub ensemble: usize,
+    /// Seed of the data and of every initialization (the same seed reproduces the run).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Parameter file to write (safetensors).
     #[arg(long)]
     pub out: PathBuf,
 }
@@ -103,7 +107,7 @@ pub fn run_init(a: &InitArgs) -> Result<()> {
         }
     };
     super::check_sizes(&[("--d-in", a.d_in), ("--ensemble", a.ensemble)])?;
-    super::check_out(&a.out)?;
+    super::check_out_ext(&a.out, "--out", "safetensors")?;
     Params::init(&spec, a.seed)?.save(&a.out)?;
     eprintln!("wrote {} ({} members)", a.out.display(), spec.ensemble);
     Ok(())
@@ -114,6 +118,7 @@ pub fn run_init(a: &InitArgs) -> Result<()> {
     after_help = "Example:\n  widenet forward --params p.safetensors --x x.npy --out f.npy    # f: [E, n, d_out]"
 )]
 pub struct ForwardArgs {
+    /// Parameter file (safetensors, as written by `widenet init` or `widenet train`).
     #[arg(long)]
     pub params: PathBuf,
     /// Inputs [n, d_in].
@@ -130,7 +135,7 @@ fn read_f32(path: &Path, what: &str) -> Result<Matrix<f32>> {
 }
 
 pub fn run_forward(a: &ForwardArgs, device: Option<&str>) -> Result<()> {
-    super::check_out(&a.out)?;
+    super::check_out_ext(&a.out, "--out", "npy")?;
     let p = Params::load(&a.params)?;
     let x = read_f32(&a.x, "--x")?;
     if x.cols() != p.spec.d_in {
@@ -165,10 +170,13 @@ pub struct TrainArgs {
     #[arg(long)]
     #[serde(skip)]
     pub config: Option<PathBuf>,
+    /// Parameter file (safetensors, as written by `widenet init` or `widenet train`).
     #[arg(long)]
     pub params: Option<PathBuf>,
+    /// Inputs .npy: points x features.
     #[arg(long)]
     pub x: Option<PathBuf>,
+    /// Targets .npy: n x d_out, or n values for one output (with --x; replaces the synthetic task).
     #[arg(long)]
     pub y: Option<PathBuf>,
     /// gd (full batch), sgd, momentum or adam.
@@ -178,6 +186,7 @@ pub struct TrainArgs {
     #[arg(long)]
     #[serde(default, deserialize_with = "lr_list")]
     pub lr: Option<String>,
+    /// Training steps [default 100].
     #[arg(long)]
     pub steps: Option<usize>,
     /// Minibatch size (sgd, momentum and adam; default 32 or all points).
@@ -192,11 +201,13 @@ pub struct TrainArgs {
     /// Momentum coefficient (momentum) [default 0.9].
     #[arg(long)]
     pub momentum: Option<f32>,
-    /// Adam's beta1, beta2, eps [default 0.9, 0.999, 1e-8].
+    /// Adam's beta1 [default 0.9].
     #[arg(long)]
     pub beta1: Option<f32>,
+    /// Adam's second-moment decay (default 0.999).
     #[arg(long)]
     pub beta2: Option<f32>,
+    /// Adam's epsilon (default 1e-8).
     #[arg(long)]
     pub eps: Option<f32>,
     /// Read the losses back every this many steps [default 10].
@@ -318,7 +329,7 @@ pub fn run_train(a: &TrainArgs, device: Option<&str>) -> Result<()> {
         need(&a.y, "--y")?,
         need(&a.out, "--out")?,
     );
-    super::check_out(&out)?;
+    super::check_out_ext(&out, "--out", "safetensors")?;
     if let Some(l) = &a.log {
         super::check_out(l)?;
     }
@@ -369,7 +380,7 @@ pub fn run_train(a: &TrainArgs, device: Option<&str>) -> Result<()> {
         })?;
     let p = Params::load(&params)?;
     let x = read_f32(&xp, "--x")?;
-    let y = read_f32(&yp, "--y")?;
+    let y = npy::read_targets(&yp, "--y")?.to_f32();
     let batch_size = match (optimizer.as_str(), a.batch_size) {
         ("gd", Some(_)) => {
             return Err(Error::invalid(

@@ -26,6 +26,28 @@ pub mod task;
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
 
+/// `YYYY-MM-DDTHH-MM-SS` (UTC) of a Unix time: a folder name that sorts by
+/// time and reads as a date (no `:`, which some file systems refuse).
+pub fn timestamp(secs: u64) -> String {
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}-{:02}-{:02}",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
 /// Where an experiment writes: `report.json`, `report.md` and SVG plots.
 pub struct OutDir {
     /// The folder.
@@ -33,7 +55,7 @@ pub struct OutDir {
 }
 
 impl OutDir {
-    /// Creates the folder (default `runs/NAME-YYYYmmdd-HHMMSS`).
+    /// Creates the folder (default `runs/NAME-YYYY-MM-DDTHH-MM-SS`, UTC).
     pub fn create(dir: Option<&Path>, name: &str) -> Result<Self> {
         let path = match dir {
             Some(p) => p.to_path_buf(),
@@ -41,7 +63,7 @@ impl OutDir {
                 let secs = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs());
-                PathBuf::from("runs").join(format!("{name}-{secs}"))
+                PathBuf::from("runs").join(format!("{name}-{}", timestamp(secs)))
             }
         };
         std::fs::create_dir_all(&path)
@@ -299,3 +321,15 @@ preset!(
     random_labels::RandomLabelsConfig,
     superposition::SuperpositionConfig
 );
+
+#[cfg(test)]
+mod timestamp_tests {
+    #[test]
+    fn timestamps_are_utc_dates() {
+        assert_eq!(super::timestamp(0), "1970-01-01T00-00-00");
+        // 2026-11-30 14:05:12 UTC, as `date -u -d @1796047512` prints it.
+        assert_eq!(super::timestamp(1_796_047_512), "2026-11-30T14-05-12");
+        // A leap day.
+        assert_eq!(super::timestamp(951_782_400), "2000-02-29T00-00-00");
+    }
+}

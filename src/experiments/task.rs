@@ -78,7 +78,7 @@ impl Task {
             }
             Source::Files { x, y } => {
                 let xm = crate::npy::read_matrix(std::path::Path::new(x), "--x")?.to_f32();
-                let ym = crate::npy::read_matrix(std::path::Path::new(y), "--y")?;
+                let ym = crate::npy::read_targets(std::path::Path::new(y), "--y")?;
                 Task::from_arrays(xm, ym, pool, n_test, seed)
             }
         }
