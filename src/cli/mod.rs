@@ -12,6 +12,7 @@ mod kernel_rows;
 mod merge;
 mod predict;
 mod sharpness;
+mod stable_lr;
 mod superposition;
 mod train;
 mod tune;
@@ -74,7 +75,7 @@ Examples:
   widenet predict --x-train xt.npy --y-train yt.npy --x-test xs.npy --t 10 --mean-out m.npy
                                         infinite-width predictions after training time 10
   widenet init --d-in 5 --width 1024 --ensemble 16 --out p.safetensors
-  widenet train --params p.safetensors --x x.npy --y y.npy --optimizer gd --lr 1 --steps 100 --out p2.safetensors
+  widenet train --params p.safetensors --x x.npy --y y.npy --optimizer gd --lr auto --steps 100 --out p2.safetensors
                                         16 wide networks trained at once on the GPU
   widenet bench matmul --sizes 512,1024 measure f32 matrix products
   widenet                               the main job: `widenet compare` with its defaults

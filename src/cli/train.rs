@@ -2,6 +2,7 @@
 //! the command line, parameters in safetensors files, data in `.npy`.
 
 use serde::Deserialize;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use widenet::activation::Activation;
 use widenet::arch::Parameterization;
@@ -182,7 +183,8 @@ pub struct TrainArgs {
     /// gd (full batch), sgd, momentum or adam.
     #[arg(long)]
     pub optimizer: Option<String>,
-    /// Learning rate, or one per member, comma-separated.
+    /// Learning rate, or one per member, comma-separated; `auto`: N / lambda_max of the
+    /// network's NTK on --x (gd on mse; a gd rate above 2 N / lambda_max gets a warning).
     #[arg(long)]
     #[serde(default, deserialize_with = "lr_list")]
     pub lr: Option<String>,
@@ -369,18 +371,10 @@ pub fn run_train(a: &TrainArgs, device: Option<&str>) -> Result<()> {
         }
     };
     let lr_text = a.lr.clone().unwrap_or_else(|| "0.1".into());
-    let lr: Vec<f64> = lr_text
-        .split(',')
-        .map(|t| t.trim().parse::<f64>())
-        .collect::<std::result::Result<_, _>>()
-        .map_err(|_| {
-            Error::invalid(format!(
-                "--lr must be a number or a comma-separated list, got '{lr_text}'"
-            ))
-        })?;
     let p = Params::load(&params)?;
     let x = read_f32(&xp, "--x")?;
     let y = npy::read_targets(&yp, "--y")?.to_f32();
+    let lr = learning_rates(&lr_text, &optimizer, matches!(loss, Loss::Mse), &p, &x, &y)?;
     let batch_size = match (optimizer.as_str(), a.batch_size) {
         ("gd", Some(_)) => {
             return Err(Error::invalid(
@@ -406,9 +400,13 @@ pub fn run_train(a: &TrainArgs, device: Option<&str>) -> Result<()> {
     let quiet = a.quiet;
     let log = train(&mut ens, &x, &y, &cfg, |step, total| {
         if !quiet {
-            eprint!("\rstep {step}/{total}");
-            if step == total {
-                eprintln!();
+            if std::io::stderr().is_terminal() {
+                eprint!("\rstep {step}/{total}");
+                if step == total {
+                    eprintln!();
+                }
+            } else {
+                eprintln!("step {step}/{total}");
             }
         }
     })?;
@@ -442,4 +440,64 @@ pub fn run_train(a: &TrainArgs, device: Option<&str>) -> Result<()> {
         eprintln!("wrote {}", out.display());
     }
     Ok(())
+}
+
+/// The learning rates of `--lr`: numbers (one, or one per member), or
+/// `auto`, `N / lambda_max` of the network's infinite-width NTK on the
+/// training inputs (`N` = the targets' size, as the loss divides by it),
+/// half the largest rate gradient descent on the squared error can take.
+/// A gradient-descent rate above `2 N / lambda_max` gets a warning (checked
+/// up to 4096 points: the kernel costs n^2).
+fn learning_rates(
+    text: &str,
+    optimizer: &str,
+    mse: bool,
+    p: &Params,
+    x: &Matrix<f32>,
+    y: &Matrix<f32>,
+) -> Result<Vec<f64>> {
+    let big_n = (y.rows() * y.cols()) as f64;
+    if text.trim().eq_ignore_ascii_case("auto") {
+        if optimizer != "gd" || !mse {
+            return Err(Error::invalid(
+                "--lr auto is the gradient-descent step on the squared error: use it with \
+                 --optimizer gd and --loss mse, or give a number",
+            ));
+        }
+        let lam = super::stable_lr::ntk_lambda_max(&p.spec, x)?.ok_or_else(|| {
+            Error::invalid(
+                "--lr auto needs the ntk or standard parameterization (muP and mean-field \
+                 scale each layer's rate); give a number",
+            )
+        })?;
+        if lam.is_nan() || lam <= 0.0 {
+            return Err(Error::invalid("--lr auto: the NTK on --x is zero"));
+        }
+        let lr = big_n / lam;
+        eprintln!("--lr auto: {lr:.4e} (N / lambda_max, lambda_max = {lam:.4e} of the NTK on --x)");
+        return Ok(vec![lr]);
+    }
+    let lr: Vec<f64> = text
+        .split(',')
+        .map(|t| t.trim().parse::<f64>())
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| {
+            Error::invalid(format!(
+                "--lr must be a number, a comma-separated list or auto, got '{text}'"
+            ))
+        })?;
+    if optimizer == "gd" && mse && x.rows() <= 4096 {
+        if let Some(lam) = super::stable_lr::ntk_lambda_max(&p.spec, x)? {
+            let limit = 2.0 * big_n / lam;
+            if let Some(big) = lr.iter().find(|&&v| v > limit) {
+                eprintln!(
+                    "warning: --lr {big} is above 2 N / lambda_max = {limit:.4e} of the NTK on \
+                     --x: gradient descent diverges at infinite width (wide members may too); \
+                     --lr auto takes {:.4e}",
+                    limit / 2.0
+                );
+            }
+        }
+    }
+    Ok(lr)
 }

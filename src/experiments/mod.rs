@@ -134,7 +134,15 @@ pub fn progress(quiet: bool, total: u64, what: &str) -> indicatif::ProgressBar {
     if quiet {
         return indicatif::ProgressBar::hidden();
     }
-    let bar = indicatif::ProgressBar::new(total);
+    let bar = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        indicatif::ProgressBar::new(total)
+    } else {
+        // A log or a pipe: a plain line per update, at most one a second.
+        indicatif::ProgressBar::with_draw_target(
+            Some(total),
+            indicatif::ProgressDrawTarget::term_like_with_hz(Box::new(Lines), 1),
+        )
+    };
     if let Ok(style) = indicatif::ProgressStyle::with_template(
         "{prefix:>12} [{bar:30}] {pos}/{len} {msg} ({elapsed})",
     ) {
@@ -142,6 +150,44 @@ pub fn progress(quiet: bool, total: u64, what: &str) -> indicatif::ProgressBar {
     }
     bar.set_prefix(what.to_string());
     bar
+}
+
+/// Progress for stderr that is not a terminal: every drawn line on a line of
+/// its own, cursor movements ignored.
+#[derive(Debug)]
+struct Lines;
+
+impl indicatif::TermLike for Lines {
+    fn width(&self) -> u16 {
+        100
+    }
+    fn move_cursor_up(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn move_cursor_down(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn move_cursor_right(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn move_cursor_left(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn write_line(&self, s: &str) -> std::io::Result<()> {
+        if !s.trim().is_empty() {
+            eprintln!("{}", s.trim_end());
+        }
+        Ok(())
+    }
+    fn write_str(&self, s: &str) -> std::io::Result<()> {
+        self.write_line(s)
+    }
+    fn clear_line(&self) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn flush(&self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 pub(crate) use crate::stats::mean;
