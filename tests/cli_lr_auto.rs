@@ -68,7 +68,7 @@ fn lr_auto_is_n_over_lambda_max_and_large_rates_are_warned_about() {
             .unwrap_or_else(|| panic!("no '{key}' in {err}"))
             + key.len();
         err[at..]
-            .split(|c: char| c == ' ' || c == ')')
+            .split([' ', ')'])
             .next()
             .unwrap()
             .parse()
