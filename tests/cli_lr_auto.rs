@@ -67,12 +67,7 @@ fn lr_auto_is_n_over_lambda_max_and_large_rates_are_warned_about() {
             .find(key)
             .unwrap_or_else(|| panic!("no '{key}' in {err}"))
             + key.len();
-        err[at..]
-            .split([' ', ')'])
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap()
+        err[at..].split([' ', ')']).next().unwrap().parse().unwrap()
     };
     let (lr, lam) = (rate("--lr auto: "), rate("lambda_max = "));
     let spec = widenet::net::params::Params::load(&d.join("p.safetensors"))

@@ -22,7 +22,7 @@ fn put(v: Option<f64>) -> f32 {
     v.map_or(SIGNAL_NONE, |x| x as f32)
 }
 
-/// The CPU twin of the device kernel: [`Backend::signal_propagation`]
+/// The CPU twin of the device kernel: [`crate::Backend::signal_propagation`]
 /// (crate::Backend::signal_propagation) in f64 over the items of `input`
 /// (checked by the caller).
 pub fn signal_f64(spec: &SignalSpec, input: &[f32]) -> Vec<f32> {
