@@ -33,7 +33,7 @@ reachable() {
   hostport=$(echo "$1" | sed -E 's#^[a-z]+://([^/]+).*#\1#')
   host=${hostport%%:*}
   port=80
-  case "$1" in https://*) port=443 ;; esac
+  case "$1" in https:*) port=443 ;; esac  # a TLS mirror
   [ "$host" != "$hostport" ] && port=${hostport##*:}
   timeout 15 bash -c "exec 3<>/dev/tcp/$host/$port" 2>/dev/null
 }
