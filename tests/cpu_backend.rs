@@ -11,7 +11,7 @@ mod common;
 
 use common::{poisoned, randn, rel_err, wide};
 use widenet::Activation;
-use widenet::backend::{Backend, Batched, Loss, Matmul, Rule, Update, index_bits};
+use widenet::backend::{Backend, Batched, Loss, Matmul, index_bits};
 use widenet::cpu::{CpuBackend, ops, products};
 use widenet::kernel::{Want, kernels_device, kernels_f64};
 
@@ -305,73 +305,10 @@ fn losses_marks_and_gathers() {
 
 #[test]
 fn optimizer_updates() {
-    let g = CpuBackend;
     // Members smaller than a chunk, and members spanning several chunks
-    // (chunks that start inside a member).
+    // (chunks that start inside a member): the shared check, on the CPU.
     for per in [37usize, 40_001] {
-        let members = 5usize;
-        let n = members * per;
-        let lr = [0.1f32, 0.0, 0.3, 1e-3, 0.2];
-        let alive = [1.0f32, 1.0, 0.0, 1.0, 1.0];
-        for rule in [
-            Rule::Sgd,
-            Rule::Momentum { mu: 0.9 },
-            Rule::Adam {
-                b1: 0.9,
-                b2: 0.999,
-                eps: 1e-8,
-            },
-        ] {
-            let mut p64 = wide(&randn(1, n));
-            let (mut m64, mut v64) = (vec![0.0; n], vec![0.0; n]);
-            let mut p = g.upload(&randn(1, n)).unwrap();
-            let (mut m, mut v) = (g.zeros(n).unwrap(), g.zeros(n).unwrap());
-            let (glr, galive) = (g.upload(&lr).unwrap(), g.upload(&alive).unwrap());
-            for step in 1..=3u32 {
-                let grad = randn(10 + step as u64, n);
-                let up = Update {
-                    rule,
-                    scale: 0.5,
-                    step,
-                };
-                let (mo, vo) = match rule {
-                    Rule::Sgd => (None, None),
-                    Rule::Momentum { .. } => (Some(&mut m64[..]), None),
-                    Rule::Adam { .. } => (Some(&mut m64[..]), Some(&mut v64[..])),
-                };
-                ops::update(
-                    &up,
-                    per,
-                    &wide(&grad),
-                    &wide(&lr),
-                    &wide(&alive),
-                    &mut p64,
-                    mo,
-                    vo,
-                );
-                let (mo, vo) = match rule {
-                    Rule::Sgd => (None, None),
-                    Rule::Momentum { .. } => (Some(&mut m), None),
-                    Rule::Adam { .. } => (Some(&mut m), Some(&mut v)),
-                };
-                let gg = g.upload(&grad).unwrap();
-                g.update(&up, per, &gg, &glr, &galive, &mut p, mo, vo)
-                    .unwrap();
-            }
-            let got = g.read(&p).unwrap();
-            assert!(rel_err(&got, &p64) < TOL, "{rule:?} per {per}");
-            let init = randn(1, n);
-            assert_eq!(
-                &got[2 * per..3 * per],
-                &init[2 * per..3 * per],
-                "frozen member moved"
-            );
-            assert_eq!(
-                &got[per..2 * per],
-                &init[per..2 * per],
-                "zero-lr member moved"
-            );
-        }
+        common::check_updates(&CpuBackend, per);
     }
 }
 
