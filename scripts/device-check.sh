@@ -96,6 +96,9 @@ run_tests() {
       step 150 "$dir/$t" 2>&1 | tee "$out/test-$t.log"
     echo "$t: $(grep -h -e '^test result' -e '!! exit' "$out/test-$t.log" | tr '\n' ' ')" \
       >>"$out/device-tests.txt"
+    # Each failure's first lines, where a caller that keeps only standard
+    # output (or its tail) sees them.
+    grep -h -A4 -e '^---- ' "$out/test-$t.log" >>"$out/device-tests.txt"
   done
   grep -h -e ': GPU tests on: ' -e 'SKIP' "$out"/test-*.log | sort -u >>"$out/device-tests.txt"
   rm -rf "$dir"

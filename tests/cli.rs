@@ -470,6 +470,46 @@ fn bench_json_has_the_documented_shape() {
 }
 
 #[test]
+fn bench_superposition_sets_the_batched_run_against_the_one_member_loop() {
+    let (code, out, err) = run(&[
+        "--device",
+        "cpu",
+        "bench",
+        "superposition",
+        "--quick",
+        "--steps",
+        "3",
+        "--runs",
+        "1",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let r = &v["results"][0];
+    assert_eq!(r["op"], "superposition");
+    let groups = r["groups"].as_array().unwrap();
+    let names: Vec<&str> = groups
+        .iter()
+        .map(|g| g["group"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["relu", "linear", "phase"]);
+    // The quick preset: 5 sparsities x 1 seed per model; 5 x 5 x 4 restarts
+    // in the phase diagram.
+    let members: Vec<u64> = groups
+        .iter()
+        .map(|g| g["members"].as_u64().unwrap())
+        .collect();
+    assert_eq!(members, [5, 5, 100]);
+    let sum = |k: &str| groups.iter().map(|g| g[k].as_f64().unwrap()).sum::<f64>();
+    let (batched, solo) = (sum("batched_seconds"), sum("solo_loop_seconds"));
+    assert!(batched > 0.0 && solo > 0.0, "{r}");
+    let speedup = r["speedup"].as_f64().unwrap();
+    assert!((speedup - solo / batched).abs() < 1e-9 * speedup, "{r}");
+    let rate = r["batched_member_steps_per_second"].as_f64().unwrap();
+    assert!((rate - 110.0 * 3.0 / batched).abs() < 1e-9 * rate, "{r}");
+}
+
+#[test]
 fn init_train_forward_round_trip() {
     let d = tmp("train");
     let (x, y) = (points(20, 32, 4), points(21, 32, 1));

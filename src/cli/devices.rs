@@ -175,6 +175,9 @@ pub fn run(a: &Args) -> Result<()> {
         println!();
     }
     print!("{}", table(&infos, &rates));
+    for skipped in widenet::gpu::without_compute() {
+        println!("not listed: {skipped}: no compute shaders");
+    }
     println!(
         "GFLOP/s: the geometric mean of the autotune's large products (an adapter's from its cached tune, `widenet tune`; the CPU backend's timed once and cached)."
     );

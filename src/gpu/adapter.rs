@@ -62,10 +62,57 @@ fn instance() -> wgpu::Instance {
     wgpu::Instance::new(desc)
 }
 
-/// All adapters, in a stable order (best first), with their descriptions.
+/// Whether an adapter can run compute shaders at all: every kernel of
+/// widenet is one. A GL context below 4.3 (NVIDIA's EGL gives 3.3 where no
+/// display is attached) cannot, and opening it fails.
+fn computes(a: &wgpu::Adapter) -> bool {
+    let i = a.get_info();
+    a.get_downlevel_capabilities()
+        .flags
+        .contains(wgpu::DownlevelFlags::COMPUTE_SHADERS)
+        && (i.backend != wgpu::Backend::Gl || gl_version_computes(&i.driver_info))
+}
+
+/// Whether a GL context's version (`driver_info`: "4.5 (Core Profile) Mesa
+/// ..." or "OpenGL ES 3.2 ...") has compute shaders in its shading
+/// language: desktop 4.3, ES 3.1. wgpu offers compute on an older context
+/// that has the `GL_ARB_compute_shader` extension, but its shader compiler
+/// writes the context's GLSL version, which then has none (NVIDIA's 3.3
+/// context over EGL). An unreadable version is trusted.
+fn gl_version_computes(driver_info: &str) -> bool {
+    let (es, rest) = match driver_info.strip_prefix("OpenGL ES ") {
+        Some(r) => (true, r),
+        None => (false, driver_info),
+    };
+    let mut parts = rest
+        .split(|c: char| !c.is_ascii_digit())
+        .map(str::parse::<u32>);
+    match (parts.next(), parts.next()) {
+        (Some(Ok(major)), Some(Ok(minor))) => (major, minor) >= if es { (3, 1) } else { (4, 3) },
+        _ => true,
+    }
+}
+
+/// The adapters wgpu finds that cannot run compute shaders, as
+/// `NAME (BACKEND)`: left out of [`enumerate`], named by `widenet devices`.
+pub fn without_compute() -> Vec<String> {
+    let inst = instance();
+    pollster::block_on(inst.enumerate_adapters(wgpu::Backends::all()))
+        .into_iter()
+        .filter(|a| !computes(a))
+        .map(|a| {
+            let i = a.get_info();
+            format!("{} ({:?}, {})", i.name, i.backend, i.driver_info)
+        })
+        .collect()
+}
+
+/// All adapters that run compute shaders, in a stable order (best first),
+/// with their descriptions.
 pub fn enumerate() -> Vec<(wgpu::Adapter, DeviceInfo)> {
     let inst = instance();
     let mut adapters = pollster::block_on(inst.enumerate_adapters(wgpu::Backends::all()));
+    adapters.retain(computes);
     adapters.sort_by_key(|a| {
         let i = a.get_info();
         (
@@ -153,5 +200,22 @@ pub(crate) fn select(choice: &DeviceChoice) -> Result<Option<(wgpu::Adapter, Dev
                 None => Err(Error::NoDevice(n.clone())),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::gl_version_computes;
+
+    #[test]
+    fn gl_contexts_compute_from_desktop_4_3_and_es_3_1() {
+        assert!(gl_version_computes("4.5 (Core Profile) Mesa 22.3.6"));
+        assert!(gl_version_computes("4.3.0 NVIDIA 580.159.04"));
+        assert!(!gl_version_computes("3.3.0 NVIDIA 580.159.04"));
+        assert!(!gl_version_computes("4.1 Metal - 88"));
+        assert!(gl_version_computes("OpenGL ES 3.2 Mesa 23.0"));
+        assert!(gl_version_computes("OpenGL ES 3.1"));
+        assert!(!gl_version_computes("OpenGL ES 3.0 Mesa 20.0"));
+        assert!(gl_version_computes(""));
     }
 }

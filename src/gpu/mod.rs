@@ -27,7 +27,7 @@ use crate::backend::{
     check_sparse_features, check_tile, check_update,
 };
 use crate::error::{Error, Result};
-pub use adapter::enumerate;
+pub use adapter::{enumerate, without_compute};
 pub(crate) use context::GpuContext;
 pub use context::GpuOptions;
 use elementwise::Flat;

@@ -2,6 +2,7 @@
 
 mod hvp;
 mod measure;
+mod superposition;
 
 use measure as bench;
 use serde_json::json;
@@ -29,6 +30,9 @@ pub enum BenchCommand {
     /// A Hessian-vector product of an ensemble's loss against a training step of the same
     /// ensemble, and a Lanczos step (product and reorthogonalization), timed in one run.
     Hvp(HvpArgs),
+    /// The toy models of superposition (`widenet superposition`'s groups) as one batched run
+    /// against a loop of one-member runs of the same steps.
+    Superposition(SuperpositionArgs),
     /// End-to-end NTK of a set of random points with itself (f32); entries per second.
     Kernel(KernelArgs),
     /// f32 matrix products C = A * B of square sizes; GFLOP/s from the median of several runs.
@@ -118,6 +122,23 @@ pub struct HvpArgs {
     json: bool,
 }
 
+/// `bench superposition`.
+#[derive(clap::Args, Debug)]
+pub struct SuperpositionArgs {
+    /// The members of `widenet superposition --quick` instead of the default sweep's.
+    #[arg(long)]
+    quick: bool,
+    /// Training steps timed per run.
+    #[arg(long, default_value_t = 100)]
+    steps: usize,
+    /// Timed runs (after one warm-up).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Print {"adapter": {...}, "results": [...]} as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
 /// `bench kernel`.
 #[derive(clap::Args, Debug)]
 pub struct KernelArgs {
@@ -148,6 +169,7 @@ pub fn run(cmd: BenchCommand, device: Option<&str>) -> Result<()> {
         BenchCommand::Train(a) => run_train(&a, device),
         BenchCommand::Hvp(a) => run_hvp(&a, device),
         BenchCommand::Kernel(a) => run_kernel(&a, device),
+        BenchCommand::Superposition(a) => run_superposition(&a, device),
         BenchCommand::Chaos(a) => super::chaos::bench(&a, device),
         BenchCommand::Matmul {
             sizes,
@@ -332,6 +354,46 @@ fn run_hvp(a: &HvpArgs, device: Option<&str>) -> Result<()> {
         r.hvp_from_scratch_over_step,
         r.lanczos_step_seconds,
         r.lanczos_step_over_step
+    );
+    Ok(())
+}
+
+fn run_superposition(a: &SuperpositionArgs, device: Option<&str>) -> Result<()> {
+    if a.steps == 0 || a.runs == 0 {
+        return Err(Error::invalid("--steps and --runs must be at least 1"));
+    }
+    let cfg = if a.quick {
+        widenet::experiments::superposition::SuperpositionConfig::quick()
+    } else {
+        Default::default()
+    };
+    let b = super::open_device(device)?;
+    let r = superposition::superposition(b.as_ref(), &cfg, a.steps, a.runs)?;
+    if a.json {
+        return print_json(&json!({"adapter": b.info(), "results": [r]}));
+    }
+    println!(
+        "toy models of superposition, {} steps (median of {} runs, wall clock), on {}",
+        a.steps,
+        a.runs,
+        b.describe()
+    );
+    for g in &r.groups {
+        println!(
+            "  {:<6} {:>4} members of {} features in {} dimensions, batch {}: batched {:.3} s, one-member loop {:.3} s: {:.1}x",
+            g.group,
+            g.members,
+            g.features,
+            g.hidden,
+            g.batch,
+            g.batched_seconds,
+            g.solo_loop_seconds,
+            g.solo_loop_seconds / g.batched_seconds.max(1e-12)
+        );
+    }
+    println!(
+        "  all groups: {:.0} member-steps/s batched against {:.0} in a loop of one-member runs: batched is {:.1}x faster",
+        r.batched_member_steps_per_second, r.solo_member_steps_per_second, r.speedup
     );
     Ok(())
 }
