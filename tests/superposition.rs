@@ -177,6 +177,57 @@ fn gradient_matches_finite_differences() {
     }
 }
 
+/// The CPU backend's fused gradient (draw, forward and backward in one pass
+/// per member) against the same backend's composed passes, and the losses
+/// the two report, on the same draws.
+#[test]
+fn the_fused_gradient_matches_the_composed_one() {
+    let dev = widenet::cpu::CpuBackend;
+    for output in [Output::Relu, Output::Linear] {
+        for (n, m) in [(20, 5), (2, 1), (7, 3)] {
+            let shape = Shape {
+                features: n,
+                hidden: m,
+                batch: 200,
+                output,
+            };
+            let ms = members(&[0.0, 0.5, 0.9, 0.99], n);
+            let (w, _) = widenet::experiments::superposition::sweep::init(4, shape, &ms);
+            let b: Vec<f32> = (0..ms.len() * n)
+                .map(|i| 0.05 * ((i % 7) as f32 - 3.0))
+                .collect();
+            let mut fused = TiedModel::new(&dev, shape, &ms, (&w, &b), 3, ADAM, 1e-2).unwrap();
+            let mut composed = TiedModel::new(&dev, shape, &ms, (&w, &b), 3, ADAM, 1e-2).unwrap();
+            composed.set_fused(false);
+            let (fw, fb, fx) = fused.gradients(2).unwrap();
+            let (cw, cb, cx) = composed.gradients(2).unwrap();
+            assert_eq!(fx, cx, "{output:?} {n}x{m}: the draws differ");
+            let ew = common::rel_err(&fw, &common::wide(&cw));
+            let eb = common::rel_err(&fb, &common::wide(&cb));
+            // f32 sums of 200 draws in different orders.
+            assert!(
+                ew < 1e-5 && eb < 1e-5,
+                "{output:?} {n}x{m}: dW {ew}, db {eb}"
+            );
+            // Three steps with losses: the same losses and parameters.
+            for _ in 0..3 {
+                let lf = fused.step_with_loss().unwrap();
+                let lc = composed.step_with_loss().unwrap();
+                for (a, c) in lf.iter().zip(&lc) {
+                    assert!(
+                        (a - c).abs() <= 1e-5 * c.abs().max(1e-6),
+                        "{output:?} {n}x{m}: loss {a} against {c}"
+                    );
+                }
+            }
+            let (pw, _) = fused.parameters().unwrap();
+            let (qw, _) = composed.parameters().unwrap();
+            let e = common::rel_err(&pw, &common::wide(&qw));
+            assert!(e < 1e-5, "{output:?} {n}x{m}: weights after 3 steps {e}");
+        }
+    }
+}
+
 /// The GPU's gradient against the CPU backend's, on the same draws.
 #[test]
 fn gradient_on_the_gpu_matches_the_cpu() {

@@ -9,6 +9,7 @@ mod info;
 mod matmul;
 mod signal;
 mod tangent;
+mod tied;
 mod tile;
 
 pub use buffer::{Buffer, ReadHandle};
@@ -16,6 +17,7 @@ pub use info::{CoopShape, DeviceChoice, DeviceInfo, vendor_name};
 pub use matmul::{Batched, Matmul};
 pub use signal::{SIGNAL_NONE, SIGNAL_OUTPUTS, SignalSpec, SignalTask};
 pub use tangent::Tangent;
+pub use tied::TiedOp;
 pub use tile::MAX_SLOTS as MAX_KERNEL_SLOTS;
 pub(crate) use tile::check_tile;
 pub use tile::{DIAG_CAPACITY, KernelTile, MAX_SLOTS, TILE, Want, tile_side};
@@ -208,6 +210,24 @@ pub trait Backend: Send + Sync {
         sparsity: &Buffer,
         x: &mut Buffer,
     ) -> Result<()>;
+
+    /// The gradient of the tied toy model of superposition ([`TiedOp`]) in
+    /// one fused pass: draws the batch as [`Backend::sparse_features`] does,
+    /// writes `dL/dW` into `dw` (`[E, m, n]`) and `dL/db` into `db`
+    /// (`[E, n]`), and each member's loss into `loss` (`[E]`) where given.
+    /// Returns `false`, touching nothing, where the backend has no fused
+    /// kernel (the caller composes the passes from products and elementwise
+    /// operations, which every backend has).
+    fn tied_gradients(
+        &self,
+        op: &TiedOp<'_>,
+        dw: &mut Buffer,
+        db: &mut Buffer,
+        loss: Option<&mut Buffer>,
+    ) -> Result<bool> {
+        let _ = (op, dw, db, loss);
+        Ok(false)
+    }
 
     /// `dst[r, :] = src[idx[r], :]` for rows of `cols` values; `idx` holds u32 row
     /// indices stored bit for bit as f32 (see [`index_bits`]).

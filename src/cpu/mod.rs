@@ -6,7 +6,8 @@
 //! Modules: [`products`] (batched products and the dense layer's forward
 //! pass), `elementwise` (activations, sums, scaling), `training` (losses,
 //! updates, LayerNorm), `recursion` (the infinite-width kernel tiles),
-//! [`rate`] (the measured product rate `--device auto` compares).
+//! `tied` (the toy model of superposition's fused gradient), [`rate`]
+//! (the measured product rate `--device auto` compares).
 
 mod elementwise;
 pub mod ops;
@@ -14,13 +15,14 @@ pub mod products;
 mod quadrature;
 pub mod rate;
 mod recursion;
+mod tied;
 mod training;
 
 use crate::activation::Activation;
 use crate::backend::{
     Backend, Batched, Buffer, DeviceInfo, Draw, KernelTile, Loss, Matmul, SignalSpec, Tangent,
-    Update, check_finite, check_len, check_norm, check_row_dots, check_sparse_features, check_tile,
-    check_update,
+    TiedOp, Update, check_finite, check_len, check_norm, check_row_dots, check_sparse_features,
+    check_tile, check_update,
 };
 use crate::error::{Error, Result};
 
@@ -409,6 +411,29 @@ impl Backend for CpuBackend {
         let ids: Vec<u32> = host(member)?.iter().map(|v| v.to_bits()).collect();
         ops::sparse_features(s, draw, &ids, host(sparsity)?, host_mut(x)?);
         Ok(())
+    }
+
+    fn tied_gradients(
+        &self,
+        op: &TiedOp<'_>,
+        dw: &mut Buffer,
+        db: &mut Buffer,
+        loss: Option<&mut Buffer>,
+    ) -> Result<bool> {
+        op.check(dw.len(), db.len(), loss.as_ref().map(|l| l.len()))?;
+        let s = tied::Slices {
+            w: host(op.w)?,
+            b: host(op.b)?,
+            ids: host(op.ids)?,
+            sparsity: host(op.sparsity)?,
+            weight: host(op.weight)?,
+        };
+        let loss = match loss {
+            Some(l) => Some(host_mut(l)?.as_mut_slice()),
+            None => None,
+        };
+        tied::tied_gradients(op, &s, host_mut(dw)?, host_mut(db)?, loss);
+        Ok(true)
     }
 
     fn gather_rows(&self, src: &Buffer, cols: usize, idx: &Buffer, dst: &mut Buffer) -> Result<()> {

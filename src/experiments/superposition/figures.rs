@@ -387,7 +387,14 @@ impl Figure for PhaseFigure<'_> {
             .margin(14)
             .x_label_area_size(46)
             .y_label_area_size(64)
-            .build_cartesian_2d((0.1f64..10.0).log_scale(), (0.01f64..1.0).log_scale())
+            .build_cartesian_2d(
+                (0.1f64..10.0)
+                    .log_scale()
+                    .with_key_points(vec![0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0]),
+                (0.01f64..1.0)
+                    .log_scale()
+                    .with_key_points(vec![0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0]),
+            )
             .map_err(err)?;
         chart
             .configure_mesh()

@@ -13,7 +13,7 @@
 //! `dW = H^T dZ + dH^T X` (W appears twice, tied), `db = sum_r dZ`, and Adam.
 
 use crate::activation::Activation;
-use crate::backend::{Backend, Batched, Buffer, Draw, Matmul, Rule, Update, index_bits};
+use crate::backend::{Backend, Batched, Buffer, Draw, Matmul, Rule, TiedOp, Update, index_bits};
 use crate::error::{Error, Result};
 
 /// The model's output nonlinearity.
@@ -80,6 +80,12 @@ pub struct TiedModel<'d> {
     alive: Buffer,
     /// `2 I / (B n)` for every value of a batch.
     weight: Buffer,
+    /// `2 I / (B n)` per member and feature (`[E, n]`), for a fused gradient.
+    feature_weight: Buffer,
+    /// Whether to ask the backend for its fused gradient.
+    fused: bool,
+    /// Each member's loss from a fused gradient.
+    loss: Buffer,
     x: Buffer,
     h: Buffer,
     z: Buffer,
@@ -132,10 +138,14 @@ impl<'d> TiedModel<'d> {
             ));
         }
         let scale = 2.0 / (nb * n) as f32;
+        let feature_weight: Vec<f32> = members
+            .iter()
+            .flat_map(|p| p.importance.iter().map(|i| i * scale))
+            .collect();
         let mut weight = Vec::with_capacity(e * nb * n);
-        for p in members {
+        for row in feature_weight.chunks_exact(n) {
             for _ in 0..nb {
-                weight.extend(p.importance.iter().map(|i| i * scale));
+                weight.extend_from_slice(row);
             }
         }
         let ids: Vec<u32> = members.iter().map(|p| p.id).collect();
@@ -161,6 +171,9 @@ impl<'d> TiedModel<'d> {
             lr: dev.upload(&vec![lr; e])?,
             alive: dev.upload(&vec![1.0; e])?,
             weight: dev.upload(&weight)?,
+            feature_weight: dev.upload(&feature_weight)?,
+            fused: true,
+            loss: dev.zeros(e)?,
             x: dev.zeros(rows)?,
             h: dev.zeros(hid)?,
             z: dev.zeros(rows)?,
@@ -272,11 +285,59 @@ impl<'d> TiedModel<'d> {
         }
     }
 
+    /// Whether the gradient comes from the backend's fused kernel where it
+    /// has one (the default), or is always composed from products and
+    /// elementwise operations (for checks and benchmarks).
+    pub fn set_fused(&mut self, fused: bool) {
+        self.fused = fused;
+    }
+
+    /// The gradient of the batch of `step` into `dw` and `db` through the
+    /// backend's fused kernel, with each member's loss where `with_loss`;
+    /// `None` where there is none (or it is switched off).
+    fn fused_gradients(&mut self, step: u32, with_loss: bool) -> Result<Option<Vec<f64>>> {
+        if !self.fused {
+            return Ok(None);
+        }
+        let op = TiedOp {
+            members: self.members,
+            batch: self.shape.batch,
+            features: self.shape.features,
+            hidden: self.shape.hidden,
+            relu: self.shape.output == Output::Relu,
+            draw: self.draw(step),
+            w: &self.w,
+            b: &self.b,
+            ids: &self.ids,
+            sparsity: &self.sparsity,
+            weight: &self.feature_weight,
+        };
+        let loss = with_loss.then_some(&mut self.loss);
+        if !self
+            .dev
+            .tied_gradients(&op, &mut self.dw, &mut self.db, loss)?
+        {
+            return Ok(None);
+        }
+        if !with_loss {
+            return Ok(Some(Vec::new()));
+        }
+        Ok(Some(
+            self.dev
+                .read(&self.loss)?
+                .iter()
+                .map(|&v| f64::from(v))
+                .collect(),
+        ))
+    }
+
     /// One Adam (or SGD, momentum) step on a fresh batch.
     pub fn step(&mut self) -> Result<()> {
         self.step += 1;
-        self.forward(self.draw(self.step))?;
-        self.backward()?;
+        if self.fused_gradients(self.step, false)?.is_none() {
+            self.forward(self.draw(self.step))?;
+            self.backward()?;
+        }
         self.update()
     }
 
@@ -284,9 +345,15 @@ impl<'d> TiedModel<'d> {
     /// the update): waits for the device.
     pub fn step_with_loss(&mut self) -> Result<Vec<f64>> {
         self.step += 1;
-        self.forward(self.draw(self.step))?;
-        let loss = self.batch_loss()?;
-        self.backward()?;
+        let loss = match self.fused_gradients(self.step, true)? {
+            Some(loss) => loss,
+            None => {
+                self.forward(self.draw(self.step))?;
+                let loss = self.batch_loss()?;
+                self.backward()?;
+                loss
+            }
+        };
         self.update()?;
         Ok(loss)
     }
@@ -359,9 +426,21 @@ impl<'d> TiedModel<'d> {
 
     /// The gradients (`dW` `[E, m, n]`, `db` `[E, n]`) on the batch of `step`,
     /// without an update, and the features of that batch (`[E, B, n]`).
+    /// Fused where the backend fuses it (see [`Self::set_fused`]).
     pub fn gradients(&mut self, step: u32) -> Result<(Vec<f32>, Vec<f32>, Vec<f32>)> {
-        self.forward(self.draw(step))?;
-        self.backward()?;
+        if self.fused_gradients(step, false)?.is_some() {
+            let (e, nb, n) = (self.members, self.shape.batch, self.shape.features);
+            self.dev.sparse_features(
+                Batched::new(e, nb, n),
+                self.draw(step),
+                &self.ids,
+                &self.sparsity,
+                &mut self.x,
+            )?;
+        } else {
+            self.forward(self.draw(step))?;
+            self.backward()?;
+        }
         Ok((
             self.dev.read(&self.dw)?,
             self.dev.read(&self.db)?,
