@@ -128,6 +128,10 @@ pub struct SuperpositionArgs {
     /// The members of `widenet superposition --quick` instead of the default sweep's.
     #[arg(long)]
     quick: bool,
+    /// Compose the gradient from products and elementwise passes even where the backend
+    /// fuses it (the CPU backend does), to measure what the fusion buys.
+    #[arg(long)]
+    composed: bool,
     /// Training steps timed per run.
     #[arg(long, default_value_t = 100)]
     steps: usize,
@@ -368,12 +372,17 @@ fn run_superposition(a: &SuperpositionArgs, device: Option<&str>) -> Result<()> 
         Default::default()
     };
     let b = super::open_device(device)?;
-    let r = superposition::superposition(b.as_ref(), &cfg, a.steps, a.runs)?;
+    let r = superposition::superposition(b.as_ref(), &cfg, a.steps, a.runs, !a.composed)?;
     if a.json {
         return print_json(&json!({"adapter": b.info(), "results": [r]}));
     }
     println!(
-        "toy models of superposition, {} steps (median of {} runs, wall clock), on {}",
+        "toy models of superposition{}, {} steps (median of {} runs, wall clock), on {}",
+        if a.composed {
+            " (gradient composed)"
+        } else {
+            ""
+        },
         a.steps,
         a.runs,
         b.describe()

@@ -26,6 +26,8 @@ pub struct GroupRecord {
 #[derive(Clone, Debug, Serialize)]
 pub struct SuperpositionRecord {
     pub op: &'static str,
+    /// Whether the backend's fused gradient was used where it has one.
+    pub fused: bool,
     pub steps: usize,
     pub runs: usize,
     /// How the times were taken.
@@ -47,6 +49,7 @@ fn time_group(
     members: usize,
     steps: usize,
     runs: usize,
+    fused: bool,
 ) -> Result<f64> {
     let chosen = &g.members[..members.min(g.members.len())];
     let (w, b) = sweep::init(cfg.seed, g.shape, chosen);
@@ -59,6 +62,7 @@ fn time_group(
         ADAM,
         cfg.lr as f32,
     )?;
+    model.set_fused(fused);
     let mut times = Vec::with_capacity(runs + 1);
     for _ in 0..=runs {
         dev.sync()?;
@@ -76,18 +80,21 @@ fn time_group(
 }
 
 /// Times `steps` steps of each group of `cfg` batched, and of one member
-/// (the loop of one-member runs is that time times the members).
+/// (the loop of one-member runs is that time times the members). With
+/// `fused` off, the gradient is composed from products and elementwise
+/// passes even where the backend fuses it.
 pub fn superposition(
     dev: &dyn Backend,
     cfg: &SuperpositionConfig,
     steps: usize,
     runs: usize,
+    fused: bool,
 ) -> Result<SuperpositionRecord> {
     let mut groups = Vec::new();
     for g in sweep::groups(cfg) {
         let e = g.members.len();
-        let batched = time_group(dev, cfg, &g, e, steps, runs)?;
-        let solo = time_group(dev, cfg, &g, 1, steps, runs)?;
+        let batched = time_group(dev, cfg, &g, e, steps, runs, fused)?;
+        let solo = time_group(dev, cfg, &g, 1, steps, runs, fused)?;
         groups.push(GroupRecord {
             group: g.name,
             members: e,
@@ -103,6 +110,7 @@ pub fn superposition(
     let member_steps = (groups.iter().map(|g| g.members).sum::<usize>() * steps) as f64;
     Ok(SuperpositionRecord {
         op: "superposition",
+        fused,
         steps,
         runs,
         timing: "wall clock of the steps, enqueued and waited for (median after one warm-up)",
