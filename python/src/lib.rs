@@ -5,6 +5,13 @@
 //! The Python half (`widenet/`) gives it neural-tangents' names.
 
 mod arrays;
+/// The `widenet` command line itself (the binary's `src/cli/`, compiled into
+/// the native module), so that `pip install` puts a `widenet` command on the
+/// PATH that runs in-process: [`command::cli_main`].
+#[allow(dead_code, unreachable_pub, missing_docs)]
+#[path = "../../src/cli/mod.rs"]
+mod cli;
+mod command;
 mod detach;
 mod device;
 mod errors;
@@ -36,5 +43,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(errors::raise_library_error, m)?)?;
     m.add_function(wrap_pyfunction!(peer::bench_kernel_rust, m)?)?;
     m.add_function(wrap_pyfunction!(peer::bench_train_rust, m)?)?;
+    m.add_function(wrap_pyfunction!(command::cli_main, m)?)?;
     Ok(())
 }

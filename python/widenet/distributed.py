@@ -41,12 +41,20 @@ class DistributedError(RuntimeError):
 
 
 def find_binary(binary: Optional[str] = None) -> str:
-    """The ``widenet`` executable: ``binary``, else ``$WIDENET_BIN``, else ``PATH``."""
-    b = binary or os.environ.get("WIDENET_BIN") or shutil.which("widenet")
+    """The ``widenet`` executable: ``binary``, else ``$WIDENET_BIN``, else the
+    command ``pip install widenet`` put beside this interpreter, else ``PATH``."""
+    beside = os.path.join(os.path.dirname(sys.executable), "widenet")
+    b = (
+        binary
+        or os.environ.get("WIDENET_BIN")
+        or (beside if os.access(beside, os.X_OK) else None)
+        or shutil.which("widenet")
+    )
     if not b:
         raise DistributedError(
-            "the widenet binary was not found: install it on every node "
-            "(cargo install --path . in the repository), or set WIDENET_BIN"
+            "the widenet command was not found: pip install the widenet package on every "
+            "node (it installs the command), or cargo install --path . in the repository, "
+            "or set WIDENET_BIN"
         )
     return b
 

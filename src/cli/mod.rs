@@ -137,11 +137,18 @@ pub enum Command {
 /// Parses the process arguments and runs the command; returns the exit code
 /// (0 success, 2 bad input, 1 device failure).
 pub fn run() -> ExitCode {
-    let cli = Cli::parse();
+    ExitCode::from(run_with(std::env::args().collect()))
+}
+
+/// Runs the command line `argv` (the program's name first) and returns the
+/// exit status: the binary's `main`, and the `widenet` command a pip install
+/// puts on the PATH (through the Python package's native module).
+pub fn run_with(argv: Vec<String>) -> u8 {
+    let cli = Cli::parse_from(&argv);
     install_interrupt_handler();
-    let result = merge::plan_from(&cli, std::env::args().collect()).and_then(|()| dispatch(cli));
+    let result = merge::plan_from(&cli, argv).and_then(|()| dispatch(cli));
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => 0,
         Err(e) => {
             let e = with_flag_names(e);
             eprintln!("error: {e}");
@@ -303,11 +310,11 @@ fn install_interrupt_handler() {
     });
 }
 
-fn exit_code(e: &Error) -> ExitCode {
+fn exit_code(e: &Error) -> u8 {
     match e {
-        Error::Gpu { .. } => ExitCode::from(1),
-        Error::Interrupted(_) => ExitCode::from(130),
-        _ => ExitCode::from(2),
+        Error::Gpu { .. } => 1,
+        Error::Interrupted(_) => 130,
+        _ => 2,
     }
 }
 
