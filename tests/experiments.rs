@@ -37,9 +37,26 @@ fn compare_quick_reproduces_the_width_scaling() {
         "deviation_and_movement.svg",
         "loss.svg",
         "test_predictions.svg",
+        "ensemble_mean.svg",
     ] {
         assert!(out.file(f).exists(), "{f} missing");
     }
+    // The ensemble mean sits on the Monte Carlo floor of its seeds.
+    for w in r["widths"].as_array().unwrap() {
+        let (e, f) = (
+            w["mean_rel_error"].as_f64().unwrap(),
+            w["mean_error_floor"].as_f64().unwrap(),
+        );
+        assert!(
+            (0.3..=3.0).contains(&(e / f)),
+            "error {e} against floor {f}"
+        );
+    }
+    let md = std::fs::read_to_string(out.file("report.md")).unwrap();
+    assert!(md.starts_with("# widenet compare\n\n**What was run.** Data: 32 training"));
+    assert!(md.contains("Reduced run: its numbers are noisy"));
+    assert!(md.contains("| ntk_movement | ") && md.contains("| -1 | "));
+    assert!(md.trim_end().ends_with("```"), "{md}");
     let slope = |k: &str| r["slopes"][k]["slope"].as_f64().unwrap();
     // Kernel fluctuations at initialization and the deviation from the
     // infinite-width dynamics shrink like width^-1/2.

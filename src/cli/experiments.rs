@@ -13,7 +13,8 @@ use widenet::npy;
 Trains an ensemble at every width by full-batch gradient descent (ntk parameterization) and compares\n\
 it with the infinite-width NTK prediction at the same time t = lr * steps: kernel at initialization,\n\
 deviation from the linearized dynamics, kernel movement, ensemble mean and spread, loss curves, and\n\
-the fitted slopes in width (theory: -1/2). Writes report.json, report.md and SVG plots to --out."
+the fitted slopes in width against theory (-1/2 for kernel fluctuations, -1 for the kernel's\n\
+movement), the ensemble-mean error against its Monte Carlo floor. Writes report.json, report.md and figures to --out."
 )]
 pub struct CompareArgs {
     /// TOML settings (keys as the flags, e.g. widths = [64, 256], seeds = 8), or a
