@@ -37,9 +37,26 @@ fn compare_quick_reproduces_the_width_scaling() {
         "deviation_and_movement.svg",
         "loss.svg",
         "test_predictions.svg",
+        "ensemble_mean.svg",
     ] {
         assert!(out.file(f).exists(), "{f} missing");
     }
+    // The ensemble mean sits on the Monte Carlo floor of its seeds.
+    for w in r["widths"].as_array().unwrap() {
+        let (e, f) = (
+            w["mean_rel_error"].as_f64().unwrap(),
+            w["mean_error_floor"].as_f64().unwrap(),
+        );
+        assert!(
+            (0.3..=3.0).contains(&(e / f)),
+            "error {e} against floor {f}"
+        );
+    }
+    let md = std::fs::read_to_string(out.file("report.md")).unwrap();
+    assert!(md.starts_with("# widenet compare\n\n**What was run.** Data: 32 training"));
+    assert!(md.contains("Reduced run: its numbers are noisy"));
+    assert!(md.contains("| ntk_movement | ") && md.contains("| -1 | "));
+    assert!(md.trim_end().ends_with("```"), "{md}");
     let slope = |k: &str| r["slopes"][k]["slope"].as_f64().unwrap();
     // Kernel fluctuations at initialization and the deviation from the
     // infinite-width dynamics shrink like width^-1/2.
@@ -151,6 +168,15 @@ fn mutransfer_quick_best_rate_transfers_under_mup_only() {
     ] {
         assert!(out.file(f).exists(), "{f} missing");
     }
+    // muP's base width is the smallest; a best rate on the grid's edge is flagged.
+    assert_eq!(r["base_width"], 32);
+    let md = std::fs::read_to_string(out.file("report.md")).unwrap();
+    assert!(md.starts_with("# widenet mutransfer\n\n**What was run.**"));
+    assert!(md.contains("edge of its grid") || md.contains("edge of their grid"));
+    use widenet::experiments::mutransfer::edge;
+    assert_eq!(edge(&[1.0, 2.0, 3.0]), Some("low"));
+    assert_eq!(edge(&[3.0, 2.0, 1.0, f64::INFINITY]), None);
+    assert_eq!(edge(&[3.0, 2.0, 1.0]), Some("high"));
     let shift = |p: &str, o: &str| {
         r["sweeps"]
             .as_array()
@@ -240,6 +266,10 @@ fn drift_quick_separates_lazy_and_rich_training() {
         slope("mup", "feature_movement")
     );
     assert!(slope("mup", "feature_movement") > slope("ntk", "feature_movement") + 0.2);
+    let md = std::fs::read_to_string(out.file("report.md")).unwrap();
+    assert!(md.starts_with("# widenet drift\n\n**What was run.**"));
+    assert!(md.contains("| ntk | ") && md.contains("| ntk movement | ") && md.contains("| -1 | "));
+    assert!(md.trim_end().ends_with("```"));
     // Output scale: movement ~ 1/alpha.
     let fa = r["alpha_sweep"]["feature_slope"].as_f64().unwrap();
     assert!(

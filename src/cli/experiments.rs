@@ -13,7 +13,8 @@ use widenet::npy;
 Trains an ensemble at every width by full-batch gradient descent (ntk parameterization) and compares\n\
 it with the infinite-width NTK prediction at the same time t = lr * steps: kernel at initialization,\n\
 deviation from the linearized dynamics, kernel movement, ensemble mean and spread, loss curves, and\n\
-the fitted slopes in width (theory: -1/2). Writes report.json, report.md and SVG plots to --out."
+the fitted slopes in width against theory (-1/2 for kernel fluctuations, -1 for the kernel's\n\
+movement), the ensemble-mean error against its Monte Carlo floor. Writes report.json, report.md and figures to --out."
 )]
 pub struct CompareArgs {
     /// TOML settings (keys as the flags, e.g. widths = [64, 256], seeds = 8), or a
@@ -267,8 +268,11 @@ pub fn run_deep_linear(a: &DeepLinearArgs, device: Option<&str>) -> Result<()> {
     allow_negative_numbers = true,
     after_help = "Examples:\n  widenet mutransfer\n  widenet mutransfer --widths 128,256,512,1024 --sgd-log2-lrs=-8,-6,-4,-2,0,2 --steps 200\n\n\
 Sweeps the learning rate at every width under the standard parameterization and muP (base width:\n\
-the smallest width), with SGD and Adam, and reports the best learning rate per width and its shift\n\
-per doubling of the width. Diverged runs are recorded as diverged."
+the smallest width, whatever the order of --widths), with SGD and Adam, and reports the best learning\n\
+rate per width and its shift per doubling of the width (theory: -1 under SP, 0 under muP). Where a\n\
+best rate falls on the edge of its grid, that width's grid is widened by two grid steps on that side\n\
+and rerun, up to --widen times (default 2); a best rate still on the edge is flagged in report.json\n\
+and report.md. Diverged runs are recorded as diverged and marked in the figures."
 )]
 pub struct MuTransferArgs {
     /// Continue an interrupted sweep in --out without recomputing its finished points.
@@ -295,6 +299,10 @@ pub struct MuTransferArgs {
     /// Members (seeds) per point of the sweep.
     #[arg(long)]
     pub seeds: Option<usize>,
+    /// Times a width's grid is widened (two grid steps on that side) while its best rate lies on
+    /// the grid's edge (default 2; 0: never).
+    #[arg(long)]
+    pub widen: Option<usize>,
     /// The architecture (JSON file, or the layers inline; see `widenet kernel --help`); every
     /// hidden Dense layer is set to each width of the sweep. Replaces --depth and --activation.
     #[arg(long)]
@@ -331,7 +339,7 @@ pub fn run_mutransfer(a: &MuTransferArgs, device: Option<&str>) -> Result<()> {
     macro_rules! over {
         ($($f:ident),*) => { $( if let Some(v) = a.$f { c.$f = v; } )* };
     }
-    over!(seeds, depth, steps, seed);
+    over!(seeds, depth, steps, seed, widen);
     if let Some(arch) = &a.arch {
         c.arch = Some(super::kernel::read_arch(arch)?);
     }
@@ -347,8 +355,9 @@ pub fn run_mutransfer(a: &MuTransferArgs, device: Option<&str>) -> Result<()> {
 #[command(
     after_help = "Examples:\n  widenet drift\n  widenet drift --widths 64,256,1024,4096 --seeds 8 --steps 300\n\n\
 Relative change of the empirical NTK and of the hidden features during training, against width under\n\
-the ntk parameterization (lazy: shrinks like width^-1/2) and muP (rich: stays of order one), and against\n\
-an output scale alpha in the style of Chizat and Bach (shrinks like 1/alpha)."
+the ntk parameterization (lazy: the features move like width^-1/2, the NTK like 1/width by\n\
+perturbation theory) and muP (rich: both stay of order one; base width: the first of --widths), and\n\
+against an output scale alpha in the style of Chizat and Bach (both shrink like 1/alpha)."
 )]
 pub struct DriftArgs {
     /// Continue an interrupted run in --out without recomputing its finished points.

@@ -200,6 +200,7 @@ pub fn run(
     quiet: bool,
 ) -> Result<serde_json::Value> {
     cfg.validate()?;
+    let started = std::time::Instant::now();
     let d = cfg.singular_values.len();
     let mut rng = Rng::new(cfg.seed ^ 0xdee9_11ea);
     let uu = orthonormal(&mut rng, d, d);
@@ -415,10 +416,31 @@ pub fn run(
         "device": dev.info(),
         "results": results,
     });
-    let mut md = String::from("# widenet deep-linear\n\n");
+    let mut md = super::framing::opening(&super::framing::Run {
+        experiment: "deep-linear",
+        data: format!(
+            "the {d} points +-e_i mapped through a matrix of singular values {:?}",
+            cfg.singular_values
+        ),
+        arch: format!(
+            "linear networks of {:?} weight layers, width {}, {} seed(s)",
+            cfg.layers, cfg.width, cfg.seeds
+        ),
+        device: dev.info().name,
+        seconds: started.elapsed().as_secs_f64(),
+    });
+    let full = DeepLinearConfig::default();
+    md.push_str(&super::framing::noisy(
+        cfg.seeds < full.seeds || cfg.steps < full.steps,
+        "deep-linear",
+        &format!(
+            "{} seed(s), {} steps; the defaults are {} seeds, {} steps",
+            cfg.seeds, cfg.steps, full.seeds, full.steps
+        ),
+    ));
     md.push_str(&format!(
-        "Linear networks of width {} on a task with singular values {:?}, every mode initialized at strength {} (balanced, decoupled), trained by full-batch gradient descent with tau = {} steps. Device: {}.\n\n",
-        cfg.width, cfg.singular_values, cfg.u0, cfg.tau, dev.info().name
+        "Every mode initialized at strength {} (balanced, decoupled), trained by full-batch gradient descent with tau = {} steps, against the exact solutions of Saxe, McClelland and Ganguli (2014): the continuous-time solution and the exact map of the discrete steps.\n\n",
+        cfg.u0, cfg.tau
     ));
     md.push_str("| weight layers | largest deviation from the continuous-time solution (/ s) | from the exact discrete-time map (/ s) | steps to half strength, by mode | modes learned in order |\n|---|---|---|---|---|\n");
     for r in &results {
@@ -439,6 +461,7 @@ pub fn run(
     for &l in &cfg.layers {
         md.push_str(&format!("![{l} layers](modes_{l}_layers.svg)\n\n"));
     }
+    md.push_str(&super::framing::closing("deep-linear", &out.path));
     out.write_json(&report)?;
     out.write_md(&md)?;
     Ok(report)

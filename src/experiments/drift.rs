@@ -1,7 +1,8 @@
 //! `widenet drift`: lazy against rich training. The relative change over
 //! training of each member's empirical NTK and of its last hidden features,
-//! against width under the `ntk` parameterization (theory: ~ width^-1/2, the
-//! lazy regime of Jacot et al. 2018) and under muP (theory: order one at every
+//! against width under the `ntk` parameterization (the lazy regime of Jacot
+//! et al. 2018; theory: the features move like width^-1/2, the NTK like
+//! 1/width by perturbation theory) and under muP (theory: order one at every
 //! width, Yang and Hu 2021), and against an output scale alpha in the style of
 //! Chizat, Oyallon and Bach (2019): training `alpha f` on targets `y` is
 //! training `f` on `y / alpha` with the loss divided by `alpha^2`; centred at
@@ -9,7 +10,7 @@
 //! ~ 1/alpha).
 
 use super::data::teacher;
-use super::plot::{Series, plot};
+use super::plot::{plot, scaling};
 use super::{OutDir, mean, progress, seed_slope};
 use crate::activation::Activation;
 use crate::arch::Parameterization;
@@ -28,17 +29,14 @@ use serde_json::json;
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct DriftConfig {
-    /// Widths of the sweep.
-    /// Widths of the sweep.
+    /// Widths of the sweep (the first is muP's base width).
     pub widths: Vec<usize>,
-    /// Seeds per width.
     /// Seeds per point.
     pub seeds: usize,
     /// The architecture (hidden Dense layers set to each width); `None`
     /// builds it from the shorthand (`depth`, `activation`).
     pub arch: Option<crate::arch::Arch>,
     /// Shorthand: hidden layers.
-    /// Hidden layers.
     pub depth: usize,
     /// The nonlinearity (see `Activation::parse`).
     pub activation: String,
@@ -239,6 +237,7 @@ pub fn run(
     resume: bool,
 ) -> Result<serde_json::Value> {
     cfg.validate()?;
+    let started = std::time::Instant::now();
     let checkpoint =
         super::Checkpoint::open(out, &json!({"experiment": "drift", "config": cfg}), resume)?;
     let mut done_points: Vec<serde_json::Value> = Vec::new();
@@ -309,27 +308,40 @@ pub fn run(
         }
         let sn = seed_slope(&xs, &ntk_seeds);
         let sf = seed_slope(&xs, &feat_seeds);
+        let column = |v: &Vec<Vec<f64>>, i: usize| v.iter().map(|s| s[i]).collect::<Vec<_>>();
         let means = |v: &Vec<Vec<f64>>| -> Vec<(f64, f64)> {
             xs.iter()
                 .enumerate()
-                .map(|(i, &x)| (x, mean(&v.iter().map(|s| s[i]).collect::<Vec<_>>())))
+                .map(|(i, &x)| (x, mean(&column(v, i))))
                 .collect()
         };
-        let label = |what: &str, s: &Option<super::Slope>| {
-            format!(
-                "{} {what} (slope {:.2})",
-                p.name(),
-                s.map_or(f64::NAN, |s| s.slope)
-            )
+        let errs = |v: &Vec<Vec<f64>>| -> Vec<f64> {
+            (0..xs.len())
+                .map(|i| crate::stats::std(&column(v, i)) / (v.len() as f64).sqrt())
+                .collect()
         };
-        plot_series.push(Series::measured(
-            label("NTK movement", &sn),
-            means(&ntk_seeds),
-        ));
-        plot_series.push(Series::measured(
-            label("feature movement", &sf),
-            means(&feat_seeds),
-        ));
+        let c = if matches!(p, Parameterization::Ntk) {
+            0
+        } else {
+            2
+        };
+        for (what, seeds, fit, key) in [
+            ("NTK movement", &ntk_seeds, sn, "ntk_movement"),
+            ("feature movement", &feat_seeds, sf, "feature_movement"),
+        ] {
+            let power = theory(p, key).0;
+            plot_series.extend(scaling(
+                &format!("{} {what}", p.name()),
+                &means(seeds),
+                Some(errs(seeds)),
+                fit,
+                (
+                    power,
+                    &format!("theory, {} {what}: {}", p.name(), power_text(power)),
+                ),
+                c + usize::from(key == "feature_movement"),
+            ));
+        }
         by_param.push(json!({"parameterization": p.name(), "lr": lr, "widths": rows, "slopes": {"ntk_movement": sn, "feature_movement": sf}}));
     }
     // Output-scale sweep at one width, ntk parameterization.
@@ -349,9 +361,9 @@ pub fn run(
             continue;
         }
         if let Some(v) = checkpoint.get(&key) {
-            a_ntk.push(mean(&super::floats(&v["ntk"])));
-            a_feat.push(mean(&super::floats(&v["feat"])));
-            alpha_rows.push(json!({"alpha": alpha, "ntk_movement": a_ntk[a_ntk.len() - 1], "feature_movement": a_feat[a_feat.len() - 1]}));
+            a_ntk.push(super::floats(&v["ntk"]));
+            a_feat.push(super::floats(&v["feat"]));
+            alpha_rows.push(json!({"alpha": alpha, "ntk_movement": mean(&super::floats(&v["ntk"])), "feature_movement": mean(&super::floats(&v["feat"]))}));
             done_points.push(v);
             bar.inc(1);
             continue;
@@ -382,8 +394,8 @@ pub fn run(
         let v = json!({"key": key, "ntk": ntk, "feat": feat});
         checkpoint.put(&key, &v)?;
         done_points.push(v);
-        a_ntk.push(mean(&ntk));
-        a_feat.push(mean(&feat));
+        a_ntk.push(ntk.clone());
+        a_feat.push(feat.clone());
         alpha_rows.push(
             json!({"alpha": alpha, "ntk_movement": mean(&ntk), "feature_movement": mean(&feat)}),
         );
@@ -393,81 +405,215 @@ pub fn run(
     if let Some(shard) = checkpoint.finish_shard()? {
         return Ok(shard);
     }
-    let alpha_slope = super::fit_loglog(&cfg.alphas, &a_ntk).map(|f| f.0);
-    let feat_alpha_slope = super::fit_loglog(&cfg.alphas, &a_feat).map(|f| f.0);
+    // [seed][alpha], as the width sweep's [seed][width].
+    let by_seed = |v: &[Vec<f64>]| -> Vec<Vec<f64>> {
+        (0..cfg.seeds)
+            .map(|m| {
+                v.iter()
+                    .map(|a| a.get(m).copied().unwrap_or(f64::NAN))
+                    .collect()
+            })
+            .collect()
+    };
+    let (an, af) = (by_seed(&a_ntk), by_seed(&a_feat));
+    let (alpha_fit, feat_alpha_fit) = (seed_slope(&cfg.alphas, &an), seed_slope(&cfg.alphas, &af));
+    let alpha_slope = alpha_fit.map(|f| f.slope);
+    let feat_alpha_slope = feat_alpha_fit.map(|f| f.slope);
     plot(
         &out.file("movement_vs_width.svg"),
         "Relative change over training against width: ntk (lazy) and muP (rich)",
-        "width",
-        "relative change",
+        "width (hidden units)",
+        "relative change over training",
         true,
         true,
         &plot_series,
     )?;
+    let alpha_pts = |v: &[Vec<f64>]| -> (Vec<(f64, f64)>, Vec<f64>) {
+        let pts = cfg
+            .alphas
+            .iter()
+            .zip(v)
+            .map(|(a, m)| (*a, mean(m)))
+            .collect();
+        let err = v
+            .iter()
+            .map(|m| crate::stats::std(m) / (m.len() as f64).sqrt())
+            .collect();
+        (pts, err)
+    };
+    let mut alpha_series = Vec::new();
+    for (i, (what, v, fit)) in [
+        ("NTK movement", &a_ntk, alpha_fit),
+        ("feature movement", &a_feat, feat_alpha_fit),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (pts, err) = alpha_pts(v);
+        alpha_series.extend(scaling(
+            what,
+            &pts,
+            Some(err),
+            fit,
+            (-1.0, &format!("theory, {what}: 1/alpha")),
+            i,
+        ));
+    }
     plot(
         &out.file("movement_vs_alpha.svg"),
         &format!(
             "Relative change over training against output scale alpha (width {}, ntk)",
             cfg.alpha_width
         ),
-        "alpha",
-        "relative change",
+        "output scale alpha",
+        "relative change over training",
         true,
         true,
-        &[
-            Series::measured(
-                format!(
-                    "NTK movement (slope {:.2})",
-                    alpha_slope.unwrap_or(f64::NAN)
-                ),
-                cfg.alphas
-                    .iter()
-                    .cloned()
-                    .zip(a_ntk.iter().cloned())
-                    .collect(),
-            ),
-            Series::measured(
-                format!(
-                    "feature movement (slope {:.2})",
-                    feat_alpha_slope.unwrap_or(f64::NAN)
-                ),
-                cfg.alphas
-                    .iter()
-                    .cloned()
-                    .zip(a_feat.iter().cloned())
-                    .collect(),
-            ),
-        ],
+        &alpha_series,
     )?;
     let report = json!({
         "experiment": "drift", "version": env!("CARGO_PKG_VERSION"), "config": cfg, "device": dev.info(),
+        "seconds": started.elapsed().as_secs_f64(),
         "parameterizations": by_param,
-        "alpha_sweep": {"width": cfg.alpha_width, "lr": lr, "points": alpha_rows, "ntk_slope": alpha_slope, "feature_slope": feat_alpha_slope},
+        "alpha_sweep": {"width": cfg.alpha_width, "lr": lr, "points": alpha_rows, "ntk_slope": alpha_slope, "feature_slope": feat_alpha_slope, "slopes": {"ntk_movement": alpha_fit, "feature_movement": feat_alpha_fit}},
     });
-    let mut md = String::from("# widenet drift\n\n");
-    md.push_str(&format!("Relative change of the empirical NTK and of the last hidden features over {} steps of full-batch gradient descent, depth-{} {} networks, {} seeds. Device: {}.\n\n", cfg.steps, cfg.depth, cfg.activation, cfg.seeds, dev.info().name));
-    md.push_str("| parameterization | lr | NTK movement slope in width | feature movement slope in width | theory |\n|---|---|---|---|---|\n");
-    for b in &by_param {
-        let theory = if b["parameterization"] == "ntk" {
-            "-1/2 (lazy)"
+    out.write_json(&report)?;
+    out.write_md(&markdown(cfg, &report, &out.path))?;
+    Ok(report)
+}
+
+/// What theory says of a movement's slope in width under `p`: the power and why.
+fn theory(p: Parameterization, key: &str) -> (f64, &'static str) {
+    match (p, key) {
+        (Parameterization::Mup, _) => (
+            0.0,
+            "muP keeps every layer's update of order one at every width (Yang and Hu 2021): features and kernel move by a width-independent amount",
+        ),
+        (_, "ntk_movement") => (
+            -1.0,
+            "perturbation theory: the NTK's change is driven by the dNTK, of order 1/width (Dyer and Gur-Ari 2020; Huang and Yau 2020; Roberts, Yaida and Hanin 2022); the terms first order in the weights' change average out over the units, so the kernel moves like 1/width while each feature moves like width^-1/2",
+        ),
+        _ => (
+            -0.5,
+            "each hidden unit's preactivation moves by order width^-1/2 (the readout weights are of order width^-1/2), so the feature matrix changes by width^-1/2 relative to its size",
+        ),
+    }
+}
+
+fn power_text(p: f64) -> &'static str {
+    if p == 0.0 {
+        "order one"
+    } else if p == -1.0 {
+        "width^-1"
+    } else {
+        "width^-1/2"
+    }
+}
+
+fn markdown(cfg: &DriftConfig, r: &serde_json::Value, out: &std::path::Path) -> String {
+    use super::framing;
+    let num = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
+    let arch = match &cfg.arch {
+        Some(a) => format!(
+            "`{a}`, hidden Dense layers set to each width of {:?}",
+            cfg.widths
+        ),
+        None => format!(
+            "depth-{} {} MLP, widths {:?}, one output",
+            cfg.depth, cfg.activation, cfg.widths
+        ),
+    };
+    let mut md = framing::opening(&framing::Run {
+        experiment: "drift",
+        data: format!(
+            "teacher task, {} training points in {} dimensions",
+            cfg.n_train, cfg.d_in
+        ),
+        arch,
+        device: r["device"]["name"].as_str().unwrap_or("?").to_string(),
+        seconds: num(&r["seconds"]),
+    });
+    let full = DriftConfig::default();
+    md.push_str(&framing::noisy(
+        cfg.seeds < full.seeds || cfg.widths.len() < full.widths.len() || cfg.steps < full.steps,
+        "drift",
+        &format!(
+            "{} seeds, {} widths, {} steps; the defaults are {} seeds, {} widths, {} steps",
+            cfg.seeds,
+            cfg.widths.len(),
+            cfg.steps,
+            full.seeds,
+            full.widths.len(),
+            full.steps
+        ),
+    ));
+    md.push_str(&format!("Relative change (relative Frobenius distance between the end and the start of training) of each member's empirical NTK and of its last hidden features over {} steps of full-batch gradient descent on MSE, {} seeds; muP's base width is the first width, {}. Each slope is fitted to the mean over seeds; its error is the standard error of the slopes fitted seed by seed.\n\n", cfg.steps, cfg.seeds, cfg.widths[0]));
+    md.push_str("| parameterization | lr | quantity | slope in width | standard error | theory | against theory |\n|---|---|---|---|---|---|---|\n");
+    let mut differs = false;
+    for b in r["parameterizations"].as_array().into_iter().flatten() {
+        let p = if b["parameterization"] == "ntk" {
+            Parameterization::Ntk
         } else {
-            "0 (features learn)"
+            Parameterization::Mup
         };
+        for key in ["ntk_movement", "feature_movement"] {
+            let sl = &b["slopes"][key];
+            let fit = super::Slope {
+                slope: num(&sl["slope"]),
+                stderr: num(&sl["stderr"]),
+                intercept: 0.0,
+            };
+            let (power, _) = theory(p, key);
+            let v = framing::verdict(&fit, power);
+            differs |= v != "agrees";
+            md.push_str(&format!(
+                "| {} | {:.4} | {} | {:.3} | {:.3} | {power} | {v} |\n",
+                p.name(),
+                num(&b["lr"]),
+                key.replace('_', " "),
+                fit.slope,
+                fit.stderr
+            ));
+        }
+    }
+    let a = &r["alpha_sweep"];
+    for key in ["ntk_movement", "feature_movement"] {
+        let sl = &a["slopes"][key];
+        let fit = super::Slope {
+            slope: num(&sl["slope"]),
+            stderr: num(&sl["stderr"]),
+            intercept: 0.0,
+        };
+        let v = framing::verdict(&fit, -1.0);
+        differs |= v != "agrees";
         md.push_str(&format!(
-            "| {} | {:.4} | {:.3} | {:.3} | {theory} |\n",
-            b["parameterization"].as_str().unwrap_or(""),
-            b["lr"].as_f64().unwrap_or(f64::NAN),
-            b["slopes"]["ntk_movement"]["slope"]
-                .as_f64()
-                .unwrap_or(f64::NAN),
-            b["slopes"]["feature_movement"]["slope"]
-                .as_f64()
-                .unwrap_or(f64::NAN)
+            "| ntk, width {}, slope in alpha | {:.4} | {} | {:.3} | {:.3} | -1 | {v} |\n",
+            cfg.alpha_width,
+            num(&a["lr"]),
+            key.replace('_', " "),
+            fit.slope,
+            fit.stderr
         ));
     }
-    md.push_str(&format!("\nOutput-scale sweep at width {}: NTK movement slope in alpha {:.3}, feature movement slope {:.3} (theory: -1).\n\n", cfg.alpha_width, alpha_slope.unwrap_or(f64::NAN), feat_alpha_slope.unwrap_or(f64::NAN)));
-    md.push_str("![movement against width](movement_vs_width.svg)\n\n![movement against alpha](movement_vs_alpha.svg)\n");
-    out.write_json(&report)?;
-    out.write_md(&md)?;
-    Ok(report)
+    md.push_str("\nWhy these powers:\n\n");
+    for (p, key) in [
+        (Parameterization::Ntk, "ntk_movement"),
+        (Parameterization::Ntk, "feature_movement"),
+        (Parameterization::Mup, "ntk_movement"),
+    ] {
+        let (power, why) = theory(p, key);
+        let what = if p == Parameterization::Mup {
+            "muP, both".to_string()
+        } else {
+            format!("ntk, {}", key.replace('_', " "))
+        };
+        md.push_str(&format!("- {what} ({power}): {why}.\n"));
+    }
+    md.push_str("- Output scale alpha (-1): training `alpha f` centred at initialization asks each member for a change of `y / alpha`, so the weights, the features and (to first order) the kernel move like 1/alpha in the lazy limit (Chizat, Oyallon and Bach 2019); at small alpha the movement is no longer small and the power bends.\n\n");
+    if differs {
+        md.push_str("Where a slope differs from its theory, the likely causes are the few widths (or scales) and seeds of the sweep and corrections of higher order in 1/width at the small widths, which bend a fit over the whole range. A larger run (`--large`, more seeds) narrows the errors.\n\n");
+    }
+    md.push_str("![movement against width](movement_vs_width.svg)\n\n![movement against alpha](movement_vs_alpha.svg)\n\n");
+    md.push_str(&framing::closing("drift", out));
+    md
 }

@@ -13,6 +13,7 @@ pub mod compare;
 pub mod data;
 pub mod deep_linear;
 pub mod drift;
+pub mod framing;
 pub mod learning_curves;
 pub mod mutransfer;
 pub mod plot;

@@ -4,8 +4,8 @@ use super::CompareConfig;
 use super::theory::Theory;
 use crate::arch::Arch;
 use crate::error::Result;
-use crate::experiments::plot::{Series, plot};
-use crate::experiments::{OutDir, Slope, floats};
+use crate::experiments::plot::{Series, plot, scaling};
+use crate::experiments::{OutDir, Slope, floats, framing};
 use crate::stats::{mean, std};
 
 /// The per-width points gathered into series.
@@ -21,6 +21,9 @@ pub(super) struct Summary {
     pub finals: Vec<(usize, Vec<f64>, Vec<f64>)>,
     /// The fitted slopes.
     pub slopes: [(&'static str, Option<Slope>); 4],
+    /// Per width: the ensemble mean's relative error against the
+    /// infinite-width mean, and its Monte Carlo floor.
+    pub mean_err: Vec<(f64, f64)>,
 }
 
 impl Summary {
@@ -72,39 +75,47 @@ impl Summary {
             .collect();
         let xs: Vec<f64> = done.iter().map(|&w| w as f64).collect();
         let slopes = super::slopes_of(&xs, &per_seed);
+        let num = |w: &serde_json::Value, k: &str| w[k].as_f64().unwrap_or(f64::NAN);
+        let mean_err = widths_json
+            .iter()
+            .map(|w| (num(w, "mean_rel_error"), num(w, "mean_error_floor")))
+            .collect();
         Summary {
             xs,
             per_seed,
             curves,
             finals,
             slopes,
+            mean_err,
         }
     }
 }
 
-fn theory_line(xs: &[f64], ys: &[f64], power: f64) -> Vec<(f64, f64)> {
-    // c * x^power through the geometric mean of the measurements.
-    let pts: Vec<(f64, f64)> = xs
-        .iter()
-        .zip(ys)
-        .filter(|(_, y)| **y > 0.0)
-        .map(|(x, y)| (*x, *y))
-        .collect();
-    if pts.is_empty() {
-        return Vec::new();
-    }
-    let lc = pts
-        .iter()
-        .map(|(x, y)| y.ln() - power * x.ln())
-        .sum::<f64>()
-        / pts.len() as f64;
-    [xs[0], xs[xs.len() - 1]]
-        .iter()
-        .map(|&x| (x, (lc + power * x.ln()).exp()))
-        .collect()
-}
+/// What theory says of each fitted quantity: its power of the width and why.
+pub(super) const THEORY: [(&str, f64, &str); 4] = [
+    (
+        "ntk_init_distance",
+        -0.5,
+        "the empirical NTK is an average over the width's independent units, so it fluctuates around its limit like width^-1/2 (central limit theorem)",
+    ),
+    (
+        "member_deviation",
+        -0.5,
+        "each member follows its own empirical NTK, which differs from the analytic one by width^-1/2 at initialization; the kernel's movement adds only 1/width",
+    ),
+    (
+        "ntk_movement",
+        -1.0,
+        "perturbation theory: the change of the NTK during training is driven by the dNTK, of order 1/width (Dyer and Gur-Ari 2020; Huang and Yau 2020; Roberts, Yaida and Hanin 2022); Lee et al. (2019) bound it by width^-1/2",
+    ),
+    (
+        "nngp_init_distance",
+        -0.5,
+        "as the NTK: an average over the width's units, fluctuating like width^-1/2",
+    ),
+];
 
-/// The four figures.
+/// The five figures.
 pub(super) fn write_plots(out: &OutDir, s: &Summary, times: &[f64], th: &Theory) -> Result<()> {
     let (xs, per_seed, slopes) = (&s.xs, &s.per_seed, &s.slopes);
     let (curves, finals) = (&s.curves, &s.finals);
@@ -119,55 +130,68 @@ pub(super) fn write_plots(out: &OutDir, s: &Summary, times: &[f64], th: &Theory)
             .collect();
         (m, e)
     };
-    let label = |name: &str, i: usize| match slopes[i].1 {
-        Some(s) => format!("{name} (slope {:.2} ± {:.2})", s.slope, s.stderr),
-        None => name.to_string(),
+    let pts =
+        |m: &[f64]| -> Vec<(f64, f64)> { xs.iter().cloned().zip(m.iter().cloned()).collect() };
+    let fig = |i: usize, name: &str, color: usize| -> Vec<Series> {
+        let (m, e) = stats(i);
+        let p = THEORY[i].1;
+        let th = if p == -0.5 { "width^-1/2" } else { "width^-1" };
+        scaling(
+            name,
+            &pts(&m),
+            Some(e),
+            slopes[i].1,
+            (p, &format!("theory for the {name}: {th}")),
+            color,
+        )
     };
-    let (k_m, k_e) = stats(0);
-    let (g_m, g_e) = stats(3);
+    let mut init = fig(0, "NTK", 0);
+    init.extend(fig(3, "NNGP", 1));
     plot(
         &out.file("kernel_at_init.svg"),
         "Empirical kernels at initialization against the infinite-width kernels",
-        "width",
+        "width (hidden units)",
         "relative Frobenius distance",
         true,
         true,
-        &[
-            Series::measured(
-                label("NTK", 0),
-                xs.iter().cloned().zip(k_m.iter().cloned()).collect(),
-            )
-            .with_err(k_e),
-            Series::measured(
-                label("NNGP", 3),
-                xs.iter().cloned().zip(g_m.iter().cloned()).collect(),
-            )
-            .with_err(g_e),
-            Series::theory("theory: width^-1/2", theory_line(xs, &k_m, -0.5)),
-        ],
+        &init,
     )?;
-    let (d_m, d_e) = stats(1);
-    let (m_m, m_e) = stats(2);
+    let mut dm = fig(1, "member deviation from linearized dynamics", 0);
+    dm.extend(fig(2, "NTK movement during training", 1));
     plot(
         &out.file("deviation_and_movement.svg"),
         "Finite networks against infinite-width dynamics after training",
-        "width",
+        "width (hidden units)",
         "relative distance",
+        true,
+        true,
+        &dm,
+    )?;
+    let e = curves.first().map_or(0, |_| per_seed[0].len());
+    plot(
+        &out.file("ensemble_mean.svg"),
+        &format!("Ensemble mean of {e} members against the infinite-width mean"),
+        "width (hidden units)",
+        "relative error of the ensemble mean",
         true,
         true,
         &[
             Series::measured(
-                label("member deviation from linearized dynamics", 1),
-                xs.iter().cloned().zip(d_m.iter().cloned()).collect(),
+                "ensemble-mean error",
+                xs.iter()
+                    .cloned()
+                    .zip(s.mean_err.iter().map(|m| m.0))
+                    .collect(),
             )
-            .with_err(d_e),
-            Series::measured(
-                label("NTK movement during training", 2),
-                xs.iter().cloned().zip(m_m.iter().cloned()).collect(),
+            .with_color(0),
+            Series::theory(
+                format!("Monte Carlo floor of {e} seeds: sqrt(member variance / {e})"),
+                xs.iter()
+                    .cloned()
+                    .zip(s.mean_err.iter().map(|m| m.1))
+                    .collect(),
             )
-            .with_err(m_e),
-            Series::theory("theory: width^-1/2", theory_line(xs, &d_m, -0.5)),
-            Series::theory("theory: width^-1/2 ", theory_line(xs, &m_m, -0.5)),
+            .with_color(0),
         ],
     )?;
     let mut series = vec![
@@ -254,17 +278,45 @@ pub(super) fn markdown(
     cfg: &CompareConfig,
     arch: &Arch,
     r: &serde_json::Value,
-    slopes: &[(&str, Option<Slope>); 4],
-    lr: f64,
-    t: f64,
+    s_: &Summary,
+    seconds: f64,
+    out: &std::path::Path,
 ) -> String {
-    let mut s = String::new();
-    s.push_str("# widenet compare\n\n");
-    s.push_str(&format!(
-        "Networks `{arch}` (hidden Dense layers set to each width), {} seeds per width, trained by full-batch gradient descent on MSE with learning rate {:.4} for {} steps (t = {:.2}), against the infinite-width NTK prediction at the same t. Device: {}.\n\n",
-        cfg.seeds, lr, cfg.steps, t, r["device"]["name"].as_str().unwrap_or("?")
+    let slopes = &s_.slopes;
+    let num = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
+    let (lr, t) = (num(&r["lr"]), num(&r["t_final"]));
+    let mut s = framing::opening(&framing::Run {
+        experiment: "compare",
+        data: format!(
+            "{} training and {} test points in {} dimensions, one output",
+            r["data"]["n_train"], r["data"]["n_test"], r["data"]["d_in"]
+        ),
+        arch: format!(
+            "`{arch}` (ntk parameterization), hidden Dense layers set to each width of {:?}",
+            cfg.widths
+        ),
+        device: r["device"]["name"].as_str().unwrap_or("?").to_string(),
+        seconds,
+    });
+    let full = CompareConfig::default();
+    s.push_str(&framing::noisy(
+        cfg.seeds < full.seeds || cfg.widths.len() < full.widths.len() || cfg.steps < full.steps,
+        "compare",
+        &format!(
+            "{} seeds, {} widths, {} steps; the defaults are {} seeds, {} widths, {} steps",
+            cfg.seeds,
+            cfg.widths.len(),
+            cfg.steps,
+            full.seeds,
+            full.widths.len(),
+            full.steps
+        ),
     ));
-    s.push_str("| width | NTK distance at init | NNGP distance at init | member deviation | NTK movement | ensemble-mean error | spread / predicted variance | final train loss | final test loss |\n|---|---|---|---|---|---|---|---|---|\n");
+    s.push_str(&format!(
+        "{} seeds per width, trained by full-batch gradient descent on MSE with learning rate {:.4} for {} steps (t = {:.2}), against the infinite-width NTK prediction at the same t.\n\n",
+        cfg.seeds, lr, cfg.steps, t
+    ));
+    s.push_str("| width | NTK distance at init | NNGP distance at init | member deviation | NTK movement | ensemble-mean error | its Monte Carlo floor | spread / predicted variance | final train loss | final test loss |\n|---|---|---|---|---|---|---|---|---|---|\n");
     if let Some(ws) = r["widths"].as_array() {
         for w in ws {
             let last = |k: &str| {
@@ -274,14 +326,15 @@ pub(super) fn markdown(
                     .unwrap_or(f64::NAN)
             };
             s.push_str(&format!(
-                "| {} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.3} | {:.4e} | {:.4e} |\n",
+                "| {} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.3} | {:.4e} | {:.4e} |\n",
                 w["width"],
-                w["ntk_init_distance"]["mean"].as_f64().unwrap_or(f64::NAN),
-                w["nngp_init_distance"]["mean"].as_f64().unwrap_or(f64::NAN),
-                w["member_deviation"]["mean"].as_f64().unwrap_or(f64::NAN),
-                w["ntk_movement"]["mean"].as_f64().unwrap_or(f64::NAN),
-                w["mean_rel_error"].as_f64().unwrap_or(f64::NAN),
-                w["variance_ratio"].as_f64().unwrap_or(f64::NAN),
+                num(&w["ntk_init_distance"]["mean"]),
+                num(&w["nngp_init_distance"]["mean"]),
+                num(&w["member_deviation"]["mean"]),
+                num(&w["ntk_movement"]["mean"]),
+                num(&w["mean_rel_error"]),
+                num(&w["mean_error_floor"]),
+                num(&w["variance_ratio"]),
                 last("train_loss_curve"),
                 last("test_loss_curve"),
             ));
@@ -296,20 +349,54 @@ pub(super) fn markdown(
             .unwrap_or(f64::NAN)
     };
     s.push_str(&format!(
-        "| infinite | 0 | 0 | 0 | 0 | 0 | 1 | {:.4e} | {:.4e} |\n\n",
+        "| infinite | 0 | 0 | 0 | 0 | 0 | 0 | 1 | {:.4e} | {:.4e} |\n\n",
         last("train_loss_curve"),
         last("test_loss_curve")
     ));
-    s.push_str("## Fitted power laws in width (theory: -1/2)\n\n| quantity | slope | standard error over seeds |\n|---|---|---|\n");
-    for (name, sl) in slopes {
+    s.push_str("## Fitted power laws in width against theory\n\nEach slope is fitted to the mean over seeds (log-log least squares over every width); its error is the standard error of the slopes fitted seed by seed. The last column fits only the three widest widths, where the leading power of the width dominates.\n\n| quantity | slope | standard error | theory | against theory | slope over the 3 widest |\n|---|---|---|---|---|---|\n");
+    let k = s_.xs.len();
+    for ((name, sl), (_, p, _)) in slopes.iter().zip(THEORY) {
         if let Some(sl) = sl {
+            let i = slopes.iter().position(|x| x.0 == *name).unwrap_or(0);
+            let means: Vec<f64> = (0..k)
+                .map(|w| mean(&s_.per_seed[i].iter().map(|v| v[w]).collect::<Vec<_>>()))
+                .collect();
+            let wide = if k > 3 {
+                crate::experiments::fit_loglog(&s_.xs[k - 3..], &means[k - 3..])
+                    .map_or("-".into(), |f| format!("{:.3}", f.0))
+            } else {
+                "-".into()
+            };
             s.push_str(&format!(
-                "| {name} | {:.3} | {:.3} |\n",
-                sl.slope, sl.stderr
+                "| {name} | {:.3} | {:.3} | {p} | {} | {wide} |\n",
+                sl.slope,
+                sl.stderr,
+                framing::verdict(sl, p)
             ));
         }
     }
-    s.push_str("\n## Plots\n\n![kernel at initialization](kernel_at_init.svg)\n\n![deviation and movement](deviation_and_movement.svg)\n\n![loss](loss.svg)\n\n![test predictions](test_predictions.svg)\n\n");
-    s.push_str("Every number above is in `report.json`, with the configuration that reproduces it (`widenet compare --config` accepts that `config` object as TOML).\n");
+    s.push_str("\nWhy these powers:\n\n");
+    for (name, p, why) in THEORY {
+        s.push_str(&format!("- `{name}` ({p}): {why}.\n"));
+    }
+    s.push_str("\nWhere a slope differs from its theory, the likely cause is that these widths are not wide enough for the leading power to dominate: terms of higher order in 1/width bend a fit over the whole range (with more than three widths, the last column shows whether the slope approaches the theory as the width grows). ");
+    let (errs, floors): (Vec<f64>, Vec<f64>) = s_.mean_err.iter().copied().unzip();
+    let ratio = mean(
+        &errs
+            .iter()
+            .zip(&floors)
+            .map(|(e, f)| e / f)
+            .filter(|r| r.is_finite())
+            .collect::<Vec<_>>(),
+    );
+    s.push_str(&format!(
+        "The ensemble-mean error has no power law to fit: with {} members it sits on its Monte Carlo floor, the standard error sqrt(sum of the members' variances / {}) / |infinite-width mean| computed from the measured spread (ratio of error to floor, averaged over widths: {ratio:.2}; about 1 means the mean agrees with the infinite-width mean up to seed noise, and more seeds, not more width, would lower it).\n\n",
+        cfg.seeds, cfg.seeds
+    ));
+    s.push_str("## Plots\n\n![kernel at initialization](kernel_at_init.svg)\n\n![deviation and movement](deviation_and_movement.svg)\n\n![ensemble mean](ensemble_mean.svg)\n\n![loss](loss.svg)\n\n![test predictions](test_predictions.svg)\n\n");
+    s.push_str(
+        "Every number above is in `report.json`, with the configuration that reproduces it.\n\n",
+    );
+    s.push_str(&framing::closing("compare", out));
     s
 }

@@ -136,6 +136,9 @@ pub(super) fn measure(
         "member_deviation": {"mean": mean(&deviation), "per_seed": deviation},
         "ntk_movement": {"mean": mean(&movement), "per_seed": movement},
         "mean_rel_error": norm(&mean_err) / norm(&th.mu_inf),
+        // The Monte Carlo floor of that error: the standard error of a mean
+        // of e members around its expectation, from the measured variance.
+        "mean_error_floor": (ens_var.iter().sum::<f64>() / e as f64).sqrt() / norm(&th.mu_inf),
         "spread_variance": mean(&ens_var),
         "predicted_variance": mean(&th.var_inf),
         "variance_ratio": mean(&ens_var) / mean(&th.var_inf),

@@ -116,6 +116,51 @@ impl Series {
     }
 }
 
+/// A measured power law in one palette colour: markers (with error bars when
+/// given) labelled with the fitted slope, the fitted line (thin, solid) and
+/// the theory's power `theory.0` (dashed, labelled `theory.1`) drawn densely
+/// through the geometric mean of the measurements.
+pub fn scaling(
+    name: &str,
+    points: &[(f64, f64)],
+    err: Option<Vec<f64>>,
+    fit: Option<crate::experiments::Slope>,
+    theory: (f64, &str),
+    color: usize,
+) -> Vec<Series> {
+    let label = match fit {
+        Some(f) if f.stderr.is_finite() => {
+            format!("{name} (slope {:.2} ± {:.2})", f.slope, f.stderr)
+        }
+        Some(f) => format!("{name} (slope {:.2})", f.slope),
+        None => name.to_string(),
+    };
+    let mut m = Series::measured(label, points.to_vec()).with_color(color);
+    if let Some(e) = err {
+        m = m.with_err(e);
+    }
+    let mut out = vec![m];
+    let pos: Vec<(f64, f64)> = points
+        .iter()
+        .copied()
+        .filter(|(x, y)| *x > 0.0 && *y > 0.0 && y.is_finite())
+        .collect();
+    if pos.len() < 2 {
+        return out;
+    }
+    let (x0, x1) = (pos[0].0, pos[pos.len() - 1].0);
+    if let Some(f) = fit {
+        out.push(Series::power_fit("", f.slope, f.intercept, x0, x1).with_color(color));
+    }
+    let p = theory.0;
+    let c = pos.iter().map(|(x, y)| y.ln() - p * x.ln()).sum::<f64>() / pos.len() as f64;
+    out.push(Series::power_fit(theory.1, p, c, x0, x1).with_color(color));
+    if let Some(t) = out.last_mut() {
+        t.kind = Kind::Theory;
+    }
+    out
+}
+
 /// Which files a figure is written as.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
