@@ -263,3 +263,266 @@ fn slurm_array_scripts_give_the_single_machine_report_and_a_whole_kernel() {
     assert_eq!(npy::read(&k).unwrap().data, npy::read(&full).unwrap().data);
     let _ = std::fs::remove_dir_all(&base);
 }
+
+fn shard_record(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("shard.json")).unwrap()).unwrap()
+}
+
+fn names(v: &serde_json::Value) -> Vec<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The report without its top-level fields `volatile` (timings, and a
+/// command line naming the output folder).
+fn report_without(dir: &Path, volatile: &[&str]) -> serde_json::Value {
+    let mut r = report(dir);
+    let m = r.as_object_mut().unwrap();
+    for k in volatile {
+        assert!(m.remove(*k).is_some(), "{k} is not in {}", dir.display());
+    }
+    r
+}
+
+/// `args` run whole, as shards 0/2 and 1/2, and merged: the merged report
+/// equals the whole run's (all but `volatile`), exactly; a missing shard's
+/// units and a unit claimed by two shards are named. Returns the folder
+/// (`one`, `s0`, `s1`, `all` in it).
+fn merged_equals_single(name: &str, args: &[&str], volatile: &[&str]) -> PathBuf {
+    let base = tmp(name);
+    let dir = |d: &str| base.join(d);
+    let with = |extra: &[&str]| {
+        let (rc, log) = run(&[args, extra].concat());
+        assert_eq!(rc, 0, "{name} {extra:?}: {log}");
+    };
+    with(&["--out", s(&dir("one"))]);
+    with(&["--shard", "0/2", "--out", s(&dir("s0"))]);
+    with(&["--shard", "1/2", "--out", s(&dir("s1"))]);
+    assert!(
+        !dir("s0").join("report.json").exists(),
+        "a shard wrote a report"
+    );
+    let (r0, r1) = (shard_record(&dir("s0")), shard_record(&dir("s1")));
+    let (units, own0, own1) = (
+        names(&r0["units"]),
+        names(&r0["owned"]),
+        names(&r1["owned"]),
+    );
+    assert_eq!(r0["experiment"], name);
+    assert_eq!(names(&r1["units"]), units);
+    assert!(units.len() >= 2, "{name}: {units:?}");
+    // Round robin: unit k belongs to shard k mod 2.
+    let want = |i: usize| -> Vec<String> { units.iter().skip(i).step_by(2).cloned().collect() };
+    assert_eq!((own0.clone(), own1.clone()), (want(0), want(1)), "{name}");
+
+    // Shard 1 missing: its units are named, nothing is written.
+    let (rc, log) = run(&["merge", s(&dir("all")), s(&dir("s0"))]);
+    assert_eq!(rc, 2, "{log}");
+    assert!(
+        log.contains(&format!(
+            "units missing: {} (shards not given: 1/2)",
+            own1.join(", ")
+        )),
+        "{name}: {log}"
+    );
+    assert!(!dir("all").join("report.json").exists());
+    // A shard that also claims a unit of shard 0: the unit is named.
+    let dup = dir("dup");
+    std::fs::create_dir_all(dup.join("points")).unwrap();
+    for f in std::fs::read_dir(dir("s1").join("points")).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, dup.join("points").join(f.file_name().unwrap())).unwrap();
+    }
+    let stolen = &own0[0];
+    let file = format!("{stolen}.json");
+    std::fs::copy(
+        dir("s0").join("points").join(&file),
+        dup.join("points").join(&file),
+    )
+    .unwrap();
+    let mut r = r1.clone();
+    r["owned"]
+        .as_array_mut()
+        .unwrap()
+        .push(stolen.as_str().into());
+    std::fs::write(dup.join("shard.json"), r.to_string()).unwrap();
+    let (rc, log) = run(&["merge", s(&dir("x")), s(&dir("s0")), s(&dup)]);
+    assert_eq!(rc, 2, "{log}");
+    assert!(
+        log.contains(&format!(
+            "units computed twice: {stolen} (in {}, {})",
+            s(&dir("s0")),
+            s(&dup)
+        )),
+        "{name}: {log}"
+    );
+
+    let (rc, log) = run(&[
+        "--device",
+        "cpu",
+        "merge",
+        s(&dir("all")),
+        s(&dir("s1")),
+        s(&dir("s0")),
+    ]);
+    assert_eq!(rc, 0, "{log}");
+    assert_eq!(
+        report_without(&dir("all"), volatile),
+        report_without(&dir("one"), volatile),
+        "{name}: the merged report differs from the single run's"
+    );
+    base
+}
+
+#[test]
+fn chaos_shards_merge_to_the_single_run() {
+    let base = merged_equals_single(
+        "chaos",
+        &[
+            "--device",
+            "cpu",
+            "chaos",
+            "--quick",
+            "--quiet",
+            "--sw2",
+            "1:3:8",
+            "--sb2",
+            "0:0.5:4",
+            "--prop-depth",
+            "6",
+            "--widths",
+            "16,32",
+            "--seeds",
+            "1",
+            "--depths",
+            "3,6",
+            "--train-sw2",
+            "1:3:3",
+            "--steps",
+            "20",
+            "--train-width",
+            "16",
+        ],
+        &["seconds", "theory_seconds"],
+    );
+    let units = names(&shard_record(&base.join("s0"))["units"]);
+    assert_eq!(
+        units,
+        [
+            "theory",
+            "prop-w16",
+            "prop-w32",
+            "gradients",
+            "train-d3",
+            "train-d6"
+        ]
+    );
+    let _ = std::fs::remove_dir_all(&base);
+}
+
+#[test]
+fn learning_curves_shards_merge_to_the_single_run() {
+    let base = merged_equals_single(
+        "learning-curves",
+        &["--device", "cpu", "learning-curves", "--quick", "--quiet"],
+        &["timing"],
+    );
+    // The spectrum is unit 0 (shard 0's); shard 1 saved no spectrum.
+    let units = names(&shard_record(&base.join("s0"))["units"]);
+    assert_eq!(units[0], "spectrum");
+    assert!(!base.join("s1/points/spectrum.json").exists());
+    let _ = std::fs::remove_dir_all(&base);
+}
+
+#[test]
+fn random_labels_shards_merge_to_the_single_run() {
+    let base = merged_equals_single(
+        "random-labels",
+        &["--device", "cpu", "random-labels", "--quick", "--quiet"],
+        &["seconds"],
+    );
+    let _ = std::fs::remove_dir_all(&base);
+}
+
+#[test]
+fn sharpness_shards_merge_to_the_single_run() {
+    let base = merged_equals_single(
+        "sharpness",
+        &[
+            "--device",
+            "cpu",
+            "sharpness",
+            "--quick",
+            "--quiet",
+            "--widths",
+            "8,16",
+            "--steps",
+            "60",
+            "--every",
+            "20",
+            "--n-train",
+            "16",
+        ],
+        &["seconds"],
+    );
+    // ntk then mup, each its calibration then its widths: shard 1 owns
+    // ntk-w8 and mup's calibration, and computed ntk's calibration too
+    // (kept in its own points, not merged: the merge copies shard 0's).
+    let units = names(&shard_record(&base.join("s0"))["units"]);
+    assert_eq!(
+        units,
+        [
+            "calibration-ntk",
+            "ntk-w8",
+            "ntk-w16",
+            "calibration-mup",
+            "mup-w8",
+            "mup-w16"
+        ]
+    );
+    assert!(base.join("s1/points/calibration-ntk.json").exists());
+    let _ = std::fs::remove_dir_all(&base);
+}
+
+#[test]
+fn superposition_shards_merge_to_the_single_run() {
+    let args = ["--device", "cpu", "superposition", "--quick", "--quiet"];
+    let base = merged_equals_single("superposition", &args, &["timing", "command"]);
+    // 2 models x 5 sparsities, then 5 rows of the phase diagram.
+    let units = names(&shard_record(&base.join("s0"))["units"]);
+    assert_eq!(units.len(), 15);
+    assert_eq!(
+        (units[0].as_str(), units[14].as_str()),
+        ("relu-r0-s0", "phase-p4")
+    );
+    // The weights too, bit for bit.
+    let read = |d: &str| std::fs::read(base.join(d).join("weights.safetensors")).unwrap();
+    let (a, b) = (read("one"), read("all"));
+    let (a, b) = (
+        safetensors::SafeTensors::deserialize(&a).unwrap(),
+        safetensors::SafeTensors::deserialize(&b).unwrap(),
+    );
+    let mut names_a = a.names();
+    names_a.sort();
+    assert_eq!(names_a.len(), 6);
+    for n in names_a {
+        assert_eq!(
+            a.tensor(n).unwrap().data(),
+            b.tensor(n).unwrap().data(),
+            "{n}"
+        );
+    }
+    // A finished shard resumed keeps its points and writes the same record.
+    let before = shard_record(&base.join("s0"));
+    let (rc, log) = run(&[
+        &args[..],
+        &["--shard", "0/2", "--resume", "--out", s(&base.join("s0"))],
+    ]
+    .concat());
+    assert_eq!(rc, 0, "{log}");
+    assert_eq!(shard_record(&base.join("s0")), before);
+    let _ = std::fs::remove_dir_all(&base);
+}

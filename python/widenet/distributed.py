@@ -1,5 +1,6 @@
 """Sweeps on a Ray cluster: every unit of a sweep (a checkpointed point of
-``compare``, ``drift``, ``mutransfer``, ...) is a Ray task; tasks return their
+``compare``, ``drift``, ``mutransfer``, ``chaos``, ``learning-curves``,
+``random-labels``, ``sharpness`` or ``superposition``) is a Ray task; tasks return their
 points to the driver, which writes them into ``OUT/points`` as they arrive (no
 shared file system is needed), then builds the report from them exactly as a
 single machine would (``widenet ... --resume --from-points``).
@@ -135,7 +136,9 @@ def run(
     quiet: bool = False,
     _kill_once: Optional[str] = None,
 ) -> Dict[str, Any]:
-    """Runs sweep ``command`` (``"compare"``, ``"drift"``, ``"mutransfer"``...)
+    """Runs sweep ``command`` (``"compare"``, ``"drift"``, ``"mutransfer"``,
+    ``"chaos"``, ``"learning-curves"``, ``"random-labels"``, ``"sharpness"``,
+    ``"superposition"``)
     with ``config`` (flags as a mapping, or a TOML file) on the Ray cluster at
     ``address`` (``None``: connect to or start a local one; ``"auto"``: the
     running cluster), writing ``out`` as ``widenet COMMAND --out OUT`` would.
@@ -227,7 +230,8 @@ def main(args: Optional[Sequence[str]] = None) -> int:
     every flag it does not know goes to the widenet command."""
     p = argparse.ArgumentParser(prog="python -m widenet.distributed", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("command", help="the sweep: compare, drift, mutransfer, ...")
+    p.add_argument("command", help="the sweep: compare, drift, mutransfer, chaos, "
+                   "learning-curves, random-labels, sharpness, superposition")
     p.add_argument("--address", default=None, help="Ray cluster (auto: the running one)")
     p.add_argument("--out", required=True)
     p.add_argument("--resume", action="store_true")

@@ -27,7 +27,16 @@ pub struct MergeArgs {
 fn is_sweep(c: &Option<Command>) -> bool {
     matches!(
         c,
-        None | Some(Command::Compare(_) | Command::Drift(_) | Command::Mutransfer(_))
+        None | Some(
+            Command::Compare(_)
+                | Command::Drift(_)
+                | Command::Mutransfer(_)
+                | Command::Chaos(_)
+                | Command::LearningCurves(_)
+                | Command::RandomLabels(_)
+                | Command::Sharpness(_)
+                | Command::Superposition(_)
+        )
     )
 }
 
@@ -61,7 +70,7 @@ pub(crate) fn plan_from(cli: &Cli, argv: Vec<String>) -> Result<()> {
     }
     if chosen.iter().any(|c| *c) && !is_sweep(&cli.command) {
         return Err(Error::invalid(
-            "--shard: only the sweeps take it (compare, drift, mutransfer)",
+            "--shard: only the sweeps take it (compare, drift, mutransfer, chaos, learning-curves, random-labels, sharpness, superposition)",
         ));
     }
     let plan = match &cli.shard {

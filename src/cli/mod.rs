@@ -38,7 +38,8 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub no_autotune: bool,
 
-    /// Run only shard I of N of a sweep (compare, drift, mutransfer, ...): the units whose
+    /// Run only shard I of N of a sweep (compare, drift, mutransfer, chaos, learning-curves,
+    /// random-labels, sharpness, superposition): the units whose
     /// index k in the sweep's unit list has k mod N = I, into --out with a shard.json
     /// instead of the report; `widenet merge` joins the shards.
     #[arg(long, global = true, value_name = "I/N")]

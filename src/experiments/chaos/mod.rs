@@ -4,6 +4,11 @@
 //! deep networks against the iterated length and correlation maps at
 //! several widths, gradient norms against `chi_1^l`, and a trainability map
 //! over `sigma_w^2` and depth with the curve `6 xi_c`.
+//!
+//! Under `--shard I/N` every saved part is a unit, in this order: `theory`
+//! (the grid and the critical line), `prop-w{w}` per width, `gradients`, and
+//! `train-d{d}` per depth of the trainability map (each depth trains every
+//! `sigma_w^2` and seed).
 
 mod figs;
 pub mod propagation;
@@ -257,12 +262,17 @@ pub fn run(
         }
     };
     let fingerprint = json!({
+        "experiment": "chaos",
         "config": cfg,
         "data": {"n": task.x.rows, "d": task.x.cols, "classes": task.classes,
                   "checksum": task.x.data.iter().chain(&task.y.data).map(|v| *v as f64).sum::<f64>()},
     });
     let ck = Checkpoint::open(out, &fingerprint, resume)?;
+    // Every saved part is a unit of `--shard` (another shard's is null here).
     let cached = |key: &str, f: &mut dyn FnMut() -> Result<Value>| -> Result<Value> {
+        if !ck.mine(key)? {
+            return Ok(Value::Null);
+        }
         if let Some(v) = ck.get(key) {
             return Ok(v);
         }
@@ -384,6 +394,9 @@ pub fn run(
             let acc = trainability::accuracies(dev, act, &train_sw2, cfg.train_sb2, d, &task, &t)?;
             Ok(json!({"depth": d, "accuracy": acc}))
         })?);
+    }
+    if let Some(shard) = ck.finish_shard()? {
+        return Ok(shard);
     }
     say(quiet, t0, "report and figures");
     let report = report::write(

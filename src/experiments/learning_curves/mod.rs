@@ -17,6 +17,12 @@
 //! - Power-law fits of the test MSE in `n`, measured and predicted, and
 //!   theory's exponent from the fitted decay of the spectrum and of the
 //!   target's tail.
+//!
+//! Under `--shard I/N` the units are, in order: `spectrum` (the pool's
+//! eigendecomposition; unit 0, so shard 0 computes it, and only the report
+//! needs it), `n{n}` per training-set size, then `w{w}-n{n}` per finite
+//! width and size. A shard computes the kernels (every unit's input) only
+//! when it owns a unit not yet saved; the merge computes none.
 
 mod measure;
 mod report;
@@ -288,6 +294,59 @@ impl Progress {
     }
 }
 
+/// The pool's kernel and the test-by-pool kernel on the device, with the
+/// labels' noise (drawn in a fixed order from the seed).
+fn pool_kernels(
+    dev: &dyn Backend,
+    cfg: &LearningCurvesConfig,
+    task: &Task,
+) -> Result<measure::Kernels> {
+    let want = match cfg.get {
+        Get::Ntk => Want::NTK,
+        Get::Nngp => Want::NNGP,
+    };
+    let pick = |k: crate::kernel::Kernels<f32>| {
+        k.ntk
+            .or(k.nngp)
+            .ok_or_else(|| Error::invalid("internal: the kernel asked for is missing"))
+    };
+    let mut r = Rng::new(cfg.seed ^ 0x0153_0153);
+    let mut noisy =
+        |v: &[f64]| -> Vec<f64> { v.iter().map(|y| y + cfg.noise * r.normal()).collect() };
+    let (pool_y, test_y) = (noisy(&task.pool_y), noisy(&task.test_y));
+    let pool = pick(kernels_device(
+        dev,
+        &cfg.arch,
+        &task.pool_x,
+        None,
+        want,
+        |_, _| {},
+    )?)?;
+    let test = pick(kernels_device(
+        dev,
+        &cfg.arch,
+        &task.test_x,
+        Some(&task.pool_x),
+        want,
+        |_, _| {},
+    )?)?;
+    Ok(measure::Kernels {
+        pool,
+        test,
+        pool_y,
+        test_y,
+    })
+}
+
+/// The value in `slot`, built by `build` the first time.
+fn ensure<T>(slot: &mut Option<T>, build: impl FnOnce() -> Result<T>) -> Result<&T> {
+    if slot.is_none() {
+        *slot = Some(build()?);
+    }
+    slot.as_ref()
+        .ok_or_else(|| Error::invalid("internal: a value just built is missing"))
+}
+
 /// Runs the experiment on `task` and writes the report in `out`.
 pub fn run(
     dev: &dyn Backend,
@@ -307,66 +366,101 @@ pub fn run(
     )?;
     let total = 2 + cfg.n.len() + cfg.widths.len() * cfg.finite_n.len();
     let bar = Progress::new(quiet, total as u64, "learning-curves");
-    let want = match cfg.get {
-        Get::Ntk => Want::NTK,
-        Get::Nngp => Want::NNGP,
+    // The kernels, computed when a unit needs them (a merge needs none).
+    let mut kernels: Option<measure::Kernels> = None;
+    let mut kernel_s = 0.0;
+    let mut kernels_of = |bar: &Progress| -> Result<measure::Kernels> {
+        let t0 = std::time::Instant::now();
+        let k = pool_kernels(dev, cfg, task)?;
+        kernel_s = t0.elapsed().as_secs_f64();
+        bar.step(format!(
+            "kernels of {} + {} points",
+            task.pool(),
+            task.test_y.len()
+        ));
+        Ok(k)
     };
-    let pick = |k: crate::kernel::Kernels<f32>| {
-        k.ntk
-            .or(k.nngp)
-            .ok_or_else(|| Error::invalid("internal: the kernel asked for is missing"))
-    };
-    // Noisy labels, fixed per point.
-    let mut r = Rng::new(cfg.seed ^ 0x0153_0153);
-    let mut noisy =
-        |v: &[f64]| -> Vec<f64> { v.iter().map(|y| y + cfg.noise * r.normal()).collect() };
-    let (pool_y, test_y) = (noisy(&task.pool_y), noisy(&task.test_y));
-    let t0 = std::time::Instant::now();
-    let kpool = pick(kernels_device(
-        dev,
-        &cfg.arch,
-        &task.pool_x,
-        None,
-        want,
-        |_, _| {},
-    )?)?;
-    let ktest = pick(kernels_device(
-        dev,
-        &cfg.arch,
-        &task.test_x,
-        Some(&task.pool_x),
-        want,
-        |_, _| {},
-    )?)?;
-    let kernel_s = t0.elapsed().as_secs_f64();
-    bar.step(format!(
-        "kernels of {} + {} points",
-        task.pool(),
-        task.test_y.len()
-    ));
-    let k = measure::Kernels {
-        pool: kpool,
-        test: ktest,
-        pool_y,
-        test_y,
-    };
-    // The pool's spectrum (checkpointed: the eigendecomposition is the slow part).
-    let t1 = std::time::Instant::now();
-    let spec_point = match checkpoint.get("spectrum") {
-        Some(v) => v,
-        None => {
-            let (ev, w) = spectrum::pool_spectrum(&k.pool, &task.pool_y)?;
-            let v = json!({"eigenvalues": ev, "weights": w, "seconds": t1.elapsed().as_secs_f64()});
-            checkpoint.put("spectrum", &v)?;
-            v
+    // The pool's spectrum (checkpointed: the eigendecomposition is the slow
+    // part); unit 0, needed only by the report.
+    let spec_point = if checkpoint.mine("spectrum")? {
+        match checkpoint.get("spectrum") {
+            Some(v) => v,
+            None => {
+                let k = ensure(&mut kernels, || kernels_of(&bar))?;
+                let t1 = std::time::Instant::now();
+                let (ev, w) = spectrum::pool_spectrum(&k.pool, &task.pool_y)?;
+                let v =
+                    json!({"eigenvalues": ev, "weights": w, "seconds": t1.elapsed().as_secs_f64()});
+                checkpoint.put("spectrum", &v)?;
+                v
+            }
         }
+    } else {
+        serde_json::Value::Null
     };
     let eigen_s = spec_point["seconds"].as_f64().unwrap_or(f64::NAN);
+    bar.step(format!("spectrum of the pool ({eigen_s:.1} s)"));
+    // Measurements at every n, then the finite networks.
+    let degrees = tracked_degrees(task);
+    let mut points = Vec::new();
+    let t2 = std::time::Instant::now();
+    for &n in &cfg.n {
+        let key = format!("n{n}");
+        if !checkpoint.mine(&key)? {
+            bar.step(format!("n = {n}: another shard's"));
+            continue;
+        }
+        let p = match checkpoint.get(&key) {
+            Some(v) => v,
+            None => {
+                if super::interrupted() {
+                    return report::partial(out, cfg, dev, &points);
+                }
+                let k = ensure(&mut kernels, || kernels_of(&bar))?;
+                let v = measure::point(cfg, task, k, n, &degrees)?;
+                checkpoint.put(&key, &v)?;
+                v
+            }
+        };
+        let m = crate::stats::mean(&super::floats(&p["test_mse"]));
+        bar.step(format!("n = {n}: test MSE {m:.3e}"));
+        points.push(p);
+    }
+    let measure_s = t2.elapsed().as_secs_f64();
+    let mut finite = Vec::new();
+    let t3 = std::time::Instant::now();
+    for &w in &cfg.widths {
+        for &n in &cfg.finite_n {
+            let key = format!("w{w}-n{n}");
+            if !checkpoint.mine(&key)? {
+                bar.step(format!("width {w}, n = {n}: another shard's"));
+                continue;
+            }
+            let p = match checkpoint.get(&key) {
+                Some(v) => v,
+                None => {
+                    if super::interrupted() {
+                        return report::partial(out, cfg, dev, &points);
+                    }
+                    let k = ensure(&mut kernels, || kernels_of(&bar))?;
+                    let v = measure::finite_point(dev, cfg, task, k, w, n)?;
+                    checkpoint.put(&key, &v)?;
+                    v
+                }
+            };
+            bar.step(format!("width {w}, n = {n}"));
+            finite.push(p);
+        }
+    }
+    let finite_s = t3.elapsed().as_secs_f64();
+    bar.finish();
+    if let Some(shard) = checkpoint.finish_shard()? {
+        return Ok(shard);
+    }
     let pool_modes = Modes::single(
         &super::floats(&spec_point["eigenvalues"]),
         &super::floats(&spec_point["weights"]),
     )?;
-    bar.step(format!("spectrum of the pool ({eigen_s:.1} s)"));
     let exact = match &task.target {
         Some(t) => {
             let d = task.d();
@@ -382,50 +476,6 @@ pub fn run(
         }
         None => None,
     };
-    // Measurements at every n, then the finite networks.
-    let degrees = tracked_degrees(task);
-    let mut points = Vec::new();
-    let t2 = std::time::Instant::now();
-    for &n in &cfg.n {
-        let key = format!("n{n}");
-        let p = match checkpoint.get(&key) {
-            Some(v) => v,
-            None => {
-                if super::interrupted() {
-                    return report::partial(out, cfg, dev, &points);
-                }
-                let v = measure::point(cfg, task, &k, n, &degrees)?;
-                checkpoint.put(&key, &v)?;
-                v
-            }
-        };
-        let m = crate::stats::mean(&super::floats(&p["test_mse"]));
-        bar.step(format!("n = {n}: test MSE {m:.3e}"));
-        points.push(p);
-    }
-    let measure_s = t2.elapsed().as_secs_f64();
-    let mut finite = Vec::new();
-    let t3 = std::time::Instant::now();
-    for &w in &cfg.widths {
-        for &n in &cfg.finite_n {
-            let key = format!("w{w}-n{n}");
-            let p = match checkpoint.get(&key) {
-                Some(v) => v,
-                None => {
-                    if super::interrupted() {
-                        return report::partial(out, cfg, dev, &points);
-                    }
-                    let v = measure::finite_point(dev, cfg, task, &k, w, n)?;
-                    checkpoint.put(&key, &v)?;
-                    v
-                }
-            };
-            bar.step(format!("width {w}, n = {n}"));
-            finite.push(p);
-        }
-    }
-    let finite_s = t3.elapsed().as_secs_f64();
-    bar.finish();
     let timing = json!({
         "kernel_s": kernel_s, "eigen_s": eigen_s, "kernel_regression_s": measure_s,
         "finite_s": finite_s, "total_s": started.elapsed().as_secs_f64(),

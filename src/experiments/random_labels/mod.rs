@@ -18,6 +18,11 @@
 //! [`crate::predict::gradient_descent_mse_ensemble`]). Random labels put
 //! their weight on small eigenvalues, so they are fitted later, and what is
 //! fitted there does not generalize.
+//!
+//! Under `--shard I/N` a unit is one (corruption level, width) point, keyed
+//! `level{i}-w{w}` in level-major order; the kernel theory (which gives the
+//! default learning rate) is recomputed by every shard and by the merge
+//! (deterministic, and never stored in a point).
 
 mod report;
 
@@ -297,6 +302,10 @@ pub fn run(
         let y = corrupted(&task.pool_y, c, cfg.seed);
         for &w in &cfg.widths {
             let key = format!("level{li}-w{w}");
+            if !checkpoint.mine(&key)? {
+                bar.step(format!("corruption {c}, width {w}: another shard's"));
+                continue;
+            }
             let p = match checkpoint.get(&key) {
                 Some(v) => v,
                 None => {
@@ -316,5 +325,8 @@ pub fn run(
         }
     }
     bar.finish();
+    if let Some(shard) = checkpoint.finish_shard()? {
+        return Ok(shard);
+    }
     report::write(out, cfg, task, dev, &theory, lr, &points, started)
 }

@@ -12,6 +12,14 @@
 //! learning-rate multipliers of each tensor (all 1 under `ntk`): gradient
 //! descent with step `eta` on a quadratic is stable exactly when `eta` times
 //! it is below 2, in every parameterization.
+//!
+//! Under `--shard I/N` the units are, per parameterization in order, its
+//! calibration `calibration-{p}` (the initial sharpness `lambda0` that sets
+//! the learning rates; absent with `--lrs`) and then one unit per width,
+//! `{p}-w{w}`. A shard that owns a width but not the calibration computes
+//! `lambda0` itself (deterministic: the same number) and keeps it in its own
+//! points only; the merge takes the owner's, so the report does not depend
+//! on which shard ran first.
 
 mod figures;
 pub mod metrics;
@@ -465,24 +473,41 @@ pub fn run(
     let mut interrupted = false;
     let mut k = 0u64;
     'outer: for &p in &cfg.parameterizations {
-        let lrs: Vec<f64> = match &cfg.lrs {
-            Some(l) => l.clone(),
-            None => {
-                let key = format!("calibration-{}", p.name());
-                let lambda0 = match checkpoint.get(&key).and_then(|v| v["lambda0"].as_f64()) {
-                    Some(v) => v,
-                    None => {
-                        let v = initial_sharpness(dev, cfg, d, p, widths[0])?;
-                        checkpoint.put(&key, &json!({"lambda0": v}))?;
-                        v
-                    }
-                };
-                cfg.lr_fractions.iter().map(|f| f * 2.0 / lambda0).collect()
-            }
+        // The calibration is a unit of its own; a shard that needs it for its
+        // widths without owning it computes it too (the same number).
+        let cal_key = format!("calibration-{}", p.name());
+        let mut lrs: Option<Vec<f64>> = cfg.lrs.clone();
+        let calibrate = || -> Result<Vec<f64>> {
+            let lambda0 = match checkpoint.get(&cal_key).and_then(|v| v["lambda0"].as_f64()) {
+                Some(v) => v,
+                None => {
+                    let v = initial_sharpness(dev, cfg, d, p, widths[0])?;
+                    checkpoint.put(&cal_key, &json!({"lambda0": v}))?;
+                    v
+                }
+            };
+            Ok(cfg.lr_fractions.iter().map(|f| f * 2.0 / lambda0).collect())
         };
-        lrs_of.push(json!({"parameterization": p.name(), "lrs": lrs}));
+        if lrs.is_none() && checkpoint.mine(&cal_key)? {
+            lrs = Some(calibrate()?);
+        }
+        if let Some(l) = &lrs {
+            lrs_of.push(json!({"parameterization": p.name(), "lrs": l}));
+        }
         for &w in &widths {
             let key = format!("{}-w{w}", p.name());
+            if !checkpoint.mine(&key)? {
+                k += 1;
+                continue;
+            }
+            let lrs = match &lrs {
+                Some(l) => l.clone(),
+                None => {
+                    let l = calibrate()?;
+                    lrs = Some(l.clone());
+                    l
+                }
+            };
             if let Some(done) = checkpoint.get(&key) {
                 let r: Vec<Run> = serde_json::from_value(done)
                     .map_err(|e| Error::invalid(format!("checkpoint {key}: {e}")))?;
@@ -515,6 +540,9 @@ pub fn run(
         }
     }
     progress.finish();
+    if let Some(shard) = checkpoint.finish_shard()? {
+        return Ok(shard);
+    }
     let seconds = started.elapsed().as_secs_f64();
     report::write(dev, cfg, d, out, &runs, &lrs_of, seconds, interrupted)
 }

@@ -11,7 +11,9 @@
 //! Modules: [`config`] (settings), [`model`] (the tied model's forward and
 //! backward passes on a backend), [`sweep`] (the members and the batched
 //! training), [`geometry`] (norms, superposition, dimensionality),
-//! [`phase`] (the two-feature theory), `report` and `figures`.
+//! [`phase`] (the two-feature theory), [`units`] (the units of `--shard`:
+//! blocks of members, their points and the report's groups assembled from
+//! them), `report` and `figures`.
 
 pub mod config;
 mod figures;
@@ -20,6 +22,7 @@ pub mod model;
 pub mod phase;
 pub mod report;
 pub mod sweep;
+pub mod units;
 
 pub use config::SuperpositionConfig;
 
@@ -53,19 +56,46 @@ pub fn run(
         resume,
     )?;
     let groups = sweep::groups(cfg);
-    let (trained, timing) = match sweep::train(dev, cfg, groups, &ck, quiet)? {
-        sweep::Outcome::Done(t, timing) => (t, timing),
-        sweep::Outcome::Interrupted(step) => {
-            let report = json!({"experiment": "superposition", "version": env!("CARGO_PKG_VERSION"), "config": cfg, "device": dev.info(), "interrupted": true, "step": step});
-            out.write_json(&report)?;
-            out.write_md(&format!(
-                "# widenet superposition (interrupted)\n\nStopped after step {step} of {}; the training state is saved in `points/`. Rerun with `--resume --out {}` to finish.\n",
-                cfg.steps,
-                out.path.display()
-            ))?;
-            return Err(Error::Interrupted(out.path.display().to_string()));
+    let units = units::units(cfg, &groups);
+    let owned = units
+        .iter()
+        .map(|u| ck.mine(&u.key))
+        .collect::<Result<Vec<bool>>>()?;
+    let todo = units
+        .iter()
+        .zip(&owned)
+        .any(|(u, o)| *o && ck.get(&u.key).is_none());
+    let timing = if todo {
+        let (sub, from) = units::subset(&groups, &units, &owned);
+        match sweep::train(dev, cfg, sub, &ck, quiet)? {
+            sweep::Outcome::Done(t, timing) => {
+                units::save(&ck, &units, &owned, &t, &from)?;
+                timing
+            }
+            sweep::Outcome::Interrupted(step) => {
+                let report = json!({"experiment": "superposition", "version": env!("CARGO_PKG_VERSION"), "config": cfg, "device": dev.info(), "interrupted": true, "step": step});
+                out.write_json(&report)?;
+                out.write_md(&format!(
+                    "# widenet superposition (interrupted)\n\nStopped after step {step} of {}; the training state is saved in `points/`. Rerun with `--resume --out {}` to finish.\n",
+                    cfg.steps,
+                    out.path.display()
+                ))?;
+                return Err(Error::Interrupted(out.path.display().to_string()));
+            }
+        }
+    } else {
+        // Every point saved already (a merge, or a finished run resumed).
+        sweep::Timing {
+            steps_run: 0,
+            seconds: 0.0,
+            members: 0,
+            member_steps_per_second: 0.0,
         }
     };
+    if let Some(shard) = ck.finish_shard()? {
+        return Ok(shard);
+    }
+    let trained = units::assemble(&ck, groups, &units)?;
     let runs = report::runs(cfg, &trained);
     let points = report::phase_points(&trained);
     let phase = report::phase_json(&points);

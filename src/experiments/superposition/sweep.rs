@@ -176,7 +176,7 @@ pub struct Timing {
     pub steps_run: usize,
     /// Seconds they took (training only).
     pub seconds: f64,
-    /// Members of all groups.
+    /// Members this process trained (all of them unless sharded; none in a merge).
     pub members: usize,
     /// Member-steps per second.
     pub member_steps_per_second: f64,
