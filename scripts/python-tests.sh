@@ -3,11 +3,13 @@
 # `pip install ./python` (maturin builds the Rust library; with this
 # repository's target folder it reuses the release build's dependencies),
 # then its pytest suite and the example notebook, headless; then the
-# array and golden tests again under numpy 1.26.
+# array and golden tests again under numpy 1.26. With WIDENET_VENV set, the
+# environment is made there and kept (scripts/ray-tests.sh reuses it instead
+# of building the package a second time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-venv="$(mktemp -d)/venv"
+venv="${WIDENET_VENV:-$(mktemp -d)/venv}"
 python3 -m venv "$venv"
 py="$venv/bin/python"
 "$py" -m pip install -q --upgrade pip
