@@ -835,3 +835,79 @@ fn bench_train_reports_steps_and_whole_runs() {
     }
     assert_eq!(r[2]["steps"], 2);
 }
+
+#[test]
+fn cross_entropy_with_one_output_is_refused_with_the_reason() {
+    let d = tmp("xent1");
+    write(&d.join("x.npy"), &points(30, 10, 3));
+    let labels: Vec<f64> = (0..10).map(|i| (i % 2) as f64).collect();
+    npy::write(&d.join("y.npy"), &[10], &labels).unwrap();
+    let p = d.join("p.safetensors");
+    let (code, _, err) = run(&[
+        "init",
+        "--d-in",
+        "3",
+        "--width",
+        "8",
+        "--d-out",
+        "1",
+        "--ensemble",
+        "2",
+        "--out",
+        p.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let out = d.join("q.safetensors");
+    let (code, _, err) = run(&[
+        "--device",
+        "cpu",
+        "train",
+        "--params",
+        p.to_str().unwrap(),
+        "--x",
+        d.join("x.npy").to_str().unwrap(),
+        "--y",
+        d.join("y.npy").to_str().unwrap(),
+        "--loss",
+        "xent",
+        "--steps",
+        "2",
+        "--lr",
+        "0.1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("cross-entropy needs d_out >= 2"), "{err}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn kernel_takes_x_for_x1_and_every_activation_flag_explains_its_parameters() {
+    let d = tmp("kernel-x");
+    write(&d.join("x.npy"), &points(31, 5, 3));
+    let (a, b) = (d.join("a.npy"), d.join("b.npy"));
+    for (flag, out) in [("--x", &a), ("--x1", &b)] {
+        let (code, _, err) = run(&[
+            "--device",
+            "cpu",
+            "kernel",
+            flag,
+            d.join("x.npy").to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0, "{flag}: {err}");
+    }
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    for cmd in ["kernel", "init", "compare"] {
+        let (_, out, _) = run(&[cmd, "--help"]);
+        for part in [
+            "max(x, ALPHA x)",
+            "A x below 0 and B x above",
+            "A erf(B x) + C",
+        ] {
+            assert!(out.contains(part), "{cmd} --help lacks '{part}'");
+        }
+    }
+}

@@ -40,8 +40,7 @@ pub struct CompareArgs {
     /// Hidden layers of the MLP (Dense(width), activation) before the readout.
     #[arg(long)]
     pub depth: Option<usize>,
-    /// Activation: relu, leaky-relu[:ALPHA], abs, abrelu:A,B, erf[:A,B,C], gelu, sign, identity, tanh, sigmoid.
-    #[arg(long)]
+    #[arg(long, help = super::ACTIVATION_HELP)]
     pub activation: Option<String>,
     /// Weight standard deviation sigma_w of every Dense layer (neural-tangents' W_std).
     #[arg(long)]

@@ -18,8 +18,7 @@ pub struct ArchArgs {
     /// (see README, "Architectures"). Replaces the shorthand flags below.
     #[arg(long)]
     pub arch: Option<String>,
-    /// Shorthand activation: identity (or linear), relu, leaky-relu[:ALPHA], abs, abrelu:A,B, erf[:A,B,C], tanh, sigmoid, gelu, sign.
-    #[arg(long, default_value = "relu")]
+    #[arg(long, help = super::ACTIVATION_HELP, default_value = "relu")]
     pub activation: String,
     /// Number of hidden layers (Dense then activation); a Dense(1) readout follows.
     #[arg(long, default_value_t = 3)]
@@ -93,8 +92,8 @@ layer sees x . x' / d_in, as in neural-tangents. Without --x2 the kernel of x1 w
 number of points fits; f64 runs on the CPU."
 )]
 pub struct KernelArgs {
-    /// Points, a [n1, d] .npy array.
-    #[arg(long, required_unless_present = "check")]
+    /// Points, a [n1, d] .npy array (`--x` is the same flag).
+    #[arg(long, alias = "x", required_unless_present = "check")]
     pub x1: Option<PathBuf>,
     /// Second set of points [n2, d]; default: x1.
     #[arg(long)]

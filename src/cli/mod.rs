@@ -404,6 +404,12 @@ pub(crate) fn open_gpu(flag: Option<&str>) -> widenet::Result<widenet::gpu::GpuB
     Ok(g)
 }
 
+/// The help of every `--activation` flag: each name and what its parameters mean.
+pub(crate) const ACTIVATION_HELP: &str = "The activation (any case): identity (or linear); relu; \
+leaky-relu[:ALPHA] = max(x, ALPHA x), ALPHA default 0.01; abs; abrelu:A,B = A x below 0 and B x above \
+(neural-tangents' ABRelu; relu is abrelu:0,1, abs is abrelu:-1,1); erf[:A,B,C] = A erf(B x) + C, default \
+1,1,0 (neural-tangents' Erf); tanh; sigmoid; gelu; sign";
+
 /// A library error about a flag's value, with the flag's name in front.
 pub(crate) fn flag<T>(name: &str, r: widenet::Result<T>) -> widenet::Result<T> {
     r.map_err(|e| match e {

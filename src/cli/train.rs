@@ -42,8 +42,7 @@ pub struct InitArgs {
     /// Shorthand: outputs.
     #[arg(long, default_value_t = 1)]
     pub d_out: usize,
-    /// identity, relu, leaky-relu[:ALPHA], abs, abrelu:A,B, erf[:A,B,C], tanh, gelu, sign.
-    #[arg(long, default_value = "relu")]
+    #[arg(long, help = super::ACTIVATION_HELP, default_value = "relu")]
     pub activation: String,
     /// ntk, standard, mup or mean-field for every Dense layer (default: ntk for the
     /// shorthand; with --arch, each Dense layer's own).

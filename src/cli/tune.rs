@@ -32,6 +32,9 @@ pub struct Args {
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
+    /// No progress bar on standard error (the table, or the JSON, still prints).
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 fn tune_with_progress(g: &GpuBackend, mode: Autotune, quiet: bool) -> Result<Tuned> {
@@ -89,7 +92,7 @@ pub fn run(args: &Args, device: Option<&str>) -> Result<()> {
     } else {
         Autotune::Cached
     };
-    let (entry, source) = match tune_with_progress(&g, mode, args.json)? {
+    let (entry, source) = match tune_with_progress(&g, mode, args.json || args.quiet)? {
         Tuned::Forced => {
             return Err(Error::invalid(
                 "WIDENET_MATMUL_KERNEL chooses the kernel; unset it to tune",

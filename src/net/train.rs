@@ -83,6 +83,12 @@ fn schedule_factor(s: Schedule, step: usize, steps: usize) -> f64 {
 /// Targets as rows of the output dimension: for cross-entropy with one column
 /// and more than one output, integer class labels become one-hot rows.
 pub fn targets(loss: Loss, y: MatrixRef<'_, f32>, d_out: usize) -> Result<Matrix<f32>> {
+    if loss == Loss::Xent && d_out < 2 {
+        return Err(Error::invalid(format!(
+            "cross-entropy needs d_out >= 2, one output per class (a softmax over one output is constant); \
+             the network has d_out = {d_out}: give it 2 or more outputs, or use the mse loss"
+        )));
+    }
     if loss == Loss::Xent && y.cols() == 1 && d_out > 1 {
         let mut out = Matrix::zeros(y.rows(), d_out);
         for (r, &v) in y.data().iter().enumerate() {
