@@ -526,3 +526,45 @@ fn superposition_shards_merge_to_the_single_run() {
     assert_eq!(shard_record(&base.join("s0")), before);
     let _ = std::fs::remove_dir_all(&base);
 }
+
+/// In f32, a block of a kernel of x with itself takes its diagonal entries
+/// by the exact diagonal path, as the whole kernel does (through the
+/// off-diagonal formula the angle of a point with itself loses about 1e-4).
+#[test]
+fn kernel_rows_in_f32_keep_the_exact_diagonal() {
+    let base = tmp("rows-f32");
+    let mut r = widenet::rng::Rng::new(5);
+    let (n, d) = (37, 4);
+    let x = Matrix::from_vec(n, d, (0..n * d).map(|_| r.normal()).collect()).unwrap();
+    let xp = base.join("x.npy");
+    npy::write(&xp, &[n, d], x.data()).unwrap();
+    let (full, k) = (base.join("full.npy"), base.join("k.npy"));
+    let arch = "Dense(64, W_std=1.5, b_std=0.1), Relu, Dense(1)";
+    let common = [
+        "--device",
+        "cpu",
+        "kernel",
+        "--x1",
+        s(&xp),
+        "--arch",
+        arch,
+        "--quiet",
+    ];
+    let (rc, log) = run(&[&common[..], &["--out", s(&full)]].concat());
+    assert_eq!(rc, 0, "{log}");
+    for rw in ["0/3", "1/3", "2/3"] {
+        let (rc, log) = run(&[&common[..], &["--rows", rw, "--out", s(&k)]].concat());
+        assert_eq!(rc, 0, "{log}");
+    }
+    let got = npy::read(&k).unwrap();
+    let want = npy::read(&full).unwrap();
+    let (g, w) = (&got.data, &want.data);
+    let scale = w.iter().fold(0f64, |m, v| m.max(v.abs()));
+    for i in 0..n {
+        for j in 0..n {
+            let (a, b) = (g[i * n + j], w[i * n + j]);
+            // f32 products of different shapes: rounding only.
+            assert!((a - b).abs() <= 1e-6 * scale, "({i}, {j}): {a} against {b}");
+        }
+    }
+}

@@ -89,3 +89,23 @@ def test_an_interrupted_driver_resumes_without_recomputing(cluster, single, tmp_
     assert sorted(res["computed"] + res["reused"]) == sorted(f"width-{w}" for w in FLAGS["widths"])
     for name, mtime in before.items():
         assert (pts / name).stat().st_mtime_ns == mtime, f"{name} was recomputed"
+
+
+def test_a_kernel_in_row_blocks_gathered_by_the_driver_or_written_in_place(cluster, tmp_path):
+    import numpy as np
+
+    x = np.random.default_rng(3).standard_normal((37, 4)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    flags = ["--arch", "Dense(64, W_std=1.5, b_std=0.1), Relu, Dense(1)", "--get", "ntk"]
+    whole = tmp_path / "whole.npy"
+    subprocess.run([distributed.find_binary(), "--device", DEVICE, "kernel", "--x1",
+                    str(tmp_path / "x.npy"), *flags, "--out", str(whole), "--quiet"], check=True)
+    gathered = distributed.kernel(x, tmp_path / "gathered.npy", flags=flags, blocks=3,
+                                  device=DEVICE)
+    shared = distributed.kernel(tmp_path / "x.npy", tmp_path / "shared.npy", flags=flags,
+                                blocks=3, shared=True, device=DEVICE)
+    g, s, w = np.load(gathered), np.load(shared), np.load(whole)
+    assert g.shape == (37, 37) and g.dtype == np.float32
+    # The same blocks by the same commands: identical; against one process, f32 rounding.
+    np.testing.assert_array_equal(g, s)
+    np.testing.assert_allclose(g, w, rtol=1e-6, atol=1e-6 * np.abs(w).max())

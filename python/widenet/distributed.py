@@ -225,6 +225,124 @@ def run(
     return {"report": report, "computed": sorted(computed), "reused": reused}
 
 
+def _kernel_block(
+    binary: str, flags: Sequence[str], device: Optional[str], x1: Any, x2: Any,
+    index: int, count: int, out: Optional[str],
+) -> Any:
+    """One task of :func:`kernel`: block ``index/count`` of the rows. With
+    ``out`` (a path every node sees), ``x1``/``x2`` are paths and the block is
+    written into ``out``; else they are arrays, the block is computed in a
+    private file and returned as ``(first row, rows)``."""
+    def args(p1: str, p2: Optional[str], k: str) -> List[str]:
+        extra = ["--x2", p2] if p2 is not None else []
+        return [*_global(device), "kernel", "--x1", p1, *extra, *flags,
+                "--rows", f"{index}/{count}", "--out", k, "--quiet"]
+
+    if out is not None:
+        _run_binary(binary, args(str(x1), None if x2 is None else str(x2), out))
+        return None
+    import numpy as np
+
+    with tempfile.TemporaryDirectory(prefix="widenet-rows-") as tmp:
+        p1 = str(Path(tmp, "x1.npy"))
+        np.save(p1, x1)
+        p2 = None
+        if x2 is not None:
+            p2 = str(Path(tmp, "x2.npy"))
+            np.save(p2, x2)
+        k = str(Path(tmp, "k.npy"))
+        _run_binary(binary, args(p1, p2, k))
+        n1 = len(x1)
+        a, b = index * n1 // count, (index + 1) * n1 // count
+        return a, np.array(np.load(k, mmap_mode="r")[a:b])
+
+
+def kernel(
+    x1: Any,
+    out: Union[str, os.PathLike],
+    *,
+    x2: Any = None,
+    flags: Union[None, Sequence[str], Mapping[str, Any]] = None,
+    blocks: int = 8,
+    shared: bool = False,
+    address: Optional[str] = None,
+    max_retries: int = 3,
+    device: Optional[str] = None,
+    binary: Optional[str] = None,
+) -> Path:
+    """A kernel of any size on a Ray cluster: ``widenet kernel`` on ``blocks``
+    blocks of the rows of ``x1``, one Ray task each, into the ``.npy`` file
+    ``out`` (``[n1, n2]``). ``flags`` are the command's own (``["--arch",
+    "...", "--get", "ntk"]``, or a mapping as in :func:`run`).
+
+    Two ways to gather the blocks:
+
+    - ``shared=False`` (the default, no shared file system needed): ``x1`` and
+      ``x2`` are arrays (or ``.npy`` paths the driver reads); each task
+      computes its block in a private file and returns it, and the driver
+      writes it into ``out`` as it arrives.
+    - ``shared=True``: ``x1``, ``x2`` and ``out`` are paths that every node
+      sees; each task writes its rows into ``out`` itself (``widenet kernel
+      --rows I/N``: memory-mapped writes at offsets into one pre-allocated
+      file), and the driver checks the result with ``widenet kernel --check``.
+
+    Failed tasks are retried (``max_retries``); a block that fails every retry
+    raises :class:`DistributedError` naming it. Returns the path of ``out``.
+    """
+    import numpy as np
+    import ray
+
+    b = find_binary(binary)
+    argv = flags_of(flags) if isinstance(flags, Mapping) else list(flags or [])
+    outp = Path(out)
+    count = max(1, int(blocks))
+    if not ray.is_initialized():
+        ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+    gpus = ray.cluster_resources().get("GPU", 0)
+    opts = {"num_gpus": 1} if gpus > 0 else {"num_cpus": 1}
+    task = ray.remote(max_retries=max_retries, **opts)(_kernel_block)
+    if shared:
+        if not isinstance(x1, (str, os.PathLike)) or not (x2 is None or isinstance(x2, (str, os.PathLike))):
+            raise DistributedError("kernel(shared=True) takes x1 and x2 as paths every node sees")
+        p1, p2 = str(Path(x1).resolve()), None if x2 is None else str(Path(x2).resolve())
+        refs = {task.remote(b, argv, device, p1, p2, i, count, str(outp.resolve())): i
+                for i in range(count)}
+    else:
+        a1 = np.load(x1) if isinstance(x1, (str, os.PathLike)) else np.asarray(x1)
+        a2 = None if x2 is None else (np.load(x2) if isinstance(x2, (str, os.PathLike)) else np.asarray(x2))
+        r1, r2 = ray.put(a1), None if a2 is None else ray.put(a2)
+        refs = {task.remote(b, argv, device, r1, r2, i, count, None): i for i in range(count)}
+    failed: Dict[int, str] = {}
+    target = None
+    tmp = outp.with_name(f".{outp.name}.tmp{os.getpid()}")
+    n2 = len(a1 if x2 is None else a2) if not shared else 0
+    while refs:
+        ready, _ = ray.wait(list(refs), num_returns=1)
+        i = refs.pop(ready[0])
+        try:
+            res = ray.get(ready[0])
+        except Exception as e:  # a block that failed every retry
+            failed[i] = str(e).strip().splitlines()[-1] if str(e).strip() else repr(e)
+            continue
+        if res is not None:
+            first, rows = res
+            if target is None:
+                target = np.lib.format.open_memmap(tmp, mode="w+", dtype=rows.dtype, shape=(len(a1), n2))
+            target[first:first + len(rows)] = rows
+    if failed:
+        if tmp.exists():
+            tmp.unlink()
+        raise DistributedError("kernel blocks failed every retry: " + ", ".join(
+            f"{i}/{count} ({m})" for i, m in sorted(failed.items())))
+    if shared:
+        _run_binary(b, ["kernel", "--check", str(outp)])
+    elif target is not None:
+        target.flush()
+        del target
+        os.replace(tmp, outp)
+    return outp
+
+
 def main(args: Optional[Sequence[str]] = None) -> int:
     """``python -m widenet.distributed COMMAND --out DIR [--address A] [flags]``:
     every flag it does not know goes to the widenet command."""

@@ -78,10 +78,26 @@ pub(crate) fn run(
             j.want,
             quiet,
         )?;
-        let m = k
+        let mut m = k
             .nngp
             .or(k.ntk)
             .ok_or_else(|| Error::invalid("no kernel computed"))?;
+        if j.x2.is_none() {
+            // The block against all of x1 holds the block's diagonal entries
+            // (i, a + i) among the off-diagonal ones, where the f32 angle of a
+            // point with itself loses digits (1e-4 for ReLU); the block's own
+            // kernel takes them by the exact diagonal path, as the whole
+            // kernel does. Costs a 1/N-th more.
+            let own = super::kernel::compute(dev, j.arch, &block, None, j.want, quiet)?;
+            let own = own
+                .nngp
+                .or(own.ntk)
+                .ok_or_else(|| Error::invalid("no kernel computed"))?;
+            let r = b - a;
+            for i in 0..r {
+                m.data_mut()[i * cols + a + i] = own.data()[i * r + i];
+            }
+        }
         for v in m.data() {
             if j.f64 {
                 bytes.extend_from_slice(&v.to_le_bytes());
