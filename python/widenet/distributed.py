@@ -116,6 +116,19 @@ def _shard_task(
         return {"record": record, "config": Path(pts, "config.json").read_text(), "points": points}
 
 
+def _remote(fn: Any, address: Optional[str], max_retries: int) -> Any:
+    """``fn`` as a Ray task on the cluster at ``address`` (connected to, or a
+    local one started, once): one GPU per task where the cluster has GPUs,
+    else one CPU; retried ``max_retries`` times."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+    gpus = ray.cluster_resources().get("GPU", 0)
+    opts = {"num_gpus": 1} if gpus > 0 else {"num_cpus": 1}
+    return ray.remote(max_retries=max_retries, **opts)(fn)
+
+
 def _write(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     tmp.write_text(text)
@@ -187,11 +200,7 @@ def run(
 
     running: Dict[Any, int] = {}
     if todo:
-        if not ray.is_initialized():
-            ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
-        gpus = ray.cluster_resources().get("GPU", 0)
-        opts = {"num_gpus": 1} if gpus > 0 else {"num_cpus": 1}
-        task = ray.remote(max_retries=max_retries, **opts)(_shard_task)
+        task = _remote(_shard_task, address, max_retries)
         running = {task.remote(b, argv, device, i, count, _kill_once): i for i in todo}
     computed: List[str] = []
     failed: Dict[str, str] = {}
@@ -296,11 +305,7 @@ def kernel(
     argv = flags_of(flags) if isinstance(flags, Mapping) else list(flags or [])
     outp = Path(out)
     count = max(1, int(blocks))
-    if not ray.is_initialized():
-        ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
-    gpus = ray.cluster_resources().get("GPU", 0)
-    opts = {"num_gpus": 1} if gpus > 0 else {"num_cpus": 1}
-    task = ray.remote(max_retries=max_retries, **opts)(_kernel_block)
+    task = _remote(_kernel_block, address, max_retries)
     if shared:
         if not isinstance(x1, (str, os.PathLike)) or not (x2 is None or isinstance(x2, (str, os.PathLike))):
             raise DistributedError("kernel(shared=True) takes x1 and x2 as paths every node sees")

@@ -59,6 +59,34 @@ pub fn noisy(reduced: bool, experiment: &str, why: &str) -> String {
     )
 }
 
+/// The size of a sweep (seeds, widths, steps) against its defaults: the
+/// [`noisy`] warning when any is smaller.
+pub fn sweep_noisy(experiment: &str, run: [usize; 3], full: [usize; 3]) -> String {
+    let [seeds, widths, steps] = run;
+    let [fs, fw, fst] = full;
+    noisy(
+        seeds < fs || widths < fw || steps < fst,
+        experiment,
+        &format!(
+            "{seeds} seeds, {widths} widths, {steps} steps; the defaults are {fs} seeds, {fw} widths, {fst} steps"
+        ),
+    )
+}
+
+/// The architecture of a width sweep in words: the given one with its hidden
+/// Dense layers set to each width, or the shorthand MLP.
+pub fn sweep_arch(
+    arch: Option<&str>,
+    depth: usize,
+    activation: &dyn std::fmt::Display,
+    widths: &[usize],
+) -> String {
+    match arch {
+        Some(a) => format!("`{a}`, hidden Dense layers set to each width of {widths:?}"),
+        None => format!("depth-{depth} {activation} MLP, widths {widths:?}, one output"),
+    }
+}
+
 /// The closing section: the command that reproduces the run from its
 /// `report.json` (whose `config` holds every setting).
 pub fn closing(experiment: &str, out: &Path) -> String {

@@ -440,16 +440,12 @@ fn theory_shift(parameterization: &str) -> f64 {
 fn markdown(cfg: &MuTransferConfig, r: &serde_json::Value, out: &std::path::Path) -> String {
     use super::framing;
     let num = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
-    let arch = match &cfg.arch {
-        Some(a) => format!(
-            "`{a}`, hidden Dense layers set to each width of {:?}",
-            cfg.widths
-        ),
-        None => format!(
-            "depth-{} {} MLP, widths {:?}, one output",
-            cfg.depth, cfg.activation, cfg.widths
-        ),
-    };
+    let arch = framing::sweep_arch(
+        cfg.arch.as_ref().map(ToString::to_string).as_deref(),
+        cfg.depth,
+        &cfg.activation,
+        &cfg.widths,
+    );
     let mut md = framing::opening(&framing::Run {
         experiment: "mutransfer",
         data: format!(

@@ -299,18 +299,10 @@ pub(super) fn markdown(
         seconds,
     });
     let full = CompareConfig::default();
-    s.push_str(&framing::noisy(
-        cfg.seeds < full.seeds || cfg.widths.len() < full.widths.len() || cfg.steps < full.steps,
+    s.push_str(&framing::sweep_noisy(
         "compare",
-        &format!(
-            "{} seeds, {} widths, {} steps; the defaults are {} seeds, {} widths, {} steps",
-            cfg.seeds,
-            cfg.widths.len(),
-            cfg.steps,
-            full.seeds,
-            full.widths.len(),
-            full.steps
-        ),
+        [cfg.seeds, cfg.widths.len(), cfg.steps],
+        [full.seeds, full.widths.len(), full.steps],
     ));
     s.push_str(&format!(
         "{} seeds per width, trained by full-batch gradient descent on MSE with learning rate {:.4} for {} steps (t = {:.2}), against the infinite-width NTK prediction at the same t.\n\n",

@@ -3,6 +3,7 @@
 
 use super::DriftConfig;
 use crate::arch::Parameterization;
+use crate::experiments::framing;
 
 /// What theory says of a movement's slope in width under `p`: the power and why.
 pub(super) fn theory(p: Parameterization, key: &str) -> (f64, &'static str) {
@@ -34,17 +35,13 @@ pub(super) fn power_text(p: f64) -> &'static str {
 
 pub(super) fn markdown(cfg: &DriftConfig, r: &serde_json::Value, out: &std::path::Path) -> String {
     let num = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
-    let arch = match &cfg.arch {
-        Some(a) => format!(
-            "`{a}`, hidden Dense layers set to each width of {:?}",
-            cfg.widths
-        ),
-        None => format!(
-            "depth-{} {} MLP, widths {:?}, one output",
-            cfg.depth, cfg.activation, cfg.widths
-        ),
-    };
-    let mut md = crate::experiments::framing::opening(&crate::experiments::framing::Run {
+    let arch = framing::sweep_arch(
+        cfg.arch.as_ref().map(ToString::to_string).as_deref(),
+        cfg.depth,
+        &cfg.activation,
+        &cfg.widths,
+    );
+    let mut md = framing::opening(&framing::Run {
         experiment: "drift",
         data: format!(
             "teacher task, {} training points in {} dimensions",
@@ -55,18 +52,10 @@ pub(super) fn markdown(cfg: &DriftConfig, r: &serde_json::Value, out: &std::path
         seconds: num(&r["seconds"]),
     });
     let full = DriftConfig::default();
-    md.push_str(&crate::experiments::framing::noisy(
-        cfg.seeds < full.seeds || cfg.widths.len() < full.widths.len() || cfg.steps < full.steps,
+    md.push_str(&framing::sweep_noisy(
         "drift",
-        &format!(
-            "{} seeds, {} widths, {} steps; the defaults are {} seeds, {} widths, {} steps",
-            cfg.seeds,
-            cfg.widths.len(),
-            cfg.steps,
-            full.seeds,
-            full.widths.len(),
-            full.steps
-        ),
+        [cfg.seeds, cfg.widths.len(), cfg.steps],
+        [full.seeds, full.widths.len(), full.steps],
     ));
     md.push_str(&format!("Relative change (relative Frobenius distance between the end and the start of training) of each member's empirical NTK and of its last hidden features over {} steps of full-batch gradient descent on MSE, {} seeds; muP's base width is the first width, {}. Each slope is fitted to the mean over seeds; its error is the standard error of the slopes fitted seed by seed.\n\n", cfg.steps, cfg.seeds, cfg.widths[0]));
     md.push_str("| parameterization | lr | quantity | slope in width | standard error | theory | against theory |\n|---|---|---|---|---|---|---|\n");
@@ -85,7 +74,7 @@ pub(super) fn markdown(cfg: &DriftConfig, r: &serde_json::Value, out: &std::path
                 intercept: 0.0,
             };
             let (power, _) = theory(p, key);
-            let v = crate::experiments::framing::verdict(&fit, power);
+            let v = framing::verdict(&fit, power);
             differs |= v != "agrees";
             md.push_str(&format!(
                 "| {} | {:.4} | {} | {:.3} | {:.3} | {power} | {v} |\n",
@@ -105,7 +94,7 @@ pub(super) fn markdown(cfg: &DriftConfig, r: &serde_json::Value, out: &std::path
             stderr: num(&sl["stderr"]),
             intercept: 0.0,
         };
-        let v = crate::experiments::framing::verdict(&fit, -1.0);
+        let v = framing::verdict(&fit, -1.0);
         differs |= v != "agrees";
         md.push_str(&format!(
             "| ntk, width {}, slope in alpha | {:.4} | {} | {:.3} | {:.3} | -1 | {v} |\n",
@@ -135,6 +124,6 @@ pub(super) fn markdown(cfg: &DriftConfig, r: &serde_json::Value, out: &std::path
         md.push_str("Where a slope differs from its theory, the likely causes are the few widths (or scales) and seeds of the sweep and corrections of higher order in 1/width at the small widths, which bend a fit over the whole range. A larger run (`--large`, more seeds) narrows the errors.\n\n");
     }
     md.push_str("![movement against width](movement_vs_width.svg)\n\n![movement against alpha](movement_vs_alpha.svg)\n\n");
-    md.push_str(&crate::experiments::framing::closing("drift", out));
+    md.push_str(&framing::closing("drift", out));
     md
 }
