@@ -59,6 +59,24 @@ pub fn noisy(reduced: bool, experiment: &str, why: &str) -> String {
     )
 }
 
+/// The opening of a width sweep on the teacher task (drift, mutransfer),
+/// with the device and the time from the report `r`.
+pub fn teacher_opening(
+    experiment: &str,
+    arch: String,
+    n_train: usize,
+    d_in: usize,
+    r: &serde_json::Value,
+) -> String {
+    opening(&Run {
+        experiment,
+        data: format!("teacher task, {n_train} training points in {d_in} dimensions"),
+        arch,
+        device: r["device"]["name"].as_str().unwrap_or("?").to_string(),
+        seconds: r["seconds"].as_f64().unwrap_or(f64::NAN),
+    })
+}
+
 /// The size of a sweep (seeds, widths, steps) against its defaults: the
 /// [`noisy`] warning when any is smaller.
 pub fn sweep_noisy(experiment: &str, run: [usize; 3], full: [usize; 3]) -> String {

@@ -446,16 +446,7 @@ fn markdown(cfg: &MuTransferConfig, r: &serde_json::Value, out: &std::path::Path
         &cfg.activation,
         &cfg.widths,
     );
-    let mut md = framing::opening(&framing::Run {
-        experiment: "mutransfer",
-        data: format!(
-            "teacher task, {} training points in {} dimensions",
-            cfg.n_train, cfg.d_in
-        ),
-        arch,
-        device: r["device"]["name"].as_str().unwrap_or("?").to_string(),
-        seconds: num(&r["seconds"]),
-    });
+    let mut md = framing::teacher_opening("mutransfer", arch, cfg.n_train, cfg.d_in, r);
     let full = MuTransferConfig::default();
     md.push_str(&framing::noisy(
         cfg.seeds < full.seeds || cfg.widths.len() < full.widths.len() || cfg.steps < full.steps || cfg.n_train < full.n_train,

@@ -41,16 +41,7 @@ pub(super) fn markdown(cfg: &DriftConfig, r: &serde_json::Value, out: &std::path
         &cfg.activation,
         &cfg.widths,
     );
-    let mut md = framing::opening(&framing::Run {
-        experiment: "drift",
-        data: format!(
-            "teacher task, {} training points in {} dimensions",
-            cfg.n_train, cfg.d_in
-        ),
-        arch,
-        device: r["device"]["name"].as_str().unwrap_or("?").to_string(),
-        seconds: num(&r["seconds"]),
-    });
+    let mut md = framing::teacher_opening("drift", arch, cfg.n_train, cfg.d_in, r);
     let full = DriftConfig::default();
     md.push_str(&framing::sweep_noisy(
         "drift",
