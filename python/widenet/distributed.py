@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 __all__ = ["run", "flags_of", "find_binary", "DistributedError"]
 
@@ -129,6 +129,22 @@ def _remote(fn: Any, address: Optional[str], max_retries: int) -> Any:
     return ray.remote(max_retries=max_retries, **opts)(fn)
 
 
+def _as_completed(refs: Dict[Any, Any]) -> Iterator[Tuple[Any, Any, Optional[str]]]:
+    """Yields ``(key, result, None)`` for each task of ``refs`` (object
+    reference -> key) as it finishes, or ``(key, None, message)`` for one that
+    failed every retry; empties ``refs``."""
+    import ray
+
+    while refs:
+        ready, _ = ray.wait(list(refs), num_returns=1)
+        key = refs.pop(ready[0])
+        try:
+            res, err = ray.get(ready[0]), None
+        except Exception as e:  # a task that failed every retry
+            res, err = None, (str(e).strip().splitlines()[-1] if str(e).strip() else repr(e))
+        yield key, res, err
+
+
 def _write(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     tmp.write_text(text)
@@ -204,14 +220,10 @@ def run(
         running = {task.remote(b, argv, device, i, count, _kill_once): i for i in todo}
     computed: List[str] = []
     failed: Dict[str, str] = {}
-    while running:
-        ready, _ = ray.wait(list(running), num_returns=1)
-        i = running.pop(ready[0])
-        try:
-            res = ray.get(ready[0])
-        except Exception as e:  # a task that failed every retry
+    for i, res, err in _as_completed(running):
+        if err is not None:
             for u in owned[i]:
-                failed[u] = str(e).strip().splitlines()[-1] if str(e).strip() else repr(e)
+                failed[u] = err
             continue
         _write(points / "config.json", res["config"])
         for u, text in res["points"].items():
@@ -321,13 +333,9 @@ def kernel(
     target = None
     tmp = outp.with_name(f".{outp.name}.tmp{os.getpid()}")
     n2 = len(a1 if x2 is None else a2) if not shared else 0
-    while refs:
-        ready, _ = ray.wait(list(refs), num_returns=1)
-        i = refs.pop(ready[0])
-        try:
-            res = ray.get(ready[0])
-        except Exception as e:  # a block that failed every retry
-            failed[i] = str(e).strip().splitlines()[-1] if str(e).strip() else repr(e)
+    for i, res, err in _as_completed(refs):
+        if err is not None:
+            failed[i] = err
             continue
         if res is not None:
             first, rows = res
