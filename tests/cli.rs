@@ -911,3 +911,69 @@ fn kernel_takes_x_for_x1_and_every_activation_flag_explains_its_parameters() {
         }
     }
 }
+
+#[test]
+fn quiet_on_any_command_silences_progress_but_says_where_outputs_went() {
+    let d = tmp("quiet");
+    write(&d.join("x.npy"), &points(41, 16, 3));
+    write(&d.join("y.npy"), &points(42, 16, 1));
+    let p = d.join("p.safetensors");
+    // Before the command's name, as a global flag, and after it.
+    let (code, _, err) = run(&[
+        "--quiet",
+        "init",
+        "--d-in",
+        "3",
+        "--width",
+        "32",
+        "--ensemble",
+        "2",
+        "--out",
+        s(&p),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("wrote"), "{err}");
+    let (x, y) = (d.join("x.npy"), d.join("y.npy"));
+    for quiet in [false, true] {
+        let p2 = d.join(format!("p2-{quiet}.safetensors"));
+        let mut args = vec![
+            "--device",
+            "cpu",
+            "train",
+            "--params",
+            s(&p),
+            "--x",
+            s(&x),
+            "--y",
+            s(&y),
+            "--lr",
+            "0.1",
+            "--steps",
+            "4",
+            "--out",
+            s(&p2),
+        ];
+        if quiet {
+            args.push("--quiet");
+        }
+        let (code, _, err) = run(&args);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(err.contains("step 4/4"), !quiet, "quiet {quiet}: {err}");
+        assert_eq!(err.contains("final loss"), !quiet, "quiet {quiet}: {err}");
+        assert!(err.contains(&format!("wrote {}", p2.display())), "{err}");
+    }
+    let (code, out, err) = run(&[
+        "--device",
+        "cpu",
+        "forward",
+        "--params",
+        s(&p),
+        "--x",
+        s(&d.join("x.npy")),
+        "--out",
+        s(&d.join("f.npy")),
+        "--quiet",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(d.join("f.npy").exists());
+}

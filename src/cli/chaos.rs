@@ -83,9 +83,6 @@ pub struct ChaosArgs {
     /// Output folder: report.json, report.md, figures, points/ (default runs/COMMAND-TIMESTAMP).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Print nothing but errors and where the report went.
-    #[arg(long)]
-    pub quiet: bool,
 }
 
 fn axis(flag: &str, s: &str) -> Result<Axis> {
@@ -154,8 +151,15 @@ pub fn run_chaos(a: &ChaosArgs, device: Option<&str>) -> Result<()> {
     };
     let dev = super::open_device(device)?;
     let out = OutDir::create(a.out.as_deref(), "chaos")?;
-    run(dev.as_ref(), &c, task.as_ref(), &out, a.resume, a.quiet)?;
-    super::experiments::show(&out, a.quiet);
+    run(
+        dev.as_ref(),
+        &c,
+        task.as_ref(),
+        &out,
+        a.resume,
+        super::quiet(),
+    )?;
+    super::experiments::show(&out, super::quiet());
     Ok(())
 }
 

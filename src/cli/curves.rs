@@ -205,9 +205,6 @@ pub struct LearningCurvesArgs {
     /// Output folder (default runs/learning-curves-TIME).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// No progress output.
-    #[arg(long)]
-    pub quiet: bool,
     /// Continue an interrupted run in --out without recomputing its finished points.
     #[arg(long, requires = "out")]
     pub resume: bool,
@@ -268,7 +265,7 @@ pub fn run_learning_curves(a: &LearningCurvesArgs, device: Option<&str>) -> Resu
     cfg.arch.kernel_program(task.d())?;
     let dev = super::open_device(device)?;
     let out = OutDir::create(a.out.as_deref(), "learning-curves")?;
-    if !a.quiet {
+    if !super::quiet() {
         eprintln!(
             "widenet learning-curves on {}: pool {}, n {:?}, {} draws; writing {}",
             dev.describe(),
@@ -278,8 +275,8 @@ pub fn run_learning_curves(a: &LearningCurvesArgs, device: Option<&str>) -> Resu
             out.path.display()
         );
     }
-    learning_curves::run(dev.as_ref(), &cfg, &task, &out, a.quiet, a.resume)?;
-    super::experiments::show(&out, a.quiet);
+    learning_curves::run(dev.as_ref(), &cfg, &task, &out, super::quiet(), a.resume)?;
+    super::experiments::show(&out, super::quiet());
     Ok(())
 }
 
@@ -332,9 +329,6 @@ pub struct RandomLabelsArgs {
     /// Output folder (default runs/random-labels-TIME).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// No progress output.
-    #[arg(long)]
-    pub quiet: bool,
     /// Continue an interrupted run in --out without recomputing its finished points.
     #[arg(long, requires = "out")]
     pub resume: bool,
@@ -389,7 +383,7 @@ pub fn run_random_labels(a: &RandomLabelsArgs, device: Option<&str>) -> Result<(
     cfg.arch.kernel_program(task.d())?;
     let dev = super::open_device(device)?;
     let out = OutDir::create(a.out.as_deref(), "random-labels")?;
-    if !a.quiet {
+    if !super::quiet() {
         eprintln!(
             "widenet random-labels on {}: corruption {:?}, widths {:?}; writing {}",
             dev.describe(),
@@ -398,7 +392,7 @@ pub fn run_random_labels(a: &RandomLabelsArgs, device: Option<&str>) -> Result<(
             out.path.display()
         );
     }
-    random_labels::run(dev.as_ref(), &cfg, &task, &out, a.quiet, a.resume)?;
-    super::experiments::show(&out, a.quiet);
+    random_labels::run(dev.as_ref(), &cfg, &task, &out, super::quiet(), a.resume)?;
+    super::experiments::show(&out, super::quiet());
     Ok(())
 }

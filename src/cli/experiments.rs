@@ -75,9 +75,6 @@ pub struct CompareArgs {
     /// Output folder (default runs/compare-TIME).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// No progress bars.
-    #[arg(long)]
-    pub quiet: bool,
     /// Continue an interrupted run in --out: widths already finished there are not recomputed.
     #[arg(long, requires = "out")]
     pub resume: bool,
@@ -144,7 +141,7 @@ pub fn run_compare(a: &CompareArgs, device: Option<&str>) -> Result<()> {
     };
     let dev = super::open_device(device)?;
     let out = OutDir::create(a.out.as_deref(), "compare")?;
-    if !a.quiet {
+    if !super::quiet() {
         eprintln!(
             "widenet compare on {}: widths {:?}, {} seeds; writing {}",
             dev.describe(),
@@ -153,8 +150,8 @@ pub fn run_compare(a: &CompareArgs, device: Option<&str>) -> Result<()> {
             out.path.display()
         );
     }
-    let report = compare::run(dev.as_ref(), &cfg, &data, &out, a.quiet, a.resume)?;
-    if !a.quiet {
+    let report = compare::run(dev.as_ref(), &cfg, &data, &out, super::quiet(), a.resume)?;
+    if !super::quiet() {
         println!(
             "{}",
             std::fs::read_to_string(out.file("report.md")).unwrap_or_default()
@@ -236,9 +233,6 @@ pub struct DeepLinearArgs {
     /// Output folder: report.json, report.md, figures, points/ (default runs/COMMAND-TIMESTAMP).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Print nothing but errors and where the report went.
-    #[arg(long)]
-    pub quiet: bool,
 }
 
 pub fn run_deep_linear(a: &DeepLinearArgs, device: Option<&str>) -> Result<()> {
@@ -257,8 +251,8 @@ pub fn run_deep_linear(a: &DeepLinearArgs, device: Option<&str>) -> Result<()> {
     c.validate()?;
     let dev = super::open_device(device)?;
     let out = OutDir::create(a.out.as_deref(), "deep-linear")?;
-    run(dev.as_ref(), &c, &out, a.quiet)?;
-    show(&out, a.quiet);
+    run(dev.as_ref(), &c, &out, super::quiet())?;
+    show(&out, super::quiet());
     Ok(())
 }
 
@@ -318,9 +312,6 @@ pub struct MuTransferArgs {
     /// Output folder: report.json, report.md, figures, points/ (default runs/COMMAND-TIMESTAMP).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Print nothing but errors and where the report went.
-    #[arg(long)]
-    pub quiet: bool,
 }
 
 pub fn run_mutransfer(a: &MuTransferArgs, device: Option<&str>) -> Result<()> {
@@ -345,8 +336,8 @@ pub fn run_mutransfer(a: &MuTransferArgs, device: Option<&str>) -> Result<()> {
     c.validate()?;
     let dev = super::open_device(device)?;
     let out = OutDir::create(a.out.as_deref(), "mutransfer")?;
-    run(dev.as_ref(), &c, &out, a.quiet, a.resume)?;
-    show(&out, a.quiet);
+    run(dev.as_ref(), &c, &out, super::quiet(), a.resume)?;
+    show(&out, super::quiet());
     Ok(())
 }
 
@@ -396,9 +387,6 @@ pub struct DriftArgs {
     /// Output folder: report.json, report.md, figures, points/ (default runs/COMMAND-TIMESTAMP).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Print nothing but errors and where the report went.
-    #[arg(long)]
-    pub quiet: bool,
 }
 
 pub fn run_drift(a: &DriftArgs, device: Option<&str>) -> Result<()> {
@@ -420,8 +408,8 @@ pub fn run_drift(a: &DriftArgs, device: Option<&str>) -> Result<()> {
     c.validate()?;
     let dev = super::open_device(device)?;
     let out = OutDir::create(a.out.as_deref(), "drift")?;
-    run(dev.as_ref(), &c, &out, a.quiet, a.resume)?;
-    show(&out, a.quiet);
+    run(dev.as_ref(), &c, &out, super::quiet(), a.resume)?;
+    show(&out, super::quiet());
     Ok(())
 }
 

@@ -118,9 +118,6 @@ pub struct KernelArgs {
     /// f32 (on the device) or f64 (exact, on the CPU). The file is written in this precision.
     #[arg(long, default_value = "f32")]
     pub precision: String,
-    /// No progress output.
-    #[arg(long)]
-    pub quiet: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -183,7 +180,7 @@ pub(crate) fn compute(
 
 pub fn run_kernel(a: &KernelArgs, device: Option<&str>) -> Result<()> {
     if let Some(k) = &a.check {
-        return super::kernel_rows::check(k, a.quiet);
+        return super::kernel_rows::check(k, super::quiet());
     }
     let (Some(x1_path), Some(out)) = (&a.x1, &a.out) else {
         return Err(Error::invalid("--x1 and --out are needed"));
@@ -219,7 +216,7 @@ pub fn run_kernel(a: &KernelArgs, device: Option<&str>) -> Result<()> {
             want: want_of(get),
             f64: prec == Precision::F64,
         };
-        return super::kernel_rows::run(dev.as_deref(), &job, rows, out, a.quiet);
+        return super::kernel_rows::run(dev.as_deref(), &job, rows, out, super::quiet());
     }
     match prec {
         Precision::F64 => {
@@ -239,7 +236,7 @@ pub fn run_kernel(a: &KernelArgs, device: Option<&str>) -> Result<()> {
                 &x1.to_f32(),
                 x2f.as_ref(),
                 want_of(get),
-                progress(a.quiet),
+                progress(super::quiet()),
             )?;
             let m = k
                 .nngp
@@ -248,7 +245,7 @@ pub fn run_kernel(a: &KernelArgs, device: Option<&str>) -> Result<()> {
             npy::write(out, &[x1.rows(), n2], m.data())?;
         }
     }
-    if !a.quiet {
+    if !super::quiet() {
         eprintln!(
             "wrote {} ({} x {} {} {:?})",
             out.display(),

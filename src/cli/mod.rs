@@ -64,8 +64,22 @@ pub struct Cli {
     )]
     pub format: String,
 
+    /// No progress bars, step lines or summaries on standard error, on every command:
+    /// results (the tables a command exists to print), warnings, errors and where the
+    /// outputs went are still printed.
+    #[arg(long, global = true)]
+    pub quiet: bool,
+
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+/// Set from the global `--quiet` for this process's command.
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether `--quiet` was given (on any command, before or after its name).
+pub(crate) fn quiet() -> bool {
+    QUIET.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 const AFTER_HELP: &str = "\
@@ -163,14 +177,17 @@ pub(crate) fn dispatch(cli: Cli) -> widenet::Result<()> {
     if cli.no_autotune {
         tune::disable();
     }
+    QUIET.store(cli.quiet, std::sync::atomic::Ordering::Relaxed);
     widenet::experiments::plot::set_format(widenet::experiments::plot::Format::parse(&cli.format)?);
     let sharded = cli.shard.is_some() || cli.list_units;
     let result = match cli.command {
         None => {
-            eprintln!(
-                "widenet: running the main job, `widenet compare` with its defaults \
+            if !cli.quiet {
+                eprintln!(
+                    "widenet: running the main job, `widenet compare` with its defaults \
                  (`widenet --help` lists every command)"
-            );
+                );
+            }
             experiments::run_compare(&experiments::CompareArgs::default(), cli.device.as_deref())
         }
         Some(Command::DeepLinear(a)) => experiments::run_deep_linear(&a, cli.device.as_deref()),
@@ -484,7 +501,7 @@ pub(crate) fn check_out(path: &std::path::Path) -> widenet::Result<()> {
 #[cfg(test)]
 mod help_tests {
     use super::Cli;
-    use clap::CommandFactory;
+    use clap::{CommandFactory, Parser};
 
     /// Every option of every subcommand, at every depth, with no help line.
     fn undocumented(cmd: &clap::Command, path: &str, out: &mut Vec<String>) {
@@ -516,6 +533,38 @@ mod help_tests {
             .find_subcommand("bench")
             .map(|b| b.get_subcommands().count());
         assert!(bench.is_some_and(|n| n >= 3), "{bench:?}");
+    }
+
+    /// Every command's path, at every depth (`bench matmul`, ...).
+    fn paths(cmd: &clap::Command, path: Vec<String>, out: &mut Vec<Vec<String>>) {
+        for sub in cmd.get_subcommands() {
+            let mut p = path.clone();
+            p.push(sub.get_name().to_string());
+            paths(sub, p.clone(), out);
+            out.push(p);
+        }
+    }
+
+    #[test]
+    fn every_command_takes_quiet_after_its_name() {
+        let mut all = Vec::new();
+        paths(&Cli::command(), Vec::new(), &mut all);
+        assert!(all.len() >= 25, "{}", all.len());
+        for p in all {
+            let argv = std::iter::once("widenet".to_string())
+                .chain(p.iter().cloned())
+                .chain(["--quiet".into(), "--help".into()]);
+            let kind = Cli::try_parse_from(argv).map_err(|e| e.kind());
+            // --help is reached only once --quiet has been accepted.
+            assert_eq!(
+                kind.err(),
+                Some(clap::error::ErrorKind::DisplayHelp),
+                "widenet {} --quiet",
+                p.join(" ")
+            );
+        }
+        let cli = Cli::try_parse_from(["widenet", "devices", "--quiet"]);
+        assert!(cli.is_ok_and(|c| c.quiet));
     }
 
     #[test]

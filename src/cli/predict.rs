@@ -57,9 +57,6 @@ pub struct PredictArgs {
     /// Kernels in f64 (exact, CPU) or f32 (on the device); the linear algebra is f64 either way.
     #[arg(long, default_value = "f64")]
     pub precision: String,
-    /// No progress output.
-    #[arg(long)]
-    pub quiet: bool,
 }
 
 fn parse_time(s: &str) -> Result<Option<f64>> {
@@ -153,9 +150,9 @@ pub fn run(a: &PredictArgs, device: Option<&str>) -> Result<()> {
     } else {
         Want::NNGP
     };
-    let dd = compute(d, &arch, &xtr, None, want, a.quiet)?;
-    let td = compute(d, &arch, &xte, Some(&xtr), want, a.quiet)?;
-    let tt = compute(d, &arch, &xte, None, Want::NNGP, a.quiet)?.nngp;
+    let dd = compute(d, &arch, &xtr, None, want, super::quiet())?;
+    let td = compute(d, &arch, &xte, Some(&xtr), want, super::quiet())?;
+    let tt = compute(d, &arch, &xte, None, Want::NNGP, super::quiet())?.nngp;
     let missing = || Error::invalid("internal: kernel missing");
     let test = PredictKernels {
         dd_nngp: dd.nngp.clone().ok_or_else(missing)?,
@@ -186,7 +183,7 @@ pub fn run(a: &PredictArgs, device: Option<&str>) -> Result<()> {
         if let (Some(path), Some(cov)) = (&a.cov_out, &out.cov) {
             npy::write(path, &[cov.rows(), cov.cols()], cov.data())?;
         }
-        if !a.quiet {
+        if !super::quiet() {
             eprintln!("wrote {}", mean_out.display());
         }
         return Ok(());
@@ -216,7 +213,7 @@ pub fn run(a: &PredictArgs, device: Option<&str>) -> Result<()> {
         arrays.push((format!("{name}_train_mean"), vec![k, n, outs], train_mean));
     }
     npy::write_npz(path, &arrays)?;
-    if !a.quiet {
+    if !super::quiet() {
         let names: Vec<&str> = arrays.iter().map(|a| a.0.as_str()).collect();
         eprintln!("wrote {} ({})", path.display(), names.join(", "));
     }

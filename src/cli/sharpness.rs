@@ -80,9 +80,6 @@ pub struct SharpnessArgs {
     /// Output folder (default runs/sharpness-TIME).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// No progress.
-    #[arg(long)]
-    pub quiet: bool,
     /// Continue an interrupted run in --out without recomputing its finished points.
     #[arg(long, requires = "out")]
     pub resume: bool,
@@ -136,7 +133,7 @@ pub fn run_sharpness(a: &SharpnessArgs, device: Option<&str>) -> Result<()> {
     let cfg = a.config()?;
     let dev = super::open_device(device)?;
     let out = OutDir::create(a.out.as_deref(), "sharpness")?;
-    if !a.quiet {
+    if !super::quiet() {
         eprintln!(
             "widenet sharpness on {}: widths {:?}, {} steps; writing {}",
             dev.describe(),
@@ -145,7 +142,14 @@ pub fn run_sharpness(a: &SharpnessArgs, device: Option<&str>) -> Result<()> {
             out.path.display()
         );
     }
-    run(dev.as_ref(), &cfg, &data(&cfg), &out, a.quiet, a.resume)?;
-    show(&out, a.quiet);
+    run(
+        dev.as_ref(),
+        &cfg,
+        &data(&cfg),
+        &out,
+        super::quiet(),
+        a.resume,
+    )?;
+    show(&out, super::quiet());
     Ok(())
 }

@@ -65,9 +65,6 @@ pub struct SuperpositionArgs {
     /// Output folder (default runs/superposition-TIME).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// No progress on standard error.
-    #[arg(long)]
-    pub quiet: bool,
     /// Continue an interrupted run in --out from its saved training state.
     #[arg(long, requires = "out")]
     pub resume: bool,
@@ -114,7 +111,7 @@ pub fn run_superposition(a: &SuperpositionArgs, device: Option<&str>) -> Result<
     let c = a.config()?;
     let dev = super::open_device(device)?;
     let out = OutDir::create(a.out.as_deref(), "superposition")?;
-    if !a.quiet {
+    if !super::quiet() {
         eprintln!(
             "widenet superposition on {}: {} + {} members, {} steps; writing {}",
             dev.describe(),
@@ -124,8 +121,8 @@ pub fn run_superposition(a: &SuperpositionArgs, device: Option<&str>) -> Result<
             out.path.display()
         );
     }
-    run(dev.as_ref(), &c, &out, a.quiet, a.resume)?;
-    if !a.quiet {
+    run(dev.as_ref(), &c, &out, super::quiet(), a.resume)?;
+    if !super::quiet() {
         println!(
             "{}",
             std::fs::read_to_string(out.file("report.md")).unwrap_or_default()

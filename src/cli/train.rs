@@ -223,8 +223,8 @@ pub struct TrainArgs {
     /// Losses as JSON.
     #[arg(long)]
     pub log: Option<PathBuf>,
-    /// No progress output.
-    #[arg(long)]
+    /// `quiet = true` in a --config file: as the global `--quiet` (no step lines).
+    #[arg(skip)]
     #[serde(default)]
     pub quiet: bool,
 }
@@ -255,7 +255,7 @@ impl TrainArgs {
     fn merged(&self) -> Result<TrainArgs> {
         let Some(path) = &self.config else {
             return Ok(TrainArgs {
-                quiet: self.quiet,
+                quiet: super::quiet(),
                 ..self.clone_fields()
             });
         };
@@ -285,7 +285,7 @@ impl TrainArgs {
             seed: me.seed.or(file.seed),
             out: me.out.or(rel(file.out)),
             log: me.log.or(rel(file.log)),
-            quiet: self.quiet || file.quiet,
+            quiet: super::quiet() || file.quiet,
         })
     }
 
@@ -436,8 +436,8 @@ pub fn run_train(a: &TrainArgs, device: Option<&str>) -> Result<()> {
             "final loss (mean over {} members): {mean:.6e}; diverged: {diverged}",
             alive.len()
         );
-        eprintln!("wrote {}", out.display());
     }
+    eprintln!("wrote {}", out.display());
     Ok(())
 }
 

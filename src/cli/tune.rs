@@ -32,9 +32,6 @@ pub struct Args {
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
-    /// No progress bar on standard error (the table, or the JSON, still prints).
-    #[arg(long)]
-    pub quiet: bool,
 }
 
 fn tune_with_progress(g: &GpuBackend, mode: Autotune, quiet: bool) -> Result<Tuned> {
@@ -65,8 +62,8 @@ pub(crate) fn at_first_use(g: &GpuBackend) {
     if !ENABLED.load(Ordering::Relaxed) || env_disables() {
         return;
     }
-    match tune_with_progress(g, Autotune::Cached, false) {
-        Ok(Tuned::Measured(e, path)) => {
+    match tune_with_progress(g, Autotune::Cached, super::quiet()) {
+        Ok(Tuned::Measured(e, path)) if !super::quiet() => {
             eprintln!(
                 "  chosen: {}{}",
                 tune::describe(&e.plan),
@@ -92,7 +89,7 @@ pub fn run(args: &Args, device: Option<&str>) -> Result<()> {
     } else {
         Autotune::Cached
     };
-    let (entry, source) = match tune_with_progress(&g, mode, args.json || args.quiet)? {
+    let (entry, source) = match tune_with_progress(&g, mode, args.json || super::quiet())? {
         Tuned::Forced => {
             return Err(Error::invalid(
                 "WIDENET_MATMUL_KERNEL chooses the kernel; unset it to tune",
