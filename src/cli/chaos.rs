@@ -66,7 +66,7 @@ pub struct ChaosArgs {
     #[arg(long)]
     pub steps: Option<usize>,
     /// SGD learning rate.
-    #[arg(long)]
+    #[arg(long, visible_alias = "learning-rate")]
     pub lr: Option<f64>,
     /// Inputs of a classification task for the trainability map (.npy, n x d).
     #[arg(long, requires = "y")]

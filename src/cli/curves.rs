@@ -315,7 +315,7 @@ pub struct RandomLabelsArgs {
     #[arg(long)]
     pub max_steps: Option<usize>,
     /// Learning rate (default n / largest eigenvalue of the train NTK).
-    #[arg(long)]
+    #[arg(long, visible_alias = "learning-rate")]
     pub lr: Option<f64>,
     /// Fitted below this fraction of the starting loss mean(y^2)/2.
     #[arg(long)]

@@ -52,7 +52,7 @@ pub struct CompareArgs {
     #[arg(long)]
     pub steps: Option<usize>,
     /// Learning rate (default: n_train / largest eigenvalue of the train NTK).
-    #[arg(long)]
+    #[arg(long, visible_alias = "learning-rate")]
     pub lr: Option<f64>,
     /// Training points of the synthetic task.
     #[arg(long)]

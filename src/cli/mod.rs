@@ -30,19 +30,19 @@ pub struct Cli {
     /// adapter's name. Defaults to $WIDENET_DEVICE, else auto (a discrete, integrated or
     /// virtual GPU; else the faster of a software rasterizer and the CPU backend, by their
     /// measured product rates; else the CPU backend).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub device: Option<String>,
 
     /// Skip the matrix-product autotune that GPU commands run once per adapter and driver
     /// (its result is cached; see `widenet tune`). Also $WIDENET_NO_AUTOTUNE=1.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub no_autotune: bool,
 
     /// Run only shard I of N of a sweep (compare, drift, mutransfer, chaos, learning-curves,
     /// random-labels, sharpness, superposition): the units whose
     /// index k in the sweep's unit list has k mod N = I, into --out with a shard.json
     /// instead of the report; `widenet merge` joins the shards.
-    #[arg(long, global = true, value_name = "I/N")]
+    #[arg(long, global = true, value_name = "I/N", help_heading = GLOBAL)]
     pub shard: Option<String>,
 
     /// Build the report only from the points already in --out (as `widenet merge` does):
@@ -59,6 +59,7 @@ pub struct Cli {
     #[arg(
         long,
         global = true,
+        help_heading = GLOBAL,
         value_name = "svg|png|both",
         default_value = "both"
     )]
@@ -67,7 +68,7 @@ pub struct Cli {
     /// No progress bars, step lines or summaries on standard error, on every command:
     /// results (the tables a command exists to print), warnings, errors and where the
     /// outputs went are still printed.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub quiet: bool,
 
     #[command(subcommand)]
@@ -81,6 +82,9 @@ static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new
 pub(crate) fn quiet() -> bool {
     QUIET.load(std::sync::atomic::Ordering::Relaxed)
 }
+
+/// The help heading of the flags every command takes.
+const GLOBAL: &str = "Global options (every command, before or after its name)";
 
 const AFTER_HELP: &str = "\
 Examples:

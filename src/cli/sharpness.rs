@@ -29,7 +29,7 @@ pub struct SharpnessArgs {
     #[arg(long)]
     pub large: bool,
     /// Comma-separated learning rates (the same for every width and parameterization).
-    #[arg(long)]
+    #[arg(long, visible_alias = "learning-rates")]
     pub lrs: Option<String>,
     /// Comma-separated fractions of the stability threshold at initialization (without --lrs).
     #[arg(long)]

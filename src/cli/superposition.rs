@@ -51,7 +51,7 @@ pub struct SuperpositionArgs {
     #[arg(long)]
     pub batch: Option<usize>,
     /// Adam's learning rate.
-    #[arg(long)]
+    #[arg(long, visible_alias = "learning-rate")]
     pub lr: Option<f64>,
     /// Points of the two-feature phase diagram along each axis (0: none).
     #[arg(long)]

@@ -184,8 +184,8 @@ pub struct TrainArgs {
     pub optimizer: Option<String>,
     /// Learning rate, or one per member, comma-separated; `auto`: N / lambda_max of the
     /// network's NTK on --x (gd on mse; a gd rate above 2 N / lambda_max gets a warning).
-    #[arg(long)]
-    #[serde(default, deserialize_with = "lr_list")]
+    #[arg(long, visible_alias = "learning-rate")]
+    #[serde(default, alias = "learning-rate", deserialize_with = "lr_list")]
     pub lr: Option<String>,
     /// Training steps [default 100].
     #[arg(long)]

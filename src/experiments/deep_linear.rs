@@ -450,13 +450,12 @@ pub fn run(
         seconds: started.elapsed().as_secs_f64(),
     });
     let full = DeepLinearConfig::default();
-    md.push_str(&super::framing::noisy(
-        cfg.seeds < full.seeds || cfg.steps < full.steps,
+    md.push_str(&super::framing::sizes_noisy(
         "deep-linear",
-        &format!(
-            "{} seed(s), {} steps; the defaults are {} seeds, {} steps",
-            cfg.seeds, cfg.steps, full.seeds, full.steps
-        ),
+        &[
+            ("seed(s)", cfg.seeds, full.seeds),
+            ("steps", cfg.steps, full.steps),
+        ],
     ));
     md.push_str(&format!(
         "Every mode initialized at strength {} (balanced, decoupled), trained by full-batch gradient descent with tau = {} steps, against the exact solutions of Saxe, McClelland and Ganguli (2014): the continuous-time solution and the exact map of the discrete steps.\n\n",

@@ -77,17 +77,33 @@ pub fn teacher_opening(
     })
 }
 
+/// The [`noisy`] warning from a run's sizes against the defaults, each as
+/// `(what, run, default)`: reduced when any is smaller.
+pub fn sizes_noisy(experiment: &str, sizes: &[(&str, usize, usize)]) -> String {
+    let list = |pick: fn(&(&str, usize, usize)) -> usize| {
+        sizes
+            .iter()
+            .map(|t| format!("{} {}", pick(t), t.0))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    noisy(
+        sizes.iter().any(|&(_, run, full)| run < full),
+        experiment,
+        &format!("{}; the defaults are {}", list(|t| t.1), list(|t| t.2)),
+    )
+}
+
 /// The size of a sweep (seeds, widths, steps) against its defaults: the
 /// [`noisy`] warning when any is smaller.
 pub fn sweep_noisy(experiment: &str, run: [usize; 3], full: [usize; 3]) -> String {
-    let [seeds, widths, steps] = run;
-    let [fs, fw, fst] = full;
-    noisy(
-        seeds < fs || widths < fw || steps < fst,
+    sizes_noisy(
         experiment,
-        &format!(
-            "{seeds} seeds, {widths} widths, {steps} steps; the defaults are {fs} seeds, {fw} widths, {fst} steps"
-        ),
+        &[
+            ("seeds", run[0], full[0]),
+            ("widths", run[1], full[1]),
+            ("steps", run[2], full[2]),
+        ],
     )
 }
 
@@ -135,6 +151,22 @@ pub fn verdict(s: &crate::experiments::Slope, theory: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_smaller_run_than_the_defaults_is_flagged_as_noisy() {
+        let w = sweep_noisy("compare", [4, 3, 100], [16, 6, 100]);
+        assert!(
+            w.contains(
+                "(4 seeds, 3 widths, 100 steps; the defaults are 16 seeds, 6 widths, 100 steps)"
+            ),
+            "{w}"
+        );
+        assert!(w.contains("`widenet compare`"), "{w}");
+        assert_eq!(
+            sizes_noisy("chaos", &[("seeds", 4, 4), ("steps", 200, 100)]),
+            ""
+        );
+    }
 
     #[test]
     fn durations_read_as_words() {

@@ -84,8 +84,10 @@ impl OutDir {
         crate::atomic::write_atomic(&self.file("report.json"), text.as_bytes())
     }
 
-    /// Writes `report.md` (atomically).
+    /// Writes `report.md` (atomically), its figure links pointing at the
+    /// files the figure format writes ([`plot::image_links`]).
     pub fn write_md(&self, text: &str) -> Result<()> {
+        let text = plot::image_links(text);
         crate::atomic::write_atomic(&self.file("report.md"), text.as_bytes())
     }
 }

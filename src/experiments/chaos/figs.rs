@@ -300,6 +300,22 @@ pub fn markdown(out: &OutDir, cfg: &ChaosConfig, act: Activation, r: &Value) -> 
         r["theory_seconds"]["grid"].as_f64().unwrap_or(f64::NAN),
         r["theory_seconds"]["critical"].as_f64().unwrap_or(f64::NAN),
     );
+    let full = ChaosConfig::default();
+    s += &crate::experiments::framing::sizes_noisy(
+        "chaos",
+        &[
+            ("seeds", cfg.seeds, full.seeds),
+            ("widths", cfg.widths.len(), full.widths.len()),
+            ("layers", cfg.prop_depth, full.prop_depth),
+            (
+                "trainability cells",
+                cfg.depths.len() * cfg.train_sw2.n,
+                full.depths.len() * full.train_sw2.n,
+            ),
+            ("trainability width", cfg.train_width, full.train_width),
+            ("SGD steps", cfg.steps, full.steps),
+        ],
+    );
     s += "## Phase diagram\n\n![xi_c](phase_xi_c.png)\n\nCritical line (σ_w² where χ₁ = 1, |χ₁ - 1| < 1e-9 after f64 secant steps): ";
     let cb = floats(&r["critical"]["sb2"]);
     let cw = r["critical"]["sw2"].as_array().cloned().unwrap_or_default();

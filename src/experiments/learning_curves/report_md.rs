@@ -34,6 +34,15 @@ pub(super) fn markdown(rep: &Value, r: &Inputs<'_>) -> String {
         rep["timing"]["kernel_regression_s"].as_f64().unwrap_or(f64::NAN),
         rep["timing"]["finite_s"].as_f64().unwrap_or(f64::NAN),
     ));
+    let full = super::LearningCurvesConfig::default();
+    md.push_str(&crate::experiments::framing::sizes_noisy(
+        "learning-curves",
+        &[
+            ("draws", cfg.draws, full.draws),
+            ("training-set sizes", cfg.n.len(), full.n.len()),
+            ("pool points", cfg.pool, full.pool),
+        ],
+    ));
     md.push_str(&format!(
         "Prediction: eigenlearning (Simon et al.; Bordelon, Canatar and Pehlevan 2020) from the {} spectrum. Measurement: kernel regression on {} random training sets per n drawn from the pool, tested on the test points (labels with the same noise).\n\n",
         rep["predicted"]["source"].as_str().unwrap_or(""),
@@ -58,6 +67,7 @@ pub(super) fn markdown(rep: &Value, r: &Inputs<'_>) -> String {
         f(&th["spectrum_decay"]["exponent"]), f(&th["spectrum_decay"]["se"]),
         f(&th["target_tail"]["exponent"]), f(&th["target_tail"]["se"]),
     ));
+    md.push_str(&verdicts(rep, cfg));
     if let Some(c) = rep["spectrum"]["comparison"].as_object() {
         md.push_str(&format!(
             "Pool spectrum against the exact one, first {} modes: median relative difference {}, largest {}.\n\n",
@@ -101,4 +111,41 @@ pub(super) fn markdown(rep: &Value, r: &Inputs<'_>) -> String {
         rep["command"].as_str().unwrap_or("")
     ));
     md
+}
+
+/// The measured exponent against eigenlearning's and the theory's, and why
+/// the pool's own spectrum predicts a steeper curve where it does.
+fn verdicts(rep: &Value, cfg: &super::LearningCurvesConfig) -> String {
+    let fit = &rep["fit"];
+    let num = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+    let measured = crate::experiments::Slope {
+        slope: num(&fit["measured_exponent"]),
+        stderr: num(&fit["measured_exponent_se"]),
+        intercept: 0.0,
+    };
+    let verdict = |v: &Value| crate::experiments::framing::verdict(&measured, num(v));
+    let mut md = format!(
+        "Measured against eigenlearning's exponent: {}; against the theory's: {} \
+         (agreement: within two standard errors, at least 0.05).",
+        verdict(&fit["predicted_exponent"]),
+        verdict(&fit["theory"]["theory_exponent"]),
+    );
+    let pool = num(&fit["pool_predicted_exponent"]);
+    let exact = rep["spectrum"]["comparison"].is_object();
+    if exact && (pool - measured.slope).abs() > 0.05 {
+        let (p, pp) = (
+            floats(&rep["predicted"]["test_mse"]),
+            floats(&rep["predicted_pool"]["test_mse"]),
+        );
+        if let (Some(n), Some(a), Some(b)) = (cfg.n.last(), p.last(), pp.last()) {
+            md.push_str(&format!(
+                " The pool's own spectrum predicts {pool:.3}: a pool of {} points has only {} \
+                 modes, so as n nears its size that prediction runs out of tail and falls too fast \
+                 (at n = {n}: {b:.3e} against {a:.3e} from the exact spectrum); the measurement \
+                 is tested on fresh points and follows the exact spectrum.",
+                cfg.pool, cfg.pool
+            ));
+        }
+    }
+    md + "\n\n"
 }

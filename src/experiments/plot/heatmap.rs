@@ -227,19 +227,58 @@ fn draw<DB: DrawingBackend>(h: &HeatMap, root: &DrawingArea<DB, Shift>) -> Resul
             .points
             .iter()
             .filter(|p| p.0.is_finite() && p.1.is_finite() && (!h.log_y || p.1 > 0.0))
-            .map(|&(x, y)| (x, ty(y).clamp(y0, y1)))
+            .map(|&(x, y)| (x, ty(y)))
             .collect();
-        if o.dashed {
-            chart
-                .draw_series(DashedLineSeries::new(pts, 9, 5, c.stroke_width(3)))
-                .map_err(err)?;
-        } else {
-            chart
-                .draw_series(LineSeries::new(pts, c.stroke_width(3)))
-                .map_err(err)?;
+        for piece in clip_y(&pts, y0, y1) {
+            if o.dashed {
+                chart
+                    .draw_series(DashedLineSeries::new(piece, 9, 5, c.stroke_width(3)))
+                    .map_err(err)?;
+            } else {
+                chart
+                    .draw_series(LineSeries::new(piece, c.stroke_width(3)))
+                    .map_err(err)?;
+            }
         }
     }
     panel(h, &side, lo, hi)
+}
+
+/// The pieces of a polyline inside `y0..=y1`, cut where it crosses an edge: a
+/// curve that leaves the plot ends at the edge instead of running along it.
+fn clip_y(pts: &[(f64, f64)], y0: f64, y1: f64) -> Vec<Vec<(f64, f64)>> {
+    let mut pieces = Vec::new();
+    let mut cur: Vec<(f64, f64)> = Vec::new();
+    for (i, &p) in pts.iter().enumerate() {
+        if let Some(&q) = i.checked_sub(1).and_then(|j| pts.get(j)) {
+            let mut cuts: Vec<(f64, (f64, f64))> = [y0, y1]
+                .iter()
+                .filter(|&&e| (q.1 - e) * (p.1 - e) < 0.0)
+                .map(|&e| {
+                    let t = (e - q.1) / (p.1 - q.1);
+                    (t, (q.0 + t * (p.0 - q.0), e))
+                })
+                .collect();
+            cuts.sort_by(|a, b| a.0.total_cmp(&b.0));
+            // Outside before a cut: it enters; inside: it leaves.
+            for (_, c) in cuts {
+                cur.push(c);
+                if cur.len() > 1 {
+                    pieces.push(std::mem::take(&mut cur));
+                }
+            }
+        }
+        if (y0..=y1).contains(&p.1) {
+            cur.push(p);
+        } else if !cur.is_empty() {
+            pieces.push(std::mem::take(&mut cur));
+        }
+    }
+    if cur.len() > 1 {
+        pieces.push(cur);
+    }
+    pieces.retain(|p| p.len() > 1);
+    pieces
 }
 
 /// The colour bar (labelled ends and middle) and the legend.
@@ -321,4 +360,25 @@ fn panel<DB: DrawingBackend>(
             .map_err(err)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clip_y;
+
+    #[test]
+    fn curves_leaving_the_plot_are_cut_at_its_edge() {
+        // In, out through the top, back in, across the whole height.
+        let pts = [(0.0, 0.5), (1.0, 1.5), (2.0, 0.5), (3.0, -0.5), (4.0, 2.0)];
+        let p = clip_y(&pts, 0.0, 1.0);
+        assert_eq!(p.len(), 3, "{p:?}");
+        assert_eq!(p[0], vec![(0.0, 0.5), (0.5, 1.0)]);
+        assert_eq!(p[1], vec![(1.5, 1.0), (2.0, 0.5), (2.5, 0.0)]);
+        assert_eq!(p[2], vec![(3.2, 0.0), (3.6, 1.0)]);
+        // Wholly inside: one piece, unchanged; wholly above: nothing.
+        assert_eq!(clip_y(&pts[..1], 0.0, 1.0), Vec::<Vec<(f64, f64)>>::new());
+        let flat = [(0.0, 0.2), (1.0, 0.8)];
+        assert_eq!(clip_y(&flat, 0.0, 1.0), vec![flat.to_vec()]);
+        assert!(clip_y(&[(0.0, 2.0), (1.0, 3.0)], 0.0, 1.0).is_empty());
+    }
 }

@@ -202,6 +202,47 @@ pub fn format() -> Format {
     }
 }
 
+/// `markdown` with every local figure link (`](name.svg)` or `](name.png)`)
+/// pointing at a file the current [`format()`] writes: the PNG unless only
+/// SVG is written.
+pub fn image_links(markdown: &str) -> String {
+    links_for(markdown, format())
+}
+
+fn links_for(markdown: &str, format: Format) -> String {
+    let ext = if format == Format::Svg { "svg" } else { "png" };
+    let mut out = String::with_capacity(markdown.len());
+    let mut rest = markdown;
+    while let Some(i) = rest.find("](") {
+        let (head, tail) = rest.split_at(i + 2);
+        out.push_str(head);
+        let end = tail.find(')').unwrap_or(tail.len());
+        let target = &tail[..end];
+        match target.rsplit_once('.') {
+            Some((stem, "svg" | "png")) if !target.contains("://") => {
+                out.push_str(stem);
+                out.push('.');
+                out.push_str(ext);
+            }
+            _ => out.push_str(target),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// An axis label that says when its axis is logarithmic (unless it already
+/// does: "log2", "log scale", ...).
+fn log_label(label: &str, log: bool) -> String {
+    let says = ["log scale", "log2", "log10"];
+    if log && !says.iter().any(|w| label.to_ascii_lowercase().contains(w)) {
+        format!("{label} (log scale)")
+    } else {
+        label.to_string()
+    }
+}
+
 /// A plot with optional log axes, written to `path` (its extension, if any,
 /// replaced by `.svg` and `.png` as [`format()`] says).
 pub fn plot(
@@ -213,10 +254,11 @@ pub fn plot(
     log_y: bool,
     series: &[Series],
 ) -> Result<()> {
+    let (x_label, y_label) = (log_label(x_label, log_x), log_label(y_label, log_y));
     let fig = render::Figure {
         title,
-        x_label,
-        y_label,
+        x_label: &x_label,
+        y_label: &y_label,
         log_x,
         log_y,
         series,
@@ -233,6 +275,28 @@ pub fn plot(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn log_axes_say_so_in_their_labels() {
+        assert_eq!(super::log_label("width", true), "width (log scale)");
+        assert_eq!(super::log_label("width (log2)", true), "width (log2)");
+        assert_eq!(super::log_label("step", false), "step");
+    }
+
+    #[test]
+    fn report_links_point_at_the_written_figures() {
+        let md = "![a](a.svg) text ](b.png) [c](https://x.org/c.svg) ![d](d.txt)";
+        let svg = super::links_for(md, super::Format::Svg);
+        let both = super::links_for(md, super::Format::Both);
+        assert_eq!(
+            svg,
+            "![a](a.svg) text ](b.svg) [c](https://x.org/c.svg) ![d](d.txt)"
+        );
+        assert_eq!(
+            both,
+            "![a](a.png) text ](b.png) [c](https://x.org/c.svg) ![d](d.txt)"
+        );
+    }
+
     use super::*;
 
     #[test]

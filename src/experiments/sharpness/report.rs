@@ -123,6 +123,12 @@ pub(super) fn write(
         dev.info().name,
         if interrupted { " **Interrupted: the points below are those finished.**" } else { "" },
     ));
+    let full = SharpnessConfig::default();
+    md.push_str(&crate::experiments::framing::sweep_noisy(
+        "sharpness",
+        [cfg.seeds, cfg.widths.len(), cfg.steps],
+        [full.seeds, full.widths.len(), full.steps],
+    ));
     md.push_str("Reached: members whose sharpness came within the `reach` fraction of 2/eta; the late ratio is the median of sharpness/(2/eta) over the last half of training (mean over seeds, min..max); the sharpening slope is the least-squares slope of sharpness against step until 2/eta is reached.\n\n");
     md.push_str("| param | width | eta | 2/eta | sharpness at init | reached | median step reached | late ratio (min..max) | sharpening slope /step | diverged |\n|---|---|---|---|---|---|---|---|---|---|\n");
     for r in &rows {
@@ -145,12 +151,21 @@ pub(super) fn write(
     }
     md.push('\n');
     for (p, s) in ps.iter().zip(&init_slopes) {
+        let verdict = s.map_or("-".into(), |s| {
+            let fit = crate::experiments::Slope {
+                slope: s,
+                stderr: f64::NAN,
+                intercept: 0.0,
+            };
+            crate::experiments::framing::verdict(&fit, 0.0)
+        });
         md.push_str(&format!(
-            "Sharpness at initialization against width under {}: fitted slope {} (log-log).\n\n",
+            "Sharpness at initialization against width under {}: fitted slope {} (log-log) against 0 in theory: {verdict}.\n\n",
             p.name(),
             s.map_or("-".into(), |s| format!("{s:.3}"))
         ));
     }
+    md.push_str("Theory: under both parameterizations the sharpness at initialization tends to a width-independent limit (the top eigenvalue of the infinite-width kernel's Gauss-Newton term under ntk; under muP the stable learning rate does not depend on width, by construction). The rest of the Hessian shrinks with width, so a negative slope over small widths is the approach to that limit, from above (compare the `sharpness at init` column across widths).\n\n");
     for p in &ps {
         md.push_str(&format!(
             "![sharpness, {0}](sharpness_{0}.svg) ![loss, {0}](loss_{0}.svg)\n\n![across widths, {0}](widths_{0}.svg)\n\n",

@@ -235,6 +235,16 @@ pub fn markdown(
         timing.seconds,
         timing.member_steps_per_second,
     ));
+    let full = SuperpositionConfig::default();
+    md.push_str(&crate::experiments::framing::sizes_noisy(
+        "superposition",
+        &[
+            ("features", cfg.features, full.features),
+            ("sparsities", cfg.sparsity.len(), full.sparsity.len()),
+            ("seed(s)", cfg.seeds, full.seeds),
+            ("steps", cfg.steps, full.steps),
+        ],
+    ));
     for &decay in &cfg.importance_decay {
         md.push_str(&format!(
             "## Importance decay R = {decay}\n\n| S | 1/(1-S) |"
