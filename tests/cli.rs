@@ -976,4 +976,24 @@ fn quiet_on_any_command_silences_progress_but_says_where_outputs_went() {
     ]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(d.join("f.npy").exists());
+    // An experiment under --quiet prints no report, only where it went.
+    let r = d.join("dl");
+    let (code, out, err) = run(&[
+        "--device",
+        "cpu",
+        "deep-linear",
+        "--quick",
+        "--seeds",
+        "1",
+        "--out",
+        s(&r),
+        "--quiet",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.is_empty(), "{out}");
+    assert_eq!(
+        err.trim(),
+        format!("wrote {} (report.md, report.json, figures)", r.display())
+    );
+    assert!(r.join("report.md").is_file());
 }

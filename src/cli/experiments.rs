@@ -150,14 +150,8 @@ pub fn run_compare(a: &CompareArgs, device: Option<&str>) -> Result<()> {
             out.path.display()
         );
     }
-    let report = compare::run(dev.as_ref(), &cfg, &data, &out, super::quiet(), a.resume)?;
-    if !super::quiet() {
-        println!(
-            "{}",
-            std::fs::read_to_string(out.file("report.md")).unwrap_or_default()
-        );
-        let _ = report;
-    }
+    compare::run(dev.as_ref(), &cfg, &data, &out, super::quiet(), a.resume)?;
+    show(&out, super::quiet());
     Ok(())
 }
 
@@ -413,15 +407,26 @@ pub fn run_drift(a: &DriftArgs, device: Option<&str>) -> Result<()> {
     Ok(())
 }
 
-/// Prints the report and where it is, unless quiet.
+/// Prints the report unless quiet, and where it is (always); for a shard,
+/// where its shard.json is.
 pub(crate) fn show(out: &OutDir, quiet: bool) {
+    if widenet::experiments::shard::shard_written() {
+        eprintln!(
+            "wrote {} (this shard's points; `widenet merge` joins the shards into the report)",
+            out.file("shard.json").display()
+        );
+        return;
+    }
     if !quiet {
         println!(
             "{}",
             std::fs::read_to_string(out.file("report.md")).unwrap_or_default()
         );
-        eprintln!("wrote {}", out.path.display());
     }
+    eprintln!(
+        "wrote {} (report.md, report.json, figures)",
+        out.path.display()
+    );
 }
 
 /// The settings a run starts from: a file, else a preset, else the defaults.

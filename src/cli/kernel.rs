@@ -245,15 +245,13 @@ pub fn run_kernel(a: &KernelArgs, device: Option<&str>) -> Result<()> {
             npy::write(out, &[x1.rows(), n2], m.data())?;
         }
     }
-    if !super::quiet() {
-        eprintln!(
-            "wrote {} ({} x {} {} {:?})",
-            out.display(),
-            x1.rows(),
-            n2,
-            a.get,
-            prec
-        );
-    }
+    eprintln!(
+        "wrote {} ({} x {} {} {:?})",
+        out.display(),
+        x1.rows(),
+        n2,
+        a.get,
+        prec
+    );
     Ok(())
 }

@@ -107,15 +107,13 @@ pub(crate) fn run(
         }
     }
     npy_rows::write_block(out, &job, i, &bytes)?;
-    if !quiet {
-        let left = npy_rows::missing(out, &job).len();
-        eprintln!(
-            "wrote rows {a}..{b} of {} ({} x {}); {left} of {n} blocks still missing",
-            out.display(),
-            job.rows,
-            job.cols
-        );
-    }
+    let left = npy_rows::missing(out, &job).len();
+    eprintln!(
+        "wrote rows {a}..{b} of {} ({} x {}); {left} of {n} blocks still missing",
+        out.display(),
+        job.rows,
+        job.cols
+    );
     Ok(())
 }
 

@@ -183,8 +183,9 @@ pub fn run(a: &PredictArgs, device: Option<&str>) -> Result<()> {
         if let (Some(path), Some(cov)) = (&a.cov_out, &out.cov) {
             npy::write(path, &[cov.rows(), cov.cols()], cov.data())?;
         }
-        if !super::quiet() {
-            eprintln!("wrote {}", mean_out.display());
+        eprintln!("wrote {}", mean_out.display());
+        if let Some(path) = &a.cov_out {
+            eprintln!("wrote {}", path.display());
         }
         return Ok(());
     }
@@ -213,9 +214,7 @@ pub fn run(a: &PredictArgs, device: Option<&str>) -> Result<()> {
         arrays.push((format!("{name}_train_mean"), vec![k, n, outs], train_mean));
     }
     npy::write_npz(path, &arrays)?;
-    if !super::quiet() {
-        let names: Vec<&str> = arrays.iter().map(|a| a.0.as_str()).collect();
-        eprintln!("wrote {} ({})", path.display(), names.join(", "));
-    }
+    let names: Vec<&str> = arrays.iter().map(|a| a.0.as_str()).collect();
+    eprintln!("wrote {} ({})", path.display(), names.join(", "));
     Ok(())
 }

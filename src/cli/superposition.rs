@@ -122,12 +122,6 @@ pub fn run_superposition(a: &SuperpositionArgs, device: Option<&str>) -> Result<
         );
     }
     run(dev.as_ref(), &c, &out, super::quiet(), a.resume)?;
-    if !super::quiet() {
-        println!(
-            "{}",
-            std::fs::read_to_string(out.file("report.md")).unwrap_or_default()
-        );
-        eprintln!("wrote {}", out.path.display());
-    }
+    super::experiments::show(&out, super::quiet());
     Ok(())
 }

@@ -109,7 +109,12 @@ pub fn run_init(a: &InitArgs) -> Result<()> {
     super::check_sizes(&[("--d-in", a.d_in), ("--ensemble", a.ensemble)])?;
     super::check_out_ext(&a.out, "--out", "safetensors")?;
     Params::init(&spec, a.seed)?.save(&a.out)?;
-    eprintln!("wrote {} ({} members)", a.out.display(), spec.ensemble);
+    let members = if spec.ensemble == 1 {
+        "member"
+    } else {
+        "members"
+    };
+    eprintln!("wrote {} ({} {members})", a.out.display(), spec.ensemble);
     Ok(())
 }
 

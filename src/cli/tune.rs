@@ -65,8 +65,9 @@ pub(crate) fn at_first_use(g: &GpuBackend) {
     match tune_with_progress(g, Autotune::Cached, super::quiet()) {
         Ok(Tuned::Measured(e, path)) if !super::quiet() => {
             eprintln!(
-                "  chosen: {}{}",
+                "  chosen: {}; the tune took {:.1} s{}",
                 tune::describe(&e.plan),
+                e.seconds,
                 path.map(|p| format!(" (cached in {})", p.display()))
                     .unwrap_or_default()
             );

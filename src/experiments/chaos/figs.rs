@@ -264,6 +264,16 @@ pub fn all(
     )
 }
 
+/// A fitted gap slope (`{slope, stderr}`) against the theory's -1/2.
+fn half(fit: &Value) -> String {
+    let s = crate::experiments::Slope {
+        slope: fit["slope"].as_f64().unwrap_or(f64::NAN),
+        stderr: fit["stderr"].as_f64().unwrap_or(f64::NAN),
+        intercept: 0.0,
+    };
+    crate::experiments::framing::verdict(&s, -0.5)
+}
+
 /// report.md: what was run, the numbers, the figures, the command.
 pub fn markdown(out: &OutDir, cfg: &ChaosConfig, act: Activation, r: &Value) -> String {
     let p = &r["propagation"];
@@ -312,7 +322,11 @@ pub fn markdown(out: &OutDir, cfg: &ChaosConfig, act: Activation, r: &Value) -> 
                 cfg.depths.len() * cfg.train_sw2.n,
                 full.depths.len() * full.train_sw2.n,
             ),
-            ("trainability width", cfg.train_width, full.train_width),
+            (
+                "neurons per layer in the trainability map",
+                cfg.train_width,
+                full.train_width,
+            ),
             ("SGD steps", cfg.steps, full.steps),
         ],
     );
@@ -348,11 +362,13 @@ pub fn markdown(out: &OutDir, cfg: &ChaosConfig, act: Activation, r: &Value) -> 
         );
     }
     s += &format!(
-        "\nFitted slopes against width (theory -1/2 for Monte Carlo fluctuations): q {} ± {}, c {} ± {}.\n\n![gap](gap_width.png)\n\n",
+        "\nFitted slopes against width (theory -1/2 for Monte Carlo fluctuations): q {} ± {} ({}), c {} ± {} ({}).\n\n![gap](gap_width.png)\n\n",
         fmt(&p["gap_q_slope"]["slope"]),
         fmt(&p["gap_q_slope"]["stderr"]),
+        half(&p["gap_q_slope"]),
         fmt(&p["gap_c_slope"]["slope"]),
         fmt(&p["gap_c_slope"]["stderr"]),
+        half(&p["gap_c_slope"]),
     );
     s += "## Gradients\n\n![gradients](gradients.png)\n\n| point | χ₁ theory | χ₁ fitted to the gradient norms |\n|---|---|---|\n";
     for (pt, g) in p["points"]

@@ -359,8 +359,23 @@ fn against_kernel(rep: &Value) -> String {
     let range = |v: &[f64]| {
         let lo = v.iter().cloned().fold(f64::INFINITY, f64::min);
         let hi = v.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-        format!("{lo:.2} to {hi:.2}")
+        if format!("{lo:.2}") == format!("{hi:.2}") {
+            format!("{lo:.2}")
+        } else {
+            format!("{lo:.2} to {hi:.2}")
+        }
     };
+    // Whether the narrowest width fitted later than the widest at every level.
+    let narrower_later = levels.iter().all(|l| {
+        let by = l["steps_to_fit_by_width"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let width = |b: &&Value| b["width"].as_u64().unwrap_or(0);
+        let steps = |b: Option<&Value>| b.and_then(|b| b["steps"].as_f64());
+        let (narrow, wide) = (by.iter().min_by_key(width), by.iter().max_by_key(width));
+        by.len() > 1 && matches!((steps(narrow), steps(wide)), (Some(a), Some(b)) if a > b)
+    });
     if steps.is_empty() || mse.is_empty() {
         return String::new();
     }
@@ -371,13 +386,20 @@ fn against_kernel(rep: &Value) -> String {
         range(&mse)
     );
     if steps.iter().any(|&r| r > 1.2) {
-        md.push_str(
-            " The networks fit later than the kernel says (the narrower ones later still) while their test error agrees: \
+        let later = if narrower_later {
+            " (the narrower networks later still)"
+        } else {
+            ""
+        };
+        md.push_str(&format!(
+            " The networks fit later than the kernel says{} while their test error agrees: \
              the last modes fitted are those of the kernel's smallest eigenvalues, and a finite network's NTK is an average \
              over its neurons that, like a sample covariance, has its smallest eigenvalues below the infinite-width \
-             kernel's, the more so the narrower the network, while its large eigenvalues (which set the test error) agree. \
-             `widenet empirical-kernel` against `widenet kernel` on the training points shows it.",
-        );
+             kernel's, the more so the narrower the network, while its large eigenvalues, which carry most of the label \
+             power and so most of the test error, agree. `widenet empirical-kernel` against `widenet kernel` on the \
+             training points shows it.",
+            later
+        ));
     }
     md + "\n"
 }
