@@ -95,7 +95,7 @@ Examples:
                                         infinite-width predictions after training time 10
   widenet init --d-in 5 --width 1024 --ensemble 16 --out p.safetensors
   widenet train --params p.safetensors --x x.npy --y y.npy --optimizer gd --lr auto --steps 100 --out p2.safetensors
-                                        16 wide networks trained at once on the GPU
+                                        16 wide networks trained at once (on the GPU, or the CPU)
   widenet bench matmul --sizes 512,1024 measure f32 matrix products
   widenet                               the main job: `widenet compare` with its defaults
   widenet compare --quick               finite networks against their infinite-width limit, small
@@ -393,7 +393,7 @@ pub(crate) fn open_device(flag: Option<&str>) -> widenet::Result<Box<dyn widenet
             None => eprintln!(
                 "warning: no GPU adapter found; running on the CPU backend (see `widenet devices`)"
             ),
-            Some(a) if why.software && why.cpu_gflops.is_some() => eprintln!(
+            Some(a) if why.software && why.cpu_gflops.is_some() && !quiet() => eprintln!(
                 "device auto: {} ({}; the faster of {} and the CPU backend)",
                 dev.describe(),
                 why.reason,
@@ -405,6 +405,13 @@ pub(crate) fn open_device(flag: Option<&str>) -> widenet::Result<Box<dyn widenet
     }
     match widenet::gpu::GpuBackend::open(&choice, &gpu_options())? {
         Some(g) => {
+            let info = widenet::Backend::info(&g);
+            if info.device_type == "Cpu" && !quiet() {
+                eprintln!(
+                    "device: {} (a software rasterizer on the CPU, not a hardware GPU; `widenet devices` lists every adapter)",
+                    info.name
+                );
+            }
             tune::at_first_use(&g);
             Ok(Box::new(g))
         }

@@ -168,7 +168,7 @@ gd is full-batch gradient descent on L = 1/(2N) sum (f - y)^2 (N = y.size), so t
 time t of `widenet predict`. --lr takes one rate or one per member (comma-separated). A member whose\n\
 loss turns NaN or infinite is frozen and reported; the others go on. For xent, y holds class labels\n\
 [n] or rows of probabilities [n, d_out]. Every flag can come from a TOML file (--config run.toml, keys\n\
-as the flags without dashes, e.g. lr = 0.01, batch-size = 64); flags given on the line win."
+as the flags without their leading dashes, e.g. lr = 0.01, batch-size = 64); flags given on the line win."
 )]
 pub struct TrainArgs {
     /// TOML file with any of these settings.
@@ -181,45 +181,45 @@ pub struct TrainArgs {
     /// Inputs .npy: points x features.
     #[arg(long)]
     pub x: Option<PathBuf>,
-    /// Targets .npy: n x d_out, or n values for one output (with --x; replaces the synthetic task).
+    /// Targets .npy: n x d_out, or n values for one output (required, as --x and --params).
     #[arg(long)]
     pub y: Option<PathBuf>,
-    /// gd (full batch), sgd, momentum or adam.
+    /// gd (full batch), sgd, momentum or adam [default: gd].
     #[arg(long)]
     pub optimizer: Option<String>,
     /// Learning rate, or one per member, comma-separated; `auto`: N / lambda_max of the
-    /// network's NTK on --x (gd on mse; a gd rate above 2 N / lambda_max gets a warning).
+    /// network's NTK on --x (gd on mse; a gd rate above 2 N / lambda_max gets a warning) [default: 0.1].
     #[arg(long, visible_alias = "learning-rate")]
     #[serde(default, alias = "learning-rate", deserialize_with = "lr_list")]
     pub lr: Option<String>,
-    /// Training steps [default 100].
+    /// Training steps [default: 100].
     #[arg(long)]
     pub steps: Option<usize>,
-    /// Minibatch size (sgd, momentum and adam; default 32 or all points).
+    /// Minibatch size of sgd, momentum and adam [default: 32, or all points if fewer].
     #[arg(long)]
     pub batch_size: Option<usize>,
-    /// mse or xent.
+    /// mse or xent (cross-entropy) [default: mse].
     #[arg(long)]
     pub loss: Option<String>,
-    /// constant or cosine.
+    /// constant or cosine [default: constant].
     #[arg(long)]
     pub schedule: Option<String>,
-    /// Momentum coefficient (momentum) [default 0.9].
+    /// Momentum coefficient (momentum) [default: 0.9].
     #[arg(long)]
     pub momentum: Option<f32>,
-    /// Adam's beta1 [default 0.9].
+    /// Adam's first-moment decay beta1 [default: 0.9].
     #[arg(long)]
     pub beta1: Option<f32>,
-    /// Adam's second-moment decay (default 0.999).
+    /// Adam's second-moment decay beta2 [default: 0.999].
     #[arg(long)]
     pub beta2: Option<f32>,
-    /// Adam's epsilon (default 1e-8).
+    /// Adam's epsilon [default: 1e-8].
     #[arg(long)]
     pub eps: Option<f32>,
-    /// Read the losses back every this many steps [default 10].
+    /// Read the losses back every this many steps [default: 10].
     #[arg(long)]
     pub log_every: Option<usize>,
-    /// Seed of the minibatch shuffling [default 0].
+    /// Seed of the minibatch shuffling [default: 0].
     #[arg(long)]
     pub seed: Option<u64>,
     /// Trained parameters.
