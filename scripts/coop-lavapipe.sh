@@ -9,11 +9,19 @@
 # Usage (as root, on Debian with its package mirror reachable; the mirror is
 # read from this machine's own apt sources):
 #   scripts/coop-lavapipe.sh [CHROOT_DIR]     (default /tmp/widenet-trixie)
+#   scripts/coop-lavapipe.sh --prepare [CHROOT_DIR]
+#                       only make the chroot (CI does it while the build runs);
+#                       a later run finds it ready and goes straight to the tests
 # Exit status: 0 when the tests pass, 1 when one fails or the chroot cannot be
 # made although the mirror answers, 3 when the mirror cannot be reached (no
 # network: the tests are not run, and CI says so).
 set -uo pipefail
 cd "$(dirname "$0")/.."
+prepare=0
+if [ "${1:-}" = "--prepare" ]; then
+  prepare=1
+  shift
+fi
 root="${1:-/tmp/widenet-trixie}"
 
 # The Debian mirror this machine's apt uses (the first "URIs:" of a deb822
@@ -39,6 +47,7 @@ reachable() {
 }
 
 setup() {
+  [ -e "$root/.widenet-ready" ] && return 0
   command -v debootstrap >/dev/null ||
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null || return 1
   if [ ! -x "$root/usr/bin/apt-get" ]; then
@@ -48,6 +57,7 @@ setup() {
   chroot "$root" bash -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
     apt-get install -y -qq -t trixie-backports mesa-vulkan-drivers libvulkan1 >/dev/null" ||
     return 1
+  touch "$root/.widenet-ready"
 }
 
 url=$(mirror)
@@ -62,6 +72,10 @@ fi
 if ! setup; then
   echo "coop-lavapipe: the mirror answers but the trixie chroot in $root could not be set up (see $root.log)" >&2
   exit 1
+fi
+if [ "$prepare" = 1 ]; then
+  echo "coop-lavapipe: the trixie chroot in $root is ready"
+  exit 0
 fi
 
 # The test binaries of the products, built here.

@@ -3,7 +3,7 @@
 
 mod common;
 
-use widenet::gpu::tune::{self, Autotune, Tuned};
+use widenet::gpu::tune::{self, Autotune, Shape, Tuned};
 use widenet::gpu::{GpuBackend, MatmulConfig, MatmulKernel, MatmulPlan};
 
 fn fresh() -> Option<GpuBackend> {
@@ -15,6 +15,16 @@ fn tmp(name: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("widenet-tune-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     d
+}
+
+/// Small products of both classes: the choice and the cache are what is
+/// tested here, not the rates of the tune's own (larger) shapes.
+fn shapes() -> Vec<Shape> {
+    vec![
+        ("large", 1, 128, 128, 128),
+        ("large", 1, 256, 128, 64),
+        ("small", 4, 32, 64, 64),
+    ]
 }
 
 /// Three configurations: enough to exercise the choice, quick to compile.
@@ -42,6 +52,7 @@ fn a_tune_is_cached_per_adapter_and_reused() {
         Autotune::Cached,
         Some(path.clone()),
         &configs,
+        &shapes(),
         |_, _| calls += 1,
     )
     .unwrap();
@@ -51,15 +62,15 @@ fn a_tune_is_cached_per_adapter_and_reused() {
     assert_eq!(p, path);
     // Every configuration timed on every shape, all of them correct, and the
     // chosen one the best of its class by the geometric mean of its rates.
-    let shapes = tune::SHAPES.len();
-    assert_eq!(calls, shapes * configs.len());
+    let n_shapes = shapes().len();
+    assert_eq!(calls, n_shapes * configs.len());
     let f32_trials = entry.trials.iter().filter(|t| t.class != "f16").count();
-    assert_eq!(f32_trials, shapes * configs.len());
+    assert_eq!(f32_trials, n_shapes * configs.len());
     // f16 operands are timed on cooperative-matrix tiles against the register
     // kernels (on the large shapes) only where the adapter has such tiles.
     let f16_trials = entry.trials.len() - f32_trials;
     let tiles = g.coop_shape(true).is_some();
-    let large = tune::SHAPES.iter().filter(|s| s.0 == "large").count();
+    let large = shapes().iter().filter(|s| s.0 == "large").count();
     assert_eq!(f16_trials, if tiles { 2 * large } else { 0 });
     assert!(
         entry
@@ -95,6 +106,7 @@ fn a_tune_is_cached_per_adapter_and_reused() {
         Autotune::Cached,
         Some(path.clone()),
         &configs,
+        &shapes(),
         |_, _| panic!("measured although cached"),
     )
     .unwrap();
@@ -111,11 +123,12 @@ fn a_tune_is_cached_per_adapter_and_reused() {
         Autotune::Force,
         Some(path.clone()),
         &configs,
+        &shapes(),
         |_, _| calls += 1,
     )
     .unwrap();
     assert!(matches!(forced, Tuned::Measured(_, Some(_))));
-    assert_eq!(calls, tune::SHAPES.len() * configs.len());
+    assert_eq!(calls, shapes().len() * configs.len());
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -145,6 +158,7 @@ fn a_corrupt_or_foreign_cache_is_measured_again() {
             Autotune::Cached,
             Some(path.clone()),
             &configs,
+            &shapes(),
             |_, _| {},
         )
         .unwrap();
@@ -165,7 +179,7 @@ fn a_corrupt_or_foreign_cache_is_measured_again() {
 fn an_explicit_kernel_is_not_tuned_away() {
     let Some(g) = fresh() else { return };
     widenet::testing::set_matmul_kernel(&g, MatmulKernel::Generic).unwrap();
-    let r = tune::autotune_with(&g, Autotune::Force, None, &few(), |_, _| {
+    let r = tune::autotune_with(&g, Autotune::Force, None, &few(), &shapes(), |_, _| {
         panic!("measured although the kernel was chosen")
     })
     .unwrap();

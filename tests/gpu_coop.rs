@@ -132,7 +132,7 @@ fn the_tune_times_f16_tiles_against_the_register_kernels() {
         MatmulConfig::default_for(MatmulKernel::Generic),
         MatmulConfig::default_for(MatmulKernel::Vec4),
     ];
-    let entry = tune::tune_among(&g, &configs, 1, |_, _| {}).unwrap();
+    let entry = tune::tune_among(&g, &configs, &tune::SHAPES, 1, |_, _| {}).unwrap();
     let f16: Vec<_> = entry.trials.iter().filter(|t| t.class == "f16").collect();
     // The large shapes, each on the tiles and on the large class's choice.
     let large = tune::SHAPES.iter().filter(|s| s.0 == "large").count();

@@ -103,8 +103,14 @@ impl GpuBackend {
             .map(|d| d.join(tune::CACHE_NAME))
             .or_else(tune::cache_file);
         let configs = tune::candidates(self);
-        if let Err(e) = tune::autotune_with(self, tune::Autotune::Cached, path, &configs, |_, _| {})
-        {
+        if let Err(e) = tune::autotune_with(
+            self,
+            tune::Autotune::Cached,
+            path,
+            &configs,
+            &tune::SHAPES,
+            |_, _| {},
+        ) {
             log::warn!("autotune failed ({e}); the built-in kernel choice is used");
         }
     }

@@ -13,6 +13,9 @@ use crate::backend::DeviceInfo;
 use crate::backend::{Backend, Matmul};
 use crate::error::{Error, Result};
 pub use crate::rate::SHAPES;
+
+/// A timed product: `(class, batch, m, n, k)`, class `large` or `small`.
+pub type Shape = (&'static str, usize, usize, usize, usize);
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -225,21 +228,23 @@ pub fn tune(
     runs: usize,
     progress: impl FnMut(usize, usize),
 ) -> Result<TuneEntry> {
-    tune_among(backend, &candidates(backend), runs, progress)
+    tune_among(backend, &candidates(backend), &SHAPES, runs, progress)
 }
 
 /// [`tune`] among the given configurations only (the first is the reference
-/// the others' products are compared with).
+/// the others' products are compared with), on the given shapes (the tune's
+/// are [`SHAPES`]; a test may time smaller ones).
 pub fn tune_among(
     backend: &GpuBackend,
     configs: &[MatmulConfig],
+    shapes: &[Shape],
     runs: usize,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<TuneEntry> {
     let start = std::time::Instant::now();
     let ctx = backend.context();
     let before = ctx.matmul_plan();
-    let measured = measure(backend, configs, runs, &mut progress);
+    let measured = measure(backend, configs, shapes, runs, &mut progress);
     // On failure the products go on with the plan they had.
     let (trials, timing, plan) = match measured {
         Ok(m) => m,
@@ -256,7 +261,7 @@ pub fn tune_among(
     };
     ctx.set_matmul_plan(plan)?;
     if ctx.coop_shape(true).is_some() {
-        match measure_f16(backend, plan, runs) {
+        match measure_f16(backend, plan, shapes, runs) {
             Ok((t, coop)) => {
                 trials.extend(t);
                 plan.f16_coop = coop;
@@ -290,15 +295,16 @@ struct Best {
 fn measure(
     backend: &GpuBackend,
     configs: &[MatmulConfig],
+    shapes: &[Shape],
     runs: usize,
     progress: &mut impl FnMut(usize, usize),
 ) -> Result<(Vec<Trial>, String, Best)> {
     let ctx = backend.context();
-    let total = configs.len() * SHAPES.len();
+    let total = configs.len() * shapes.len();
     let mut trials = Vec::with_capacity(total);
     let mut rng = crate::rng::Rng::new(0x7e57);
     let mut timing = String::new();
-    for (class, batch, m, n, k) in SHAPES {
+    for &(class, batch, m, n, k) in shapes {
         let a = backend.upload(&rng.normals_f32(batch * m * k))?;
         let b = backend.upload(&rng.normals_f32(batch * k * n))?;
         let mut c = backend.zeros(batch * m * n)?;
@@ -395,12 +401,17 @@ fn time_in_rounds(
 /// f16 operands on the cooperative-matrix tiles against the register kernels
 /// of `plan`, on the large shapes: the trials (class `f16`), and whether the
 /// tiles are correct (within 1e-4 of the register kernels) and faster.
-fn measure_f16(backend: &GpuBackend, plan: MatmulPlan, runs: usize) -> Result<(Vec<Trial>, bool)> {
+fn measure_f16(
+    backend: &GpuBackend,
+    plan: MatmulPlan,
+    shapes: &[Shape],
+    runs: usize,
+) -> Result<(Vec<Trial>, bool)> {
     let ctx = backend.context();
     let mut rng = crate::rng::Rng::new(0x7e58);
     let mut trials = Vec::new();
     let mut ok = true;
-    for (_, batch, m, n, k) in SHAPES.into_iter().filter(|s| s.0 == "large") {
+    for &(_, batch, m, n, k) in shapes.iter().filter(|s| s.0 == "large") {
         let a = backend.upload_f16(&rng.normals_f32(batch * m * k))?;
         let b = backend.upload_f16(&rng.normals_f32(batch * k * n))?;
         let mut c = backend.zeros(batch * m * n)?;
@@ -484,17 +495,19 @@ pub fn autotune(
         mode,
         path.or_else(cache_file),
         &candidates(backend),
+        &SHAPES,
         progress,
     )
 }
 
-/// [`autotune`] with an explicit cache file (`None`: nothing is read or kept)
-/// and set of configurations.
+/// [`autotune`] with an explicit cache file (`None`: nothing is read or kept),
+/// set of configurations and shapes timed.
 pub fn autotune_with(
     backend: &GpuBackend,
     mode: Autotune,
     path: Option<PathBuf>,
     configs: &[MatmulConfig],
+    shapes: &[Shape],
     progress: impl FnMut(usize, usize),
 ) -> Result<Tuned> {
     let ctx = backend.context();
@@ -507,7 +520,7 @@ pub fn autotune_with(
             return Ok(Tuned::Cached(entry));
         }
     }
-    let entry = tune_among(backend, configs, 3, progress)?;
+    let entry = tune_among(backend, configs, shapes, 3, progress)?;
     let Some(path) = path else {
         log::warn!("no cache folder (set HOME or a cache folder): the autotune result is not kept");
         return Ok(Tuned::Measured(entry, None));
