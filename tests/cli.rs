@@ -976,6 +976,10 @@ fn quiet_on_any_command_silences_progress_but_says_where_outputs_went() {
     ]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(d.join("f.npy").exists());
+    assert!(
+        err.contains(&format!("wrote {}", d.join("f.npy").display())),
+        "{err}"
+    );
     // An experiment under --quiet prints no report, only where it went.
     let r = d.join("dl");
     let (code, out, err) = run(&[
@@ -991,9 +995,7 @@ fn quiet_on_any_command_silences_progress_but_says_where_outputs_went() {
     ]);
     assert_eq!(code, 0, "{err}");
     assert!(out.is_empty(), "{out}");
-    assert_eq!(
-        err.trim(),
-        format!("wrote {} (report.md, report.json, figures)", r.display())
-    );
+    let wrote = format!("wrote {} (report.md, report.json, figures)", r.display());
+    assert_eq!(err.lines().last(), Some(wrote.as_str()), "{err}");
     assert!(r.join("report.md").is_file());
 }

@@ -412,7 +412,7 @@ pub fn run_drift(a: &DriftArgs, device: Option<&str>) -> Result<()> {
 pub(crate) fn show(out: &OutDir, quiet: bool) {
     if widenet::experiments::shard::shard_written() {
         eprintln!(
-            "wrote {} (this shard's points; `widenet merge` joins the shards into the report)",
+            "wrote {} (this shard's units; `widenet merge` joins the shards into the report)",
             out.file("shard.json").display()
         );
         return;

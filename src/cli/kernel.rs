@@ -180,7 +180,7 @@ pub(crate) fn compute(
 
 pub fn run_kernel(a: &KernelArgs, device: Option<&str>) -> Result<()> {
     if let Some(k) = &a.check {
-        return super::kernel_rows::check(k, super::quiet());
+        return super::kernel_rows::check(k);
     }
     let (Some(x1_path), Some(out)) = (&a.x1, &a.out) else {
         return Err(Error::invalid("--x1 and --out are needed"));

@@ -118,20 +118,18 @@ pub(crate) fn run(
 }
 
 /// `--check K.npy`: complete, or the missing blocks (exit code 2).
-pub(crate) fn check(path: &std::path::Path, quiet: bool) -> Result<()> {
+pub(crate) fn check(path: &std::path::Path) -> Result<()> {
     let job = npy_rows::read_job(path)?;
     let missing = npy_rows::missing(path, &job);
     if missing.is_empty() {
-        if !quiet {
-            println!(
-                "{}: complete ({} x {} {}, {} blocks)",
-                path.display(),
-                job.rows,
-                job.cols,
-                job.dtype,
-                job.count
-            );
-        }
+        println!(
+            "{}: complete ({} x {} {}, {} blocks)",
+            path.display(),
+            job.rows,
+            job.cols,
+            job.dtype,
+            job.count
+        );
         return Ok(());
     }
     let names: Vec<String> = missing

@@ -164,6 +164,9 @@ pub fn run() -> ExitCode {
 /// puts on the PATH (through the Python package's native module).
 pub fn run_with(argv: Vec<String>) -> u8 {
     let cli = Cli::parse_from(&argv);
+    // Here, not in `dispatch`: `merge` dispatches each shard's own command
+    // line again, and the merge's --quiet holds for all of it.
+    QUIET.store(cli.quiet, std::sync::atomic::Ordering::Relaxed);
     install_interrupt_handler();
     let result = merge::plan_from(&cli, argv).and_then(|()| dispatch(cli));
     match result {
@@ -181,7 +184,6 @@ pub(crate) fn dispatch(cli: Cli) -> widenet::Result<()> {
     if cli.no_autotune {
         tune::disable();
     }
-    QUIET.store(cli.quiet, std::sync::atomic::Ordering::Relaxed);
     widenet::experiments::plot::set_format(widenet::experiments::plot::Format::parse(&cli.format)?);
     let sharded = cli.shard.is_some() || cli.list_units;
     let result = match cli.command {

@@ -180,11 +180,9 @@ pub fn run(a: &PredictArgs, device: Option<&str>) -> Result<()> {
             &[out.mean.rows(), out.mean.cols()],
             out.mean.data(),
         )?;
+        eprintln!("wrote {}", mean_out.display());
         if let (Some(path), Some(cov)) = (&a.cov_out, &out.cov) {
             npy::write(path, &[cov.rows(), cov.cols()], cov.data())?;
-        }
-        eprintln!("wrote {}", mean_out.display());
-        if let Some(path) = &a.cov_out {
             eprintln!("wrote {}", path.display());
         }
         return Ok(());

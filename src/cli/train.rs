@@ -156,7 +156,9 @@ pub fn run_forward(a: &ForwardArgs, device: Option<&str>) -> Result<()> {
     let dev = super::open_device(device)?;
     let ens = Ensemble::new(dev.as_ref(), &p)?;
     let f = forward(&ens, &x)?;
-    npy::write(&a.out, &[p.spec.ensemble, x.rows(), p.spec.d_out()], &f)
+    npy::write(&a.out, &[p.spec.ensemble, x.rows(), p.spec.d_out()], &f)?;
+    eprintln!("wrote {}", a.out.display());
+    Ok(())
 }
 
 #[derive(clap::Args, Debug, Default, Deserialize)]
@@ -427,6 +429,7 @@ pub fn run_train(a: &TrainArgs, device: Option<&str>) -> Result<()> {
         let text =
             serde_json::to_string_pretty(&json).map_err(|e| Error::invalid(e.to_string()))?;
         widenet::atomic::write_atomic(path, text.as_bytes())?;
+        eprintln!("wrote {}", path.display());
     }
     if !quiet {
         let alive: Vec<f64> = log

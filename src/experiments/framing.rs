@@ -135,6 +135,9 @@ pub fn closing(experiment: &str, out: &Path) -> String {
 /// against the theory's `theory`: agreement within two standard errors (or
 /// 0.05 where the error is unknown or tiny), else the difference.
 pub fn verdict(s: &crate::experiments::Slope, theory: f64) -> String {
+    if !(s.slope.is_finite() && theory.is_finite()) {
+        return "no fit to compare".into();
+    }
     let d = s.slope - theory;
     let tol = if s.stderr.is_finite() {
         (2.0 * s.stderr).max(0.05)

@@ -315,17 +315,10 @@ pub fn markdown(out: &OutDir, cfg: &ChaosConfig, act: Activation, r: &Value) -> 
         "chaos",
         &[
             ("seeds", cfg.seeds, full.seeds),
-            ("widths", cfg.widths.len(), full.widths.len()),
-            ("layers", cfg.prop_depth, full.prop_depth),
             (
                 "trainability cells",
                 cfg.depths.len() * cfg.train_sw2.n,
                 full.depths.len() * full.train_sw2.n,
-            ),
-            (
-                "neurons per layer in the trainability map",
-                cfg.train_width,
-                full.train_width,
             ),
             ("SGD steps", cfg.steps, full.steps),
         ],

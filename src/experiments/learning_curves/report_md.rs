@@ -40,7 +40,6 @@ pub(super) fn markdown(rep: &Value, r: &Inputs<'_>) -> String {
         &[
             ("draws", cfg.draws, full.draws),
             ("training-set sizes", cfg.n.len(), full.n.len()),
-            ("pool points", cfg.pool, full.pool),
         ],
     ));
     md.push_str(&format!(
@@ -132,7 +131,8 @@ fn verdicts(rep: &Value, cfg: &super::LearningCurvesConfig) -> String {
     );
     let pool = num(&fit["pool_predicted_exponent"]);
     let exact = rep["spectrum"]["comparison"].is_object();
-    if exact && (pool - measured.slope).abs() > 0.05 {
+    let follows_exact = verdict(&fit["predicted_exponent"]) == "agrees";
+    if exact && follows_exact && pool < measured.slope - 0.05 {
         let (p, pp) = (
             floats(&rep["predicted"]["test_mse"]),
             floats(&rep["predicted_pool"]["test_mse"]),

@@ -375,7 +375,7 @@ mod tests {
         assert_eq!(p[0], vec![(0.0, 0.5), (0.5, 1.0)]);
         assert_eq!(p[1], vec![(1.5, 1.0), (2.0, 0.5), (2.5, 0.0)]);
         assert_eq!(p[2], vec![(3.2, 0.0), (3.6, 1.0)]);
-        // Wholly inside: one piece, unchanged; wholly above: nothing.
+        // One point: no line; wholly inside: one piece, unchanged; wholly above: nothing.
         assert_eq!(clip_y(&pts[..1], 0.0, 1.0), Vec::<Vec<(f64, f64)>>::new());
         let flat = [(0.0, 0.2), (1.0, 0.8)];
         assert_eq!(clip_y(&flat, 0.0, 1.0), vec![flat.to_vec()]);

@@ -150,7 +150,18 @@ pub(super) fn write(
         ));
     }
     md.push('\n');
+    // Theory (width-independent sharpness at initialization) for ntk and muP;
+    // under the standard parameterization it grows with width.
+    let flat = |p: &Parameterization| matches!(p, Parameterization::Ntk | Parameterization::Mup);
     for (p, s) in ps.iter().zip(&init_slopes) {
+        if !flat(p) {
+            md.push_str(&format!(
+                "Sharpness at initialization against width under {}: fitted slope {} (log-log).\n\n",
+                p.name(),
+                s.map_or("-".into(), |s| format!("{s:.3}"))
+            ));
+            continue;
+        }
         let verdict = s.map_or("-".into(), |s| {
             let fit = crate::experiments::Slope {
                 slope: s,
@@ -165,7 +176,9 @@ pub(super) fn write(
             s.map_or("-".into(), |s| format!("{s:.3}"))
         ));
     }
-    md.push_str("Theory: under both parameterizations the sharpness at initialization tends to a width-independent limit (the top eigenvalue of the infinite-width kernel's Gauss-Newton term under ntk; under muP the stable learning rate does not depend on width, by construction). The rest of the Hessian shrinks with width, so a negative slope over small widths is the approach to that limit, from above (compare the `sharpness at init` column across widths).\n\n");
+    if ps.iter().any(flat) {
+        md.push_str("Theory: under ntk and muP the sharpness at initialization tends to a width-independent limit (the top eigenvalue of the infinite-width kernel's Gauss-Newton term under ntk; under muP the stable learning rate does not depend on width, by construction). The rest of the Hessian shrinks with width, so a negative slope over small widths is the approach to that limit, from above (compare the `sharpness at init` column across widths).\n\n");
+    }
     for p in &ps {
         md.push_str(&format!(
             "![sharpness, {0}](sharpness_{0}.svg) ![loss, {0}](loss_{0}.svg)\n\n![across widths, {0}](widths_{0}.svg)\n\n",

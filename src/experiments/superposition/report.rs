@@ -239,7 +239,6 @@ pub fn markdown(
     md.push_str(&crate::experiments::framing::sizes_noisy(
         "superposition",
         &[
-            ("features", cfg.features, full.features),
             ("sparsities", cfg.sparsity.len(), full.sparsity.len()),
             ("seed(s)", cfg.seeds, full.seeds),
             ("steps", cfg.steps, full.steps),
