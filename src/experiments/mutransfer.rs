@@ -448,13 +448,14 @@ fn markdown(cfg: &MuTransferConfig, r: &serde_json::Value, out: &std::path::Path
     );
     let mut md = framing::teacher_opening("mutransfer", arch, cfg.n_train, cfg.d_in, r);
     let full = MuTransferConfig::default();
-    md.push_str(&framing::noisy(
-        cfg.seeds < full.seeds || cfg.widths.len() < full.widths.len() || cfg.steps < full.steps || cfg.n_train < full.n_train,
+    md.push_str(&framing::sizes_noisy(
         "mutransfer",
-        &format!(
-            "{} seed(s), {} widths, {} steps, {} training points; the defaults are {} seeds, {} widths, {} steps, {} points",
-            cfg.seeds, cfg.widths.len(), cfg.steps, cfg.n_train, full.seeds, full.widths.len(), full.steps, full.n_train
-        ),
+        &[
+            ("seed(s)", cfg.seeds, full.seeds),
+            ("widths", cfg.widths.len(), full.widths.len()),
+            ("steps", cfg.steps, full.steps),
+            ("training points", cfg.n_train, full.n_train),
+        ],
     ));
     md.push_str(&format!(
         "Learning-rate sweeps under the standard parameterization (SP) and muP (base width {}: the smallest width), with SGD and Adam, {} steps of full-batch training, {} seed(s) per point. The shift is the change of log2(best learning rate) per doubling of the width, fitted over the widths (0: the best rate transfers). A grid whose best rate fell on its edge was widened by two grid steps on that side, up to {} times.\n\n",
